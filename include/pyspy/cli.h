@@ -1,0 +1,49 @@
+/*
+ * cli.h - commands and their options.
+ *
+ * Each command declares one table of options; that table drives parsing,
+ * the --help text and the option list shell completions and the man-page
+ * test read (pyspy-c COMMAND --list-options).
+ */
+#ifndef PYSPY_CLI_H
+#define PYSPY_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#define PYSPY_VERSION "0.1.0"
+
+struct cli_option {
+	int id;                 /* the command's own enum; 0 ends the table */
+	char short_name;        /* 0 = none */
+	const char *long_name;
+	const char *arg;        /* argument name, NULL for flags */
+	const char *help;
+};
+
+struct cli_command {
+	const char *name;
+	const char *summary;
+	const char *usage;
+	const struct cli_option *options;
+	int (*run)(int argc, char **argv);
+};
+
+/*
+ * Parse argv (argv[0] is the command name) against 'opts', calling
+ * set(id, arg, ctx) for each option; set returns 0 or a usage message
+ * already printed (non-zero).  Handles -h/--help itself (prints help and
+ * returns 1 with *help_shown set).  Positional arguments are left in
+ * argv[*optind ...].  Returns 0, or non-zero after printing a usage error.
+ */
+int cli_parse(const struct cli_command *cmd, int argc, char **argv, int *optind,
+	      int (*set)(int id, const char *arg, void *ctx), void *ctx, bool *help_shown);
+void cli_print_help(const struct cli_command *cmd, FILE *out);
+/* "pyspy-c: message" on stderr; returns the exit status given. */
+int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int cli_main(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+extern const struct cli_command cmd_record_def;
+
+#endif

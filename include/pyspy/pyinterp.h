@@ -1,0 +1,79 @@
+/*
+ * pyinterp.h - the Python interpreter inside a target.
+ *
+ * pyinterp_attach() finds the interpreter (which binary or library holds
+ * it, its version, its layout, its runtime state); pyinterp_sample() then
+ * walks every thread's Python stack into a struct py_sample.  All CPython
+ * knowledge of the profiler is behind this header.
+ */
+#ifndef PYSPY_PYINTERP_H
+#define PYSPY_PYINTERP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pyspy/pylayout.h"
+#include "pyspy/stacks.h"
+#include "pyspy/target.h"
+
+#define PY_MAX_DEPTH 4096   /* frames kept per thread; deeper stacks are cut at the root */
+#define PY_MAX_THREADS 1024 /* Python threads walked per sample */
+
+struct py_thread_sample {
+	pid_t tid;              /* host tid, 0 when unknown */
+	uint64_t thread_id;     /* pthread_t as Python knows it */
+	bool idle;
+	bool truncated;         /* deeper than PY_MAX_DEPTH */
+	size_t first, nframes;  /* slice of py_sample.frames, root first */
+};
+
+struct py_sample {
+	struct py_thread_sample threads[PY_MAX_THREADS];
+	size_t nthreads;
+	struct frame_ref *frames;   /* owned; capacity cap_frames */
+	size_t nframes, cap_frames;
+};
+
+struct code_cache;
+
+struct pyinterp {
+	struct target *target;
+	struct profile *profile;    /* where functions are interned */
+	struct py_layout layout;    /* in use (table, maybe from debug offsets) */
+	int major, minor, micro;
+	char module[4096];          /* binary or library holding the interpreter */
+	bool shared;                /* interpreter in a libpython, not the executable */
+	const char *found_by;       /* which method found the interpreter */
+	const char *version_by;     /* which method found the version */
+	uint64_t runtime;           /* _PyRuntime, 0 when the version has none */
+	uint64_t interp_head_addr;  /* address holding the first PyInterpreterState * */
+	uint64_t code_type;         /* &PyCode_Type, 0 when unknown */
+	int tid_offset;             /* offset of the tid in glibc's struct pthread, -1 */
+	bool full_filenames;
+	struct code_cache *codes;
+	char diag[1024];            /* notes for --verbose (cross-checks) */
+};
+
+/*
+ * Find the interpreter in an opened target.  Errors: -PERR_NOTPY (no
+ * interpreter), -PERR_VERSION (found, but no layout for its version),
+ * -PERR_GONE, -PERR_PERM.  The detail is in perr_detail().
+ */
+int pyinterp_attach(struct pyinterp *pi, struct target *t, struct profile *prof);
+void pyinterp_release(struct pyinterp *pi);
+
+/*
+ * Walk every thread's stack.  The target must be stopped for a consistent
+ * snapshot (or not, in non-blocking mode, where torn reads are detected
+ * and reported as -PERR_TORN).  Thread states in t->threads must be
+ * current for idle detection.
+ */
+int pyinterp_sample(struct pyinterp *pi, struct py_sample *s);
+void py_sample_free(struct py_sample *s);
+
+/* One line describing what was found, for --verbose. */
+void pyinterp_describe(const struct pyinterp *pi, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * pylayout.h - where CPython keeps what the profiler reads, per version.
+ *
+ * A struct py_layout holds the offset of every field the profiler reads,
+ * for one CPython layout (-1 = the version has no such field).  One table
+ * per layout lives in src/python/layout_table.c, named after the first
+ * version with that layout; it is selected once at attach time.  From 3.13
+ * the target publishes the same facts in _Py_DebugOffsets, which then
+ * overrides the table (see debug_offsets.c).  The offsets were read from
+ * the DWARF of each version's libpython (tools/gdb_offsets.py) and are
+ * cross-checked by the test suite.
+ *
+ * Logic that truly differs between versions is a switch on 'family'.
+ */
+#ifndef PYSPY_PYLAYOUT_H
+#define PYSPY_PYLAYOUT_H
+
+#include <stdint.h>
+
+enum py_family {
+	PY_FAMILY_27,   /* 2.7: PyFrameObject chain, PyStringObject names */
+	PY_FAMILY_36,   /* 3.6-3.10: PyFrameObject chain, str names */
+	PY_FAMILY_311,  /* 3.11-3.12: _PyInterpreterFrame via tstate->cframe */
+	PY_FAMILY_313,  /* 3.13+: _PyInterpreterFrame via tstate->current_frame */
+};
+
+struct py_layout {
+	int major, minor;       /* the version the table was made for */
+	enum py_family family;
+
+	/* _PyRuntimeState (3.7+) */
+	int16_t runtime_interpreters_head;
+
+	/* PyInterpreterState */
+	int16_t interp_next;
+	int16_t interp_tstate_head;     /* tstate_head, or threads.head (3.12+) */
+
+	/* PyThreadState */
+	int16_t tstate_next;
+	int16_t tstate_interp;
+	int16_t tstate_frame;           /* <= 3.10: PyFrameObject * */
+	int16_t tstate_cframe;          /* 3.11, 3.12: _PyCFrame * */
+	int16_t tstate_current_frame;   /* 3.13+: _PyInterpreterFrame * */
+	int16_t tstate_thread_id;       /* pthread_t */
+	int16_t tstate_native_thread_id;/* 3.11+: OS tid (target's namespace) */
+	int16_t cframe_current_frame;   /* 3.11, 3.12 */
+
+	/* PyFrameObject (<= 3.10) */
+	int16_t frame_back;
+	int16_t frame_code;
+	int16_t frame_lasti;            /* int; bytes (<=3.9) or code units (3.10) */
+
+	/* _PyInterpreterFrame (3.11+) */
+	int16_t iframe_code;            /* f_code, f_executable (3.13+) */
+	int16_t iframe_previous;
+	int16_t iframe_instr;           /* prev_instr (3.11, 3.12), instr_ptr (3.13+) */
+	int16_t iframe_owner;           /* char */
+	int16_t iframe_size;
+
+	/* PyCodeObject */
+	int16_t code_filename;
+	int16_t code_name;
+	int16_t code_firstlineno;       /* int */
+	int16_t code_linetable;         /* co_lnotab (<= 3.9) or co_linetable */
+	int16_t code_code_adaptive;     /* 3.11+: first code unit */
+	int16_t code_firsttraceable;    /* 3.11+: int */
+	int16_t code_size;
+
+	/* objects */
+	int16_t object_type;            /* ob_type */
+	int16_t var_size;               /* ob_size of PyVarObject */
+	int16_t bytes_sval;             /* PyBytesObject / PyStringObject data */
+	int16_t unicode_length;
+	int16_t unicode_state;
+	int16_t unicode_ascii_size;     /* sizeof(PyASCIIObject) */
+	int16_t unicode_compact_size;   /* sizeof(PyCompactUnicodeObject) */
+};
+
+/* The built-in table for a version, or NULL when there is none. */
+const struct py_layout *py_layout_for(int major, int minor);
+/* Every built-in table, for tests; NULL-terminated. */
+extern const struct py_layout *const py_layouts[];
+
+#endif

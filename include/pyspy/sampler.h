@@ -1,0 +1,46 @@
+/*
+ * sampler.h - the sampling loop: a steady clock with absolute deadlines,
+ * one snapshot per tick, counts of everything that went wrong.
+ */
+#ifndef PYSPY_SAMPLER_H
+#define PYSPY_SAMPLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pyspy/pyinterp.h"
+#include "pyspy/stacks.h"
+#include "pyspy/target.h"
+
+struct sampler_opts {
+	double rate;         /* Hz */
+	double duration;     /* seconds; 0 = until stopped */
+	bool blocking;       /* stop the target for each sample */
+	bool idle;           /* keep idle threads */
+	bool threads;        /* a root frame per thread */
+	bool function;       /* no line numbers */
+};
+
+struct sampler_stats {
+	uint64_t ticks;      /* deadlines reached */
+	uint64_t taken;      /* samples recorded */
+	uint64_t late;       /* deadlines missed because the loop fell behind */
+	uint64_t failed;     /* samples dropped: torn memory, stop timeouts */
+	uint64_t timeouts;   /* of which: a thread did not stop in time */
+	uint64_t truncated;  /* thread stacks cut at PY_MAX_DEPTH */
+	uint64_t stack_errors; /* stacks dropped: profile out of memory */
+	double elapsed;      /* seconds */
+	bool target_exited;
+	int stop_signal;     /* SIGINT/SIGTERM/SIGHUP that ended it, or 0 */
+};
+
+/*
+ * Sample until the duration ends, a stop signal arrives, or the target
+ * exits.  SIGINT, SIGTERM, SIGHUP and SIGCHLD must be blocked by the caller
+ * (they are read through a signalfd).  Returns 0, or a negative PERR_* for
+ * errors that end the session (the stats are filled either way).
+ */
+int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
+		const struct sampler_opts *o, struct sampler_stats *st);
+
+#endif

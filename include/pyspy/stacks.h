@@ -1,0 +1,61 @@
+/*
+ * stacks.h - interned functions, frames and stacks, and their counts.
+ *
+ * A function is (name, file) and gets a small id once per session; a frame
+ * is (function id, line); a stack is an array of frame ids, root first.  A
+ * profile maps each distinct stack to its sample count.  Everything is
+ * owned by the struct profile and freed by profile_free().  Memory grows
+ * with the number of distinct stacks only, never with the number of
+ * samples.
+ */
+#ifndef PYSPY_STACKS_H
+#define PYSPY_STACKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FUNC_NONE UINT32_MAX
+
+enum func_kind {
+	FUNC_PYTHON,    /* "name (file:line)" */
+	FUNC_LABEL,     /* printed as is: thread roots, markers */
+};
+
+struct func {
+	enum func_kind kind;
+	char *name;
+	char *file;       /* full path as the interpreter has it */
+	char *short_file; /* below the package root */
+};
+
+struct frame_ref {
+	uint32_t func;
+	int32_t line;     /* -1: no line (function mode, labels) */
+};
+
+struct profile;
+
+struct profile *profile_new(void);
+void profile_free(struct profile *p);
+
+/* Intern a function; returns its id, or FUNC_NONE when out of memory. */
+uint32_t profile_func(struct profile *p, enum func_kind kind, const char *name,
+		      const char *file, const char *short_file);
+const struct func *profile_func_get(const struct profile *p, uint32_t id);
+
+/* Count one sample of 'frames' (root first, n of them) 'weight' times. */
+int profile_add(struct profile *p, const struct frame_ref *frames, size_t n,
+		uint64_t weight);
+
+/* Iterate over distinct stacks: returns false at the end. */
+struct profile_iter {
+	size_t pos;
+};
+bool profile_next(const struct profile *p, struct profile_iter *it,
+		  const struct frame_ref **frames, size_t *n, uint64_t *count);
+
+size_t profile_nstacks(const struct profile *p);
+uint64_t profile_total(const struct profile *p);
+
+#endif

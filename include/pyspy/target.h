@@ -1,0 +1,115 @@
+/*
+ * target.h - one remote process: its threads, memory, maps and files.
+ *
+ * The only place that knows about ptrace and /proc.  A struct target owns
+ * every OS resource taken for the process (seized threads, open /proc
+ * files); target_close() releases them all and resumes anything stopped,
+ * whatever state the session ended in.
+ *
+ * Threads are seized once (PTRACE_SEIZE, with PTRACE_O_TRACECLONE so new
+ * threads are traced from their first instruction) and interrupted per
+ * sample with PTRACE_INTERRUPT; between samples the caller must let
+ * target_poll() handle ptrace events promptly (signal re-injection, new and
+ * exited threads), which is why the session loop waits on target_event_fd().
+ */
+#ifndef PYSPY_TARGET_H
+#define PYSPY_TARGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define TARGET_MAX_THREADS 4096
+
+struct target_thread {
+	pid_t tid;          /* in the profiler's PID namespace */
+	pid_t nstid;        /* in the target's innermost PID namespace */
+	int stat_fd;        /* /proc/PID/task/TID/stat, kept open */
+	bool seized;
+	bool stopped;       /* in a ptrace-stop we caused or are holding */
+	bool starting;      /* new clone, initial PTRACE_EVENT_STOP not seen yet */
+	bool expect_stop;   /* an interrupt is outstanding */
+	int pending_sig;    /* signal to re-inject when resuming */
+	char state;         /* OS state letter read before the last stop */
+};
+
+struct target_map {
+	uint64_t start, end, offset;
+	char perms[5];
+	char *path;         /* NULL for anonymous mappings */
+};
+
+struct target {
+	pid_t pid;
+	bool traced;        /* threads are seized (blocking mode) */
+	bool gone;          /* the process exited */
+	bool pidns_differs; /* the target lives in another PID namespace */
+	int sig_fd;         /* signalfd for SIGCHLD, owned by the caller */
+	struct target_thread *threads;
+	size_t nthreads, cap_threads;
+	struct target_map *maps;
+	size_t nmaps;
+	char exe[4096];     /* /proc/PID/exe target, as the target sees it */
+	/* statistics */
+	uint64_t signals_forwarded;
+};
+
+/*
+ * Open the process: check it exists and can be read.  With 'seize', every
+ * thread is seized now (fails with PERR_PERM explaining why when ptrace is
+ * refused, naming another tracer if /proc says there is one).
+ */
+int target_open(struct target *t, pid_t pid, bool seize);
+/* Release everything; safe on a zeroed or already-closed target. */
+void target_close(struct target *t);
+
+/* Remote memory.  0, or -PERR_TORN (unmapped/short), -PERR_GONE, -PERR_PERM. */
+int target_read(struct target *t, uint64_t addr, void *buf, size_t len);
+/* Read a pointer-sized word. */
+int target_read_ptr(struct target *t, uint64_t addr, uint64_t *out);
+
+/* (Re)read /proc/PID/maps into t->maps. */
+int target_load_maps(struct target *t);
+/*
+ * Open a file the target has mapped, through /proc/PID/map_files (works
+ * across mount namespaces and for deleted files), falling back to
+ * /proc/PID/root/<path>.  Returns an fd or -1.
+ */
+int target_open_mapped(struct target *t, const struct target_map *m);
+/* Whether 'path', as the target sees it, exists (through /proc/PID/root). */
+bool target_file_exists(struct target *t, const char *path);
+
+/* Refresh the list of threads from /proc/PID/task (non-blocking mode, or to
+ * learn the names of threads).  Seizes new ones in blocking mode. */
+int target_refresh_threads(struct target *t);
+
+/* Read each thread's OS state letter into thread->state ('R' running, ...). */
+void target_read_states(struct target *t);
+
+/*
+ * Stop every seized thread and wait (bounded by timeout_ms) until each is in
+ * a ptrace-stop.  Threads that exit meanwhile are dropped.  Returns 0,
+ * -PERR_GONE when the process is gone, -PERR_TIMEOUT when some thread did
+ * not stop in time (the caller resumes and drops the sample).
+ */
+int target_stop(struct target *t, int timeout_ms);
+/* Resume every thread we hold stopped, re-injecting pending signals. */
+void target_resume(struct target *t);
+/*
+ * Handle every pending ptrace event without blocking: re-inject signals,
+ * adopt new threads, forget exited ones, notice that the process is gone.
+ * Call whenever target_event_fd() is readable.
+ */
+void target_poll(struct target *t);
+
+/* Map a thread id as the target sees it to the host tid (0 if unknown). */
+pid_t target_host_tid(struct target *t, pid_t nstid);
+struct target_thread *target_thread_by_tid(struct target *t, pid_t tid);
+/* OS thread name (comm) of a thread, into buf. */
+void target_thread_comm(struct target *t, pid_t tid, char *buf, size_t len);
+
+/* Install handlers so a crash of the profiler detaches cleanly. */
+void target_guard_crashes(struct target *t);
+
+#endif

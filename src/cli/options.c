@@ -1,0 +1,124 @@
+/*
+ * options.c - the one option parser: getopt-like, driven by a command's
+ * option table, which also prints --help.
+ */
+#include "pyspy/cli.h"
+#include "pyspy/error.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+int cli_error(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("pyspy-c: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return status;
+}
+
+static const struct cli_option help_option = {
+	-1, 'h', "help", NULL, "show this help and exit"
+};
+
+void cli_print_help(const struct cli_command *cmd, FILE *out)
+{
+	fprintf(out, "usage: %s\n\n%s\n\noptions:\n", cmd->usage, cmd->summary);
+	for (const struct cli_option *o = cmd->options;; o++) {
+		char left[64];
+		const struct cli_option *opt = o->id ? o : &help_option;
+
+		if (opt->short_name)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", opt->short_name,
+				 opt->long_name, opt->arg ? " " : "", opt->arg ? opt->arg : "");
+		else
+			snprintf(left, sizeof(left), "    --%s%s%s", opt->long_name,
+				 opt->arg ? " " : "", opt->arg ? opt->arg : "");
+		fprintf(out, "  %-26s %s\n", left, opt->help);
+		if (!o->id)
+			break;
+	}
+}
+
+static const struct cli_option *find_long(const struct cli_option *opts, const char *name,
+					  size_t len)
+{
+	for (const struct cli_option *o = opts; o->id; o++)
+		if (strlen(o->long_name) == len && strncmp(o->long_name, name, len) == 0)
+			return o;
+	return NULL;
+}
+
+static const struct cli_option *find_short(const struct cli_option *opts, char c)
+{
+	for (const struct cli_option *o = opts; o->id; o++)
+		if (o->short_name == c)
+			return o;
+	return NULL;
+}
+
+int cli_parse(const struct cli_command *cmd, int argc, char **argv, int *optind,
+	      int (*set)(int id, const char *arg, void *ctx), void *ctx, bool *help_shown)
+{
+	int i;
+
+	*help_shown = false;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const struct cli_option *o;
+		const char *val = NULL;
+
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (a[0] != '-' || a[1] == '\0')
+			break;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			cli_print_help(cmd, stdout);
+			*help_shown = true;
+			return 1;
+		}
+		if (a[1] == '-') {
+			const char *eq = strchr(a + 2, '=');
+			size_t len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+			o = find_long(cmd->options, a + 2, len);
+			if (!o)
+				return cli_error(2, "unknown option '%s' (see 'pyspy-c %s --help')",
+						 a, cmd->name);
+			if (eq && !o->arg)
+				return cli_error(2, "option '--%s' takes no argument", o->long_name);
+			val = eq ? eq + 1 : NULL;
+		} else {
+			/* Short options; flags may be grouped: -ti */
+			for (const char *p = a + 1; *p; p++) {
+				o = find_short(cmd->options, *p);
+				if (!o)
+					return cli_error(2, "unknown option '-%c' (see 'pyspy-c %s --help')",
+							 *p, cmd->name);
+				if (o->arg) {
+					val = p[1] ? p + 1 : NULL;
+					break;
+				}
+				if (set(o->id, NULL, ctx))
+					return 2;
+				o = NULL;
+			}
+			if (!o)
+				continue;
+		}
+		if (o->arg && !val) {
+			if (i + 1 >= argc)
+				return cli_error(2, "option '--%s' needs an argument %s",
+						 o->long_name, o->arg);
+			val = argv[++i];
+		}
+		if (set(o->id, val, ctx))
+			return 2;
+	}
+	*optind = i;
+	return 0;
+}

@@ -1,0 +1,258 @@
+/*
+ * code.c - code objects: names, file, line table; cached by address.
+ *
+ * A code object is immutable while it lives, so its decoded names and
+ * line table are cached by address.  An address can be reused after the
+ * object is freed, so every look-up re-reads the object's header (one
+ * small read) and compares the pointers it holds (type, name, filename,
+ * line table, first line) with the cached ones before trusting the entry.
+ */
+#include "pyspy/error.h"
+#include "pyspy/linetable.h"
+#include "pyspy/pystr.h"
+#include "python_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_BITS 12
+#define CACHE_SLOTS (1u << CACHE_BITS)     /* direct-mapped */
+#define MAX_LINETABLE (1u << 20)
+#define CODE_HDR_MAX 512
+
+struct code_entry {
+	uint64_t addr;
+	uint64_t key[5];        /* type, filename, name, linetable, firstlineno */
+	struct code_info info;
+	uint8_t *table;
+};
+
+struct code_cache {
+	struct code_entry slots[CACHE_SLOTS];
+};
+
+struct code_cache *code_cache_new(void)
+{
+	return calloc(1, sizeof(struct code_cache));
+}
+
+void code_cache_free(struct code_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		free(c->slots[i].table);
+	free(c);
+}
+
+static unsigned slot_of(uint64_t addr)
+{
+	return (unsigned)((addr >> 4) * 0x9E3779B97F4A7C15ull >> (64 - CACHE_BITS));
+}
+
+static int read_bytes_object(struct pyinterp *pi, uint64_t addr, uint8_t **out, size_t *len)
+{
+	const struct py_layout *l = &pi->layout;
+	uint8_t hdr[64];
+	struct pystr_info si;
+	uint8_t *buf;
+	int rc;
+
+	rc = target_read(pi->target, addr, hdr, (size_t)l->bytes_sval);
+	if (rc)
+		return rc;
+	if (pystr_bytes_info(hdr, (size_t)l->bytes_sval, l, addr, MAX_LINETABLE, &si) != 0)
+		return -PERR_TORN;
+	buf = malloc(si.nchars ? si.nchars : 1);
+	if (!buf)
+		return -PERR_NOMEM;
+	rc = target_read(pi->target, si.data, buf, si.nchars);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*len = si.nchars;
+	return 0;
+}
+
+int py_read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap)
+{
+	const struct py_layout *l = &pi->layout;
+	uint8_t hdr[128];
+	static uint8_t data[PYSTR_MAX_CHARS * 4];
+	struct pystr_info si;
+	size_t hlen;
+	int rc;
+
+	if (pi->layout.family == PY_FAMILY_27) {
+		hlen = (size_t)l->bytes_sval;
+		rc = target_read(pi->target, addr, hdr, hlen);
+		if (rc)
+			return rc;
+		if (pystr_bytes_info(hdr, hlen, l, addr, PYSTR_MAX_CHARS, &si) != 0)
+			return -PERR_TORN;
+	} else {
+		hlen = (size_t)l->unicode_compact_size;
+		if (hlen > sizeof(hdr))
+			return -PERR_TORN;
+		rc = target_read(pi->target, addr, hdr, hlen);
+		if (rc)
+			return rc;
+		if (pystr_unicode_info(hdr, hlen, l, addr, &si) != 0)
+			return -PERR_TORN;
+	}
+	rc = target_read(pi->target, si.data, data, si.nchars * (size_t)si.kind);
+	if (rc)
+		return rc;
+	if (pi->layout.family == PY_FAMILY_27) {
+		/* 2.7 str is bytes, normally UTF-8 already: copy, minus NULs. */
+		size_t n = si.nchars < cap - 1 ? si.nchars : cap - 1;
+		for (size_t i = 0; i < n; i++)
+			out[i] = data[i] ? (char)data[i] : '?';
+		out[n] = '\0';
+	} else {
+		pystr_to_utf8(data, si.nchars, si.kind, out, cap);
+	}
+	return 0;
+}
+
+/* "pkg/mod.py" for ".../site-packages/pkg/mod.py": drop the non-package dirs. */
+static void short_filename(struct pyinterp *pi, const char *file, char *out, size_t cap)
+{
+	char dir[4096], probe[4096 + 16];
+	const char *cut = NULL;
+
+	snprintf(out, cap, "%s", file);
+	if (file[0] != '/' || strlen(file) >= sizeof(dir))
+		return;
+	snprintf(dir, sizeof(dir), "%s", file);
+	for (int depth = 0; depth < 64; depth++) {
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+		cut = file + (slash - dir) + 1;
+		snprintf(probe, sizeof(probe), "%s/__init__.py", dir);
+		if (dir[0] == '\0' || !target_file_exists(pi->target, probe))
+			break;
+	}
+	if (cut)
+		snprintf(out, cap, "%s", cut);
+}
+
+static int decode(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t hlen,
+		  struct code_entry *e)
+{
+	const struct py_layout *l = &pi->layout;
+	static char name[PYSTR_MAX_CHARS * 4 + 1], file[PYSTR_MAX_CHARS * 4 + 1];
+	static char shortf[PYSTR_MAX_CHARS * 4 + 1];
+	uint64_t p_file, p_name, p_table;
+	int32_t first = 0, traceable = 0;
+	uint8_t *table = NULL;
+	size_t tlen = 0;
+	uint32_t func;
+	int rc;
+
+	if (field_u64(hdr, hlen, l->code_filename, &p_file) ||
+	    field_u64(hdr, hlen, l->code_name, &p_name) ||
+	    field_u64(hdr, hlen, l->code_linetable, &p_table) ||
+	    field_i32(hdr, hlen, l->code_firstlineno, &first))
+		return -PERR_TORN;
+	if (l->code_firsttraceable >= 0 &&
+	    field_i32(hdr, hlen, l->code_firsttraceable, &traceable))
+		return -PERR_TORN;
+	if ((rc = py_read_string(pi, p_name, name, sizeof(name))) ||
+	    (rc = py_read_string(pi, p_file, file, sizeof(file))))
+		return rc;
+	rc = read_bytes_object(pi, p_table, &table, &tlen);
+	if (rc)
+		return rc;
+	short_filename(pi, file, shortf, sizeof(shortf));
+	func = profile_func(pi->profile, FUNC_PYTHON, name, file, shortf);
+	if (func == FUNC_NONE) {
+		free(table);
+		return -PERR_NOMEM;
+	}
+	free(e->table);
+	memset(e, 0, sizeof(*e));
+	e->addr = addr;
+	field_u64(hdr, hlen, l->object_type, &e->key[0]);
+	e->key[1] = p_file;
+	e->key[2] = p_name;
+	e->key[3] = p_table;
+	e->key[4] = (uint64_t)(uint32_t)first;
+	e->table = table;
+	e->info.func = func;
+	e->info.firstlineno = first;
+	e->info.firsttraceable = traceable;
+	e->info.linetable = table;
+	e->info.linetable_len = tlen;
+	return 0;
+}
+
+int code_lookup(struct pyinterp *pi, uint64_t addr, const struct code_info **out)
+{
+	const struct py_layout *l = &pi->layout;
+	struct code_entry *e = &pi->codes->slots[slot_of(addr)];
+	uint8_t hdr[CODE_HDR_MAX];
+	size_t hlen = (size_t)l->code_size;
+	uint64_t type, p_file, p_name, p_table;
+	int32_t first;
+	int rc;
+
+	if (hlen > sizeof(hdr))
+		hlen = sizeof(hdr);
+	rc = target_read(pi->target, addr, hdr, hlen);
+	if (rc)
+		return rc;
+	if (field_u64(hdr, hlen, l->object_type, &type) ||
+	    field_u64(hdr, hlen, l->code_filename, &p_file) ||
+	    field_u64(hdr, hlen, l->code_name, &p_name) ||
+	    field_u64(hdr, hlen, l->code_linetable, &p_table) ||
+	    field_i32(hdr, hlen, l->code_firstlineno, &first))
+		return -PERR_TORN;
+	/* Not a code object (torn read, or a shim frame's executable). */
+	if (pi->code_type && type != pi->code_type)
+		return -PERR_TORN;
+	if (e->addr == addr && e->table && e->key[0] == type && e->key[1] == p_file &&
+	    e->key[2] == p_name && e->key[3] == p_table &&
+	    e->key[4] == (uint64_t)(uint32_t)first) {
+		*out = &e->info;
+		return 0;
+	}
+	rc = decode(pi, addr, hdr, hlen, e);
+	if (rc) {
+		e->addr = 0;
+		return rc;
+	}
+	*out = &e->info;
+	return 0;
+}
+
+int code_line(const struct pyinterp *pi, const struct code_info *ci, int64_t byte_offset)
+{
+	enum linetable_format fmt;
+	int line;
+
+	/* A frame that has not run an instruction yet reports its first line. */
+	if (byte_offset < 0)
+		return ci->firstlineno;
+	switch (pi->layout.family) {
+	case PY_FAMILY_27:
+		fmt = LINETABLE_LNOTAB_U;
+		break;
+	case PY_FAMILY_36:
+		fmt = pi->minor >= 10 ? LINETABLE_PEP626 : LINETABLE_LNOTAB;
+		break;
+	default:
+		fmt = LINETABLE_PEP657;
+		break;
+	}
+	if (byte_offset > UINT32_MAX)
+		return -1;
+	line = linetable_line(fmt, ci->linetable, ci->linetable_len, ci->firstlineno,
+			      (uint32_t)byte_offset);
+	return line;
+}

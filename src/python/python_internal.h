@@ -1,0 +1,58 @@
+/* python_internal.h - shared between the files of the python stage only */
+#ifndef PYSPY_PYTHON_INTERNAL_H
+#define PYSPY_PYTHON_INTERNAL_H
+
+#include "pyspy/pyinterp.h"
+
+#include <string.h>
+
+/* Bounds-checked field access into a struct copied from the target. */
+static inline int field_u64(const uint8_t *buf, size_t len, int off, uint64_t *out)
+{
+	if (off < 0 || (size_t)off + 8 > len)
+		return -1;
+	memcpy(out, buf + off, 8);
+	return 0;
+}
+
+static inline int field_i32(const uint8_t *buf, size_t len, int off, int32_t *out)
+{
+	if (off < 0 || (size_t)off + 4 > len)
+		return -1;
+	memcpy(out, buf + off, 4);
+	return 0;
+}
+
+/* A decoded code object. */
+struct code_info {
+	uint32_t func;          /* interned (name, file) */
+	int firstlineno;
+	int firsttraceable;     /* 3.11+: first code unit a frame counts from */
+	const uint8_t *linetable;
+	size_t linetable_len;
+};
+
+struct code_cache *code_cache_new(void);
+void code_cache_free(struct code_cache *c);
+/*
+ * Decode the code object at 'addr' (cached; the cached entry is checked
+ * against the object's current header so a reused address is noticed).
+ * Returns 0, -PERR_TORN when it is not a valid code object, or another
+ * read error.
+ */
+int code_lookup(struct pyinterp *pi, uint64_t addr, const struct code_info **out);
+/* Line of a byte offset into the code's bytecode (-1 when none). */
+int code_line(const struct pyinterp *pi, const struct code_info *ci, int64_t byte_offset);
+
+/*
+ * Read a pure-Python string (str, or 2.7 str/unicode) at 'addr' into out
+ * as UTF-8.  Returns 0 or a negative PERR_*.
+ */
+int py_read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap);
+
+/* _Py_DebugOffsets (3.13+): validate the copied table and apply it. */
+int py_debug_offsets_apply(const uint8_t *buf, size_t len, struct py_layout *l,
+			   uint64_t *version_hex, char *diag, size_t dlen);
+#define PY_DEBUG_OFFSETS_MAX 4096 /* bytes to copy from the start of _PyRuntime */
+
+#endif

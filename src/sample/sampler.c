@@ -1,0 +1,235 @@
+/*
+ * sampler.c - the sampling loop.
+ *
+ * Ticks fall on absolute deadlines (start + k * period), so the rate does
+ * not drift with the cost of each sample.  When the loop falls behind by
+ * more than a period, the missed deadlines are counted as late and skipped
+ * rather than made up in a burst (a burst would sample the same instant
+ * several times and distort the profile).
+ *
+ * Between ticks the loop sleeps in ppoll() on a signalfd, so a ptrace event
+ * of the target (a signal to re-inject, a new thread) is handled at once
+ * and Ctrl-C ends the recording at once.
+ */
+#define _GNU_SOURCE
+#include "pyspy/sampler.h"
+#include "pyspy/error.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STOP_TIMEOUT_MS 100
+#define MAX_LABELS 4096
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Thread root frames, interned once per thread. */
+struct labels {
+	pid_t tid[MAX_LABELS];
+	uint64_t id[MAX_LABELS];
+	uint32_t func[MAX_LABELS];
+	size_t n;
+};
+
+static uint32_t thread_label(struct labels *lb, struct target *t, struct profile *prof,
+			     const struct py_thread_sample *th)
+{
+	char name[64], text[160];
+	uint32_t f;
+
+	for (size_t i = 0; i < lb->n; i++)
+		if (lb->tid[i] == th->tid && lb->id[i] == th->thread_id)
+			return lb->func[i];
+	if (th->tid) {
+		target_thread_comm(t, th->tid, name, sizeof(name));
+		snprintf(text, sizeof(text), "thread \"%s\" (%d)", name, (int)th->tid);
+	} else {
+		snprintf(text, sizeof(text), "thread (0x%llx)", (unsigned long long)th->thread_id);
+	}
+	f = profile_func(prof, FUNC_LABEL, text, NULL, NULL);
+	if (f != FUNC_NONE && lb->n < MAX_LABELS) {
+		lb->tid[lb->n] = th->tid;
+		lb->id[lb->n] = th->thread_id;
+		lb->func[lb->n++] = f;
+	}
+	return f;
+}
+
+static int record_sample(struct target *t, struct profile *prof, const struct sampler_opts *o,
+			 struct py_sample *s, struct labels *lb, struct sampler_stats *st)
+{
+	static struct frame_ref buf[PY_MAX_DEPTH + 1];
+
+	for (size_t i = 0; i < s->nthreads; i++) {
+		const struct py_thread_sample *th = &s->threads[i];
+		size_t n = 0;
+
+		if (th->nframes == 0 || (th->idle && !o->idle))
+			continue;
+		if (th->truncated)
+			st->truncated++;
+		if (o->threads) {
+			uint32_t f = thread_label(lb, t, prof, th);
+			if (f != FUNC_NONE)
+				buf[n++] = (struct frame_ref){ f, -1 };
+		}
+		for (size_t k = 0; k < th->nframes && n < PY_MAX_DEPTH + 1; k++) {
+			struct frame_ref fr = s->frames[th->first + k];
+			if (o->function)
+				fr.line = -1;
+			buf[n++] = fr;
+		}
+		if (profile_add(prof, buf, n, 1) != 0)
+			st->stack_errors++;
+	}
+	return 0;
+}
+
+/* One tick: stop (if blocking), walk, resume, count. */
+static int take_sample(struct target *t, struct pyinterp *pi, struct profile *prof,
+		       const struct sampler_opts *o, struct py_sample *s, struct labels *lb,
+		       struct sampler_stats *st)
+{
+	int rc;
+
+	if (!o->blocking)
+		target_refresh_threads(t);
+	/* The OS state must be read before the stop, which changes it. */
+	target_read_states(t);
+	if (o->blocking) {
+		rc = target_stop(t, STOP_TIMEOUT_MS);
+		if (rc) {
+			target_resume(t);
+			if (rc == -PERR_GONE)
+				return rc;
+			st->failed++;
+			st->timeouts++;
+			return 0;
+		}
+	}
+	rc = pyinterp_sample(pi, s);
+	if (o->blocking)
+		target_resume(t);
+	if (rc == -PERR_GONE || t->gone)
+		return -PERR_GONE;
+	if (rc == -PERR_PERM || rc == -PERR_VERSION)
+		return rc;
+	if (rc) {
+		st->failed++;
+		return 0;
+	}
+	st->taken++;
+	return record_sample(t, prof, o, s, lb, st);
+}
+
+static int make_signalfd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* Drain the signalfd; returns a stop signal seen, or 0. */
+static int drain_signals(int fd, struct target *t)
+{
+	struct signalfd_siginfo si;
+	int stop = 0;
+
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			continue;
+		stop = (int)si.ssi_signo;
+	}
+	target_poll(t);
+	return stop;
+}
+
+int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
+		const struct sampler_opts *o, struct sampler_stats *st)
+{
+	int64_t period = (int64_t)(1e9 / o->rate);
+	int64_t start, next, end;
+	struct py_sample *s = calloc(1, sizeof(*s));
+	struct labels *lb = calloc(1, sizeof(*lb));
+	int sfd = make_signalfd(), rc = 0;
+
+	memset(st, 0, sizeof(*st));
+	if (!s || !lb || sfd < 0) {
+		rc = perr_set(PERR_RUNTIME, "cannot set up the sampler: %s", strerror(errno));
+		goto out;
+	}
+	if (period < 1000)
+		period = 1000;
+	start = now_ns();
+	next = start;
+	end = o->duration > 0 ? start + (int64_t)(o->duration * 1e9) : INT64_MAX;
+	for (;;) {
+		int64_t now = now_ns();
+		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+
+		if (now >= end)
+			break;
+		if (now < next) {
+			int64_t wait = (next < end ? next : end) - now;
+			struct timespec ts = { wait / 1000000000, wait % 1000000000 };
+			if (ppoll(&pfd, 1, &ts, NULL) > 0) {
+				st->stop_signal = drain_signals(sfd, t);
+				if (st->stop_signal)
+					break;
+			}
+			if (t->gone) {
+				st->target_exited = true;
+				break;
+			}
+			continue;
+		}
+		/* Behind by whole periods: count them, do not burst. */
+		if (now - next >= period) {
+			int64_t missed = (now - next) / period;
+			st->late += (uint64_t)missed;
+			next += missed * period;
+		}
+		next += period;
+		st->ticks++;
+		rc = take_sample(t, pi, prof, o, s, lb, st);
+		if (rc == -PERR_GONE) {
+			rc = 0;
+			st->target_exited = true;
+			break;
+		}
+		if (rc)
+			break;
+		/* A Ctrl-C during a long sample is seen without waiting a period. */
+		if (poll(&pfd, 1, 0) > 0) {
+			st->stop_signal = drain_signals(sfd, t);
+			if (st->stop_signal)
+				break;
+		}
+	}
+	st->elapsed = (double)(now_ns() - start) / 1e9;
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (s)
+		py_sample_free(s);
+	free(s);
+	free(lb);
+	return rc;
+}

@@ -1,0 +1,243 @@
+/*
+ * profile.c - interned functions and counted stacks.
+ *
+ * Both tables are open-addressing hash tables of indexes into dense arrays,
+ * so ids are stable and iteration is in insertion order.  Stack frames live
+ * in one growing arena; a sample of a known stack costs one hash and one
+ * compare, and allocates nothing.
+ */
+#include "pyspy/stacks.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct stack_entry {
+	size_t off;         /* into arena */
+	uint32_t n;
+	uint64_t hash;
+	uint64_t count;
+};
+
+struct profile {
+	struct func *funcs;
+	uint64_t *func_hash;
+	size_t nfuncs, cap_funcs;
+	uint32_t *func_index;   /* slots: id + 1, 0 = empty */
+	size_t func_slots;
+
+	struct stack_entry *stacks;
+	size_t nstacks, cap_stacks;
+	uint32_t *stack_index;
+	size_t stack_slots;
+	struct frame_ref *arena;
+	size_t narena, cap_arena;
+	uint64_t total;
+};
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	/* FNV-1a: small, good enough for short keys. */
+	for (size_t i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	return hash_bytes(h, s ? s : "", s ? strlen(s) + 1 : 1);
+}
+
+struct profile *profile_new(void)
+{
+	return calloc(1, sizeof(struct profile));
+}
+
+void profile_free(struct profile *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nfuncs; i++) {
+		free(p->funcs[i].name);
+		free(p->funcs[i].file);
+		free(p->funcs[i].short_file);
+	}
+	free(p->funcs);
+	free(p->func_hash);
+	free(p->func_index);
+	free(p->stacks);
+	free(p->stack_index);
+	free(p->arena);
+	free(p);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* Grow an index table to 'slots' and reinsert; hashes come from 'get'. */
+static int rehash(uint32_t **index, size_t *nslots, size_t count,
+		  uint64_t (*get)(const struct profile *, size_t), const struct profile *p)
+{
+	size_t slots = *nslots ? *nslots * 2 : 1024;
+	uint32_t *n = calloc(slots, sizeof(*n));
+
+	if (!n)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		size_t s = get(p, i) & (slots - 1);
+		while (n[s])
+			s = (s + 1) & (slots - 1);
+		n[s] = (uint32_t)i + 1;
+	}
+	free(*index);
+	*index = n;
+	*nslots = slots;
+	return 0;
+}
+
+static uint64_t func_hash_at(const struct profile *p, size_t i)
+{
+	return p->func_hash[i];
+}
+
+static uint64_t stack_hash_at(const struct profile *p, size_t i)
+{
+	return p->stacks[i].hash;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+uint32_t profile_func(struct profile *p, enum func_kind kind, const char *name,
+		      const char *file, const char *short_file)
+{
+	uint64_t h = hash_str(hash_str(0xcbf29ce484222325ull ^ (uint64_t)kind, name), file);
+	struct func *f;
+	size_t s;
+
+	if (p->nfuncs * 2 >= p->func_slots &&
+	    rehash(&p->func_index, &p->func_slots, p->nfuncs, func_hash_at, p))
+		return FUNC_NONE;
+	for (s = h & (p->func_slots - 1); p->func_index[s]; s = (s + 1) & (p->func_slots - 1)) {
+		uint32_t id = p->func_index[s] - 1;
+		f = &p->funcs[id];
+		if (p->func_hash[id] == h && f->kind == kind && str_eq(f->name, name) &&
+		    str_eq(f->file, file))
+			return id;
+	}
+	if (p->nfuncs == p->cap_funcs) {
+		size_t ncap = p->cap_funcs ? p->cap_funcs * 2 : 256;
+		struct func *nf = realloc(p->funcs, ncap * sizeof(*nf));
+		uint64_t *nh;
+		if (!nf)
+			return FUNC_NONE;
+		p->funcs = nf;
+		nh = realloc(p->func_hash, ncap * sizeof(*nh));
+		if (!nh)
+			return FUNC_NONE;
+		p->func_hash = nh;
+		p->cap_funcs = ncap;
+	}
+	f = &p->funcs[p->nfuncs];
+	f->kind = kind;
+	f->name = dup_or_null(name);
+	f->file = dup_or_null(file);
+	f->short_file = dup_or_null(short_file ? short_file : file);
+	if ((name && !f->name) || (file && !f->file)) {
+		free(f->name);
+		free(f->file);
+		free(f->short_file);
+		return FUNC_NONE;
+	}
+	p->func_hash[p->nfuncs] = h;
+	p->func_index[s] = (uint32_t)p->nfuncs + 1;
+	return (uint32_t)p->nfuncs++;
+}
+
+const struct func *profile_func_get(const struct profile *p, uint32_t id)
+{
+	return id < p->nfuncs ? &p->funcs[id] : NULL;
+}
+
+int profile_add(struct profile *p, const struct frame_ref *frames, size_t n, uint64_t weight)
+{
+	uint64_t h = hash_bytes(0xcbf29ce484222325ull, frames, n * sizeof(*frames));
+	struct stack_entry *e;
+	size_t s;
+
+	if (n > UINT32_MAX)
+		return -1;
+	if (p->nstacks * 2 >= p->stack_slots &&
+	    rehash(&p->stack_index, &p->stack_slots, p->nstacks, stack_hash_at, p))
+		return -1;
+	for (s = h & (p->stack_slots - 1); p->stack_index[s]; s = (s + 1) & (p->stack_slots - 1)) {
+		e = &p->stacks[p->stack_index[s] - 1];
+		if (e->hash == h && e->n == n &&
+		    memcmp(p->arena + e->off, frames, n * sizeof(*frames)) == 0) {
+			e->count += weight;
+			p->total += weight;
+			return 0;
+		}
+	}
+	if (p->nstacks == p->cap_stacks) {
+		size_t ncap = p->cap_stacks ? p->cap_stacks * 2 : 256;
+		struct stack_entry *ns = realloc(p->stacks, ncap * sizeof(*ns));
+		if (!ns)
+			return -1;
+		p->stacks = ns;
+		p->cap_stacks = ncap;
+	}
+	if (p->narena + n > p->cap_arena) {
+		size_t ncap = p->cap_arena ? p->cap_arena * 2 : 4096;
+		struct frame_ref *na;
+		while (ncap < p->narena + n)
+			ncap *= 2;
+		na = realloc(p->arena, ncap * sizeof(*na));
+		if (!na)
+			return -1;
+		p->arena = na;
+		p->cap_arena = ncap;
+	}
+	if (n)
+		memcpy(p->arena + p->narena, frames, n * sizeof(*frames));
+	e = &p->stacks[p->nstacks];
+	*e = (struct stack_entry){ p->narena, (uint32_t)n, h, weight };
+	p->narena += n;
+	p->stack_index[s] = (uint32_t)p->nstacks + 1;
+	p->nstacks++;
+	p->total += weight;
+	return 0;
+}
+
+bool profile_next(const struct profile *p, struct profile_iter *it,
+		  const struct frame_ref **frames, size_t *n, uint64_t *count)
+{
+	const struct stack_entry *e;
+
+	if (it->pos >= p->nstacks)
+		return false;
+	e = &p->stacks[it->pos++];
+	*frames = p->arena + e->off;
+	*n = e->n;
+	*count = e->count;
+	return true;
+}
+
+size_t profile_nstacks(const struct profile *p)
+{
+	return p->nstacks;
+}
+
+uint64_t profile_total(const struct profile *p)
+{
+	return p->total;
+}

@@ -1,0 +1,322 @@
+/*
+ * ptrace.c - stopping and resuming the target's threads.
+ *
+ * Threads are seized once with PTRACE_SEIZE (never PTRACE_ATTACH, which
+ * sends a SIGSTOP the target would see) and PTRACE_O_TRACECLONE, so every
+ * thread the target creates is traced from birth and none is missed
+ * between two listings of /proc/PID/task.
+ *
+ * Every ptrace-stop is classified (see handle_status):
+ *   - our PTRACE_INTERRUPT, or the first stop of a new thread
+ *     (PTRACE_EVENT_STOP + SIGTRAP): held while sampling, else resumed;
+ *   - group-stop (PTRACE_EVENT_STOP + a stop signal): the user stopped the
+ *     process; we PTRACE_LISTEN so it stays stopped exactly as without us;
+ *   - signal-delivery-stop: the signal is remembered and re-injected when
+ *     the thread resumes, so the target receives every signal;
+ *   - PTRACE_EVENT_CLONE: the new thread is adopted.
+ * The target is never left stopped by us: target_resume() continues every
+ * thread we hold, and target_close() detaches with any pending signal.
+ */
+#define _GNU_SOURCE
+#include "pyspy/target.h"
+#include "pyspy/error.h"
+#include "target_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+
+/* glibc's <sys/ptrace.h> has these since 2.18; keep the build portable. */
+#ifndef PTRACE_EVENT_STOP
+#define PTRACE_EVENT_STOP 128
+#endif
+
+static bool sampling; /* threads stopped by us are held, not resumed */
+
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+int target_seize_thread(struct target *t, pid_t tid)
+{
+	struct target_thread *th = target_thread_by_tid(t, tid);
+
+	if (th && th->seized)
+		return 0;
+	if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_O_TRACECLONE) != 0) {
+		if (errno == ESRCH)
+			return -PERR_GONE;
+		return -PERR_PERM;
+	}
+	if (!th)
+		th = target_add_thread(t, tid);
+	if (!th) {
+		/* Table full: do not keep a thread we cannot track. */
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		return -PERR_NOMEM;
+	}
+	th->seized = true;
+	return 0;
+}
+
+static void resume_thread(struct target_thread *th)
+{
+	int sig = th->pending_sig;
+
+	th->pending_sig = 0;
+	th->stopped = false;
+	/* ESRCH: the thread exited meanwhile; its exit status comes next. */
+	ptrace(PTRACE_CONT, th->tid, 0, (void *)(long)sig);
+}
+
+static void handle_status(struct target *t, pid_t tid, int status)
+{
+	struct target_thread *th = target_thread_by_tid(t, tid);
+	int sig, event;
+
+	if (WIFEXITED(status) || WIFSIGNALED(status)) {
+		if (th)
+			target_remove_thread(t, th);
+		if (tid == t->pid || t->nthreads == 0)
+			t->gone = true;
+		return;
+	}
+	if (!WIFSTOPPED(status))
+		return;
+	if (!th) {
+		/*
+		 * A new thread can report its first stop before its creator's
+		 * PTRACE_EVENT_CLONE is seen: adopt it here.
+		 */
+		th = target_add_thread(t, tid);
+		if (!th) {
+			ptrace(PTRACE_DETACH, tid, 0, 0);
+			return;
+		}
+		th->seized = true;
+	}
+	sig = WSTOPSIG(status);
+	event = (unsigned)status >> 16;
+
+	if (event == PTRACE_EVENT_STOP) {
+		th->starting = false;
+		if (is_stop_signal(sig)) {
+			/* Group-stop: somebody stopped the process on purpose. */
+			th->expect_stop = false;
+			ptrace(PTRACE_LISTEN, tid, 0, 0);
+			return;
+		}
+		if (sampling) {
+			th->stopped = true;
+			th->expect_stop = false;
+		} else {
+			th->expect_stop = false;
+			resume_thread(th);
+		}
+		return;
+	}
+	if (event == PTRACE_EVENT_CLONE) {
+		unsigned long msg = 0;
+		if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0 && msg) {
+			struct target_thread *nt = target_thread_by_tid(t, (pid_t)msg);
+			if (!nt) {
+				nt = target_add_thread(t, (pid_t)msg);
+				if (nt) {
+					nt->seized = true;
+					nt->starting = true;
+				} else {
+					/* Untrackable (table full): let it run untraced. */
+					ptrace(PTRACE_DETACH, (pid_t)msg, 0, 0);
+				}
+			}
+		}
+		/* Our interrupt may still be queued; it will be seen later. */
+		if (sampling && th->expect_stop) {
+			th->stopped = true;
+			th->expect_stop = false;
+		} else {
+			resume_thread(th);
+		}
+		return;
+	}
+	if (event != 0) {
+		/* Other events (exec, exit) are not requested; just go on. */
+		resume_thread(th);
+		return;
+	}
+	/* Signal-delivery-stop: hand the signal back to the thread. */
+	t->signals_forwarded++;
+	th->pending_sig = sig;
+	if (sampling && th->expect_stop) {
+		th->stopped = true;
+		th->expect_stop = false;
+	} else {
+		resume_thread(th);
+	}
+}
+
+void target_poll(struct target *t)
+{
+	int status;
+	pid_t tid;
+
+	if (!t->traced)
+		return;
+	for (int i = 0; i < 100000; i++) {
+		tid = waitpid(-1, &status, __WALL | WNOHANG);
+		if (tid <= 0)
+			break;
+		handle_status(t, tid, status);
+	}
+}
+
+static bool all_stopped(struct target *t)
+{
+	for (size_t i = 0; i < t->nthreads; i++) {
+		struct target_thread *th = &t->threads[i];
+		if (th->seized && !th->stopped && !th->starting && th->expect_stop)
+			return false;
+	}
+	return true;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Wait for SIGCHLD (blocked in this process) for at most 'ns'. */
+static void wait_sigchld(int64_t ns)
+{
+	sigset_t set;
+	struct timespec ts;
+
+	if (ns <= 0)
+		return;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	ts.tv_sec = ns / 1000000000;
+	ts.tv_nsec = ns % 1000000000;
+	sigtimedwait(&set, NULL, &ts);
+}
+
+int target_stop(struct target *t, int timeout_ms)
+{
+	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+
+	if (!t->traced)
+		return 0;
+	sampling = true;
+	target_poll(t);
+	for (size_t i = 0; i < t->nthreads; i++) {
+		struct target_thread *th = &t->threads[i];
+		if (!th->seized || th->stopped || th->starting || th->expect_stop)
+			continue;
+		if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) == 0)
+			th->expect_stop = true;
+	}
+	for (;;) {
+		int status;
+		pid_t tid;
+
+		while ((tid = waitpid(-1, &status, __WALL | WNOHANG)) > 0)
+			handle_status(t, tid, status);
+		if (t->gone)
+			return -PERR_GONE;
+		if (all_stopped(t))
+			return 0;
+		if (now_ns() >= deadline)
+			return -PERR_TIMEOUT;
+		tid = waitpid(-1, &status, __WALL | WNOHANG);
+		if (tid > 0) {
+			handle_status(t, tid, status);
+			continue;
+		}
+		wait_sigchld(deadline - now_ns() < 1000000 ? deadline - now_ns() : 1000000);
+	}
+}
+
+void target_resume(struct target *t)
+{
+	if (!t->traced)
+		return;
+	for (size_t i = 0; i < t->nthreads; i++) {
+		struct target_thread *th = &t->threads[i];
+		if (th->stopped)
+			resume_thread(th);
+	}
+	sampling = false;
+	/* Stops that raced with the resume are handled now, not next sample. */
+	target_poll(t);
+}
+
+void target_detach_all(struct target *t)
+{
+	if (!t->traced)
+		return;
+	/*
+	 * PTRACE_DETACH needs the thread in a ptrace-stop: stop everything,
+	 * then detach each thread handing back any signal we hold for it.
+	 */
+	target_stop(t, 200);
+	for (size_t i = 0; i < t->nthreads; i++) {
+		struct target_thread *th = &t->threads[i];
+		if (!th->seized)
+			continue;
+		if (ptrace(PTRACE_DETACH, th->tid, 0, (void *)(long)th->pending_sig) != 0 &&
+		    th->stopped) {
+			/* Should not happen; never leave it stopped. */
+			ptrace(PTRACE_CONT, th->tid, 0, (void *)(long)th->pending_sig);
+		}
+		th->seized = th->stopped = false;
+		th->pending_sig = 0;
+	}
+	sampling = false;
+	t->traced = false;
+}
+
+/*
+ * Crash guard: if the profiler itself faults, detach from every thread,
+ * handing back held signals, before dying.  Only async-signal-safe calls.
+ * (On SIGKILL the kernel detaches for us; a signal held at that instant is
+ * the one thing that can be lost, which the short hold time makes rare.)
+ */
+static struct target *guarded;
+
+static void crash_handler(int sig)
+{
+	struct target *t = guarded;
+
+	if (t && t->traced) {
+		for (size_t i = 0; i < t->nthreads; i++) {
+			struct target_thread *th = &t->threads[i];
+			if (!th->seized)
+				continue;
+			if (th->stopped)
+				ptrace(PTRACE_DETACH, th->tid, 0, (void *)(long)th->pending_sig);
+		}
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void target_guard_crashes(struct target *t)
+{
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+	struct sigaction sa;
+
+	guarded = t;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = crash_handler;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}

@@ -1,0 +1,362 @@
+/*
+ * target.c - opening a process, its thread table, and why attaching fails.
+ */
+#define _GNU_SOURCE
+#include "pyspy/target.h"
+#include "pyspy/error.h"
+#include "target_internal.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Read a small /proc file into buf (NUL-terminated); returns length or -1. */
+static ssize_t read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+/* Value of "Key:" in /proc/.../status, or NULL. Points into buf. */
+static char *status_field(char *buf, const char *key)
+{
+	size_t klen = strlen(key);
+	char *p = buf;
+
+	while (p && *p) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == ':') {
+			p += klen + 1;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			p[strcspn(p, "\n")] = '\0';
+			return p;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return NULL;
+}
+
+static pid_t read_nstid(pid_t pid, pid_t tid)
+{
+	char path[64], buf[4096], *v, *last;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return tid;
+	v = status_field(buf, "NSpid");
+	if (!v)
+		return tid;
+	/* NSpid lists the id in each namespace, outermost first. */
+	last = strrchr(v, '\t');
+	if (!last)
+		last = strrchr(v, ' ');
+	return (pid_t)atoi(last ? last + 1 : v);
+}
+
+struct target_thread *target_thread_by_tid(struct target *t, pid_t tid)
+{
+	for (size_t i = 0; i < t->nthreads; i++)
+		if (t->threads[i].tid == tid)
+			return &t->threads[i];
+	return NULL;
+}
+
+struct target_thread *target_add_thread(struct target *t, pid_t tid)
+{
+	struct target_thread *th;
+	char path[64];
+
+	if (t->nthreads == t->cap_threads) {
+		size_t ncap = t->cap_threads ? t->cap_threads * 2 : 16;
+		struct target_thread *n;
+		if (ncap > TARGET_MAX_THREADS)
+			ncap = TARGET_MAX_THREADS;
+		if (ncap <= t->cap_threads)
+			return NULL;
+		n = realloc(t->threads, ncap * sizeof(*n));
+		if (!n)
+			return NULL;
+		t->threads = n;
+		t->cap_threads = ncap;
+	}
+	th = &t->threads[t->nthreads++];
+	memset(th, 0, sizeof(*th));
+	th->tid = tid;
+	th->state = '?';
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)t->pid, (int)tid);
+	th->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+	th->nstid = t->pidns_differs ? read_nstid(t->pid, tid) : tid;
+	return th;
+}
+
+void target_remove_thread(struct target *t, struct target_thread *th)
+{
+	size_t i = (size_t)(th - t->threads);
+
+	if (th->stat_fd >= 0)
+		close(th->stat_fd);
+	t->threads[i] = t->threads[--t->nthreads];
+}
+
+/* List /proc/PID/task; call fn for each tid. Returns count or -1. */
+static int list_tasks(pid_t pid, pid_t *out, int max)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)) && n < max) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		out[n++] = (pid_t)atoi(de->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
+int target_refresh_threads(struct target *t)
+{
+	static pid_t tids[TARGET_MAX_THREADS];
+	int n = list_tasks(t->pid, tids, TARGET_MAX_THREADS);
+
+	if (n < 0) {
+		t->gone = true;
+		return -PERR_GONE;
+	}
+	if (t->traced) {
+		/* Traced threads are tracked through ptrace events. */
+		for (int i = 0; i < n; i++)
+			if (!target_thread_by_tid(t, tids[i]))
+				target_seize_thread(t, tids[i]);
+		return 0;
+	}
+	/* Forget threads that are gone, add new ones. */
+	for (size_t i = 0; i < t->nthreads;) {
+		bool found = false;
+		for (int j = 0; j < n && !found; j++)
+			found = tids[j] == t->threads[i].tid;
+		if (found)
+			i++;
+		else
+			target_remove_thread(t, &t->threads[i]);
+	}
+	for (int i = 0; i < n; i++)
+		if (!target_thread_by_tid(t, tids[i]))
+			target_add_thread(t, tids[i]);
+	return 0;
+}
+
+void target_read_states(struct target *t)
+{
+	char buf[512];
+
+	for (size_t i = 0; i < t->nthreads; i++) {
+		struct target_thread *th = &t->threads[i];
+		ssize_t n;
+		char *p;
+
+		th->state = '?';
+		if (th->stat_fd < 0)
+			continue;
+		n = pread(th->stat_fd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		/* The command name may contain ')' and spaces: use the last one. */
+		p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && p[2])
+			th->state = p[2];
+	}
+}
+
+pid_t target_host_tid(struct target *t, pid_t nstid)
+{
+	if (!t->pidns_differs)
+		return nstid;
+	for (size_t i = 0; i < t->nthreads; i++)
+		if (t->threads[i].nstid == nstid)
+			return t->threads[i].tid;
+	return 0;
+}
+
+void target_thread_comm(struct target *t, pid_t tid, char *buf, size_t len)
+{
+	char path[64];
+	char tmp[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)t->pid, (int)tid);
+	if (read_small(path, tmp, sizeof(tmp)) < 0) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	tmp[strcspn(tmp, "\n")] = '\0';
+	snprintf(buf, len, "%s", tmp);
+}
+
+static bool same_pidns(pid_t pid)
+{
+	char a[64], b[64], pa[64];
+	ssize_t na, nb;
+
+	snprintf(pa, sizeof(pa), "/proc/%d/ns/pid", (int)pid);
+	na = readlink(pa, a, sizeof(a) - 1);
+	nb = readlink("/proc/self/ns/pid", b, sizeof(b) - 1);
+	if (na < 0 || nb < 0)
+		return true;
+	return na == nb && memcmp(a, b, (size_t)na) == 0;
+}
+
+/* Compose the "why" of a refused attach. */
+static int explain_perm(pid_t pid, int err)
+{
+	char path[64], buf[4096], scope[16] = "", comm[64] = "?";
+	char *tracer;
+	int tpid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (read_small(path, buf, sizeof(buf)) >= 0 &&
+	    (tracer = status_field(buf, "TracerPid")) != NULL)
+		tpid = atoi(tracer);
+	if (tpid > 0) {
+		snprintf(path, sizeof(path), "/proc/%d/comm", tpid);
+		if (read_small(path, comm, sizeof(comm)) >= 0)
+			comm[strcspn(comm, "\n")] = '\0';
+		return perr_set(PERR_PERM,
+				"cannot attach to pid %d: it is already traced by pid %d (%s); "
+				"only one tracer can attach at a time", (int)pid, tpid, comm);
+	}
+	if (read_small("/proc/sys/kernel/yama/ptrace_scope", scope, sizeof(scope)) >= 0)
+		scope[strcspn(scope, "\n")] = '\0';
+	if (strcmp(scope, "3") == 0)
+		return perr_set(PERR_PERM,
+				"cannot attach to pid %d: %s; ptrace is disabled on this system "
+				"(kernel.yama.ptrace_scope = 3, reboot needed to lower it)",
+				(int)pid, strerror(err));
+	return perr_set(PERR_PERM,
+			"cannot attach to pid %d: %s; run as root or with CAP_SYS_PTRACE%s%s%s",
+			(int)pid, strerror(err),
+			scope[0] && strcmp(scope, "0") != 0 ? " (kernel.yama.ptrace_scope = " : "",
+			scope[0] && strcmp(scope, "0") != 0 ? scope : "",
+			scope[0] && strcmp(scope, "0") != 0 ? ")" : "");
+}
+
+/* Seize every thread, repeating until no new thread appears. */
+static int seize_all(struct target *t)
+{
+	static pid_t tids[TARGET_MAX_THREADS];
+
+	t->traced = true;
+	for (int round = 0; round < 100; round++) {
+		int n = list_tasks(t->pid, tids, TARGET_MAX_THREADS), added = 0;
+		if (n <= 0)
+			return perr_set(PERR_NOPROC, "no such process: %d", (int)t->pid);
+		for (int i = 0; i < n; i++) {
+			int rc;
+			if (target_thread_by_tid(t, tids[i]))
+				continue;
+			rc = target_seize_thread(t, tids[i]);
+			if (rc == -PERR_PERM) {
+				int e = errno;
+				if (t->nthreads == 0)
+					t->traced = false;
+				return explain_perm(t->pid, e);
+			}
+			if (rc == 0)
+				added++;
+		}
+		if (!added)
+			return 0;
+	}
+	return 0;
+}
+
+int target_open(struct target *t, pid_t pid, bool seize)
+{
+	char path[64];
+	ssize_t n;
+	sigset_t set;
+	uint64_t probe;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	t->sig_fd = -1;
+	if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH))
+		return perr_set(PERR_NOPROC, "no such process: %d", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, t->exe, sizeof(t->exe) - 1);
+	if (n < 0) {
+		if (errno == ENOENT)
+			return perr_set(PERR_NOPROC, "no such process: %d", (int)pid);
+		if (errno == EACCES || errno == EPERM)
+			return explain_perm(pid, errno);
+		return perr_set(PERR_RUNTIME, "cannot read '%s': %s", path, strerror(errno));
+	}
+	t->exe[n] = '\0';
+	{
+		char *del = strstr(t->exe, " (deleted)");
+		if (del && del[10] == '\0')
+			*del = '\0';
+	}
+	t->pidns_differs = !same_pidns(pid);
+	rc = target_load_maps(t);
+	if (rc)
+		return rc;
+	/* Can we read its memory at all?  Probe the first mapping. */
+	if (t->nmaps && target_read(t, t->maps[0].start, &probe, sizeof(probe)) == -PERR_PERM)
+		return explain_perm(pid, EPERM);
+
+	/* ptrace stops are reported with SIGCHLD, which we wait for. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+
+	if (seize) {
+		rc = seize_all(t);
+		if (rc)
+			return rc;
+	} else {
+		rc = target_refresh_threads(t);
+		if (rc)
+			return perr_set(PERR_NOPROC, "no such process: %d", (int)pid);
+	}
+	return 0;
+}
+
+void target_close(struct target *t)
+{
+	if (!t)
+		return;
+	target_detach_all(t);
+	for (size_t i = 0; i < t->nthreads; i++)
+		if (t->threads[i].stat_fd >= 0)
+			close(t->threads[i].stat_fd);
+	free(t->threads);
+	t->threads = NULL;
+	t->nthreads = t->cap_threads = 0;
+	target_maps_release(t);
+}

@@ -1,0 +1,16 @@
+/* target_internal.h - shared between the files of the target stage only */
+#ifndef PYSPY_TARGET_INTERNAL_H
+#define PYSPY_TARGET_INTERNAL_H
+
+#include "pyspy/target.h"
+
+void target_maps_release(struct target *t);
+/* Add a thread to the table (opening its /proc files); NULL if full. */
+struct target_thread *target_add_thread(struct target *t, pid_t tid);
+void target_remove_thread(struct target *t, struct target_thread *th);
+/* Seize one thread; 0, -PERR_GONE if it exited, -PERR_PERM. */
+int target_seize_thread(struct target *t, pid_t tid);
+/* Detach from every thread (stopping them first so PTRACE_DETACH works). */
+void target_detach_all(struct target *t);
+
+#endif
