@@ -31,9 +31,12 @@ enum linetable_format {
 /*
  * Line of the instruction at byte offset 'offset', starting from
  * 'firstlineno'.  Returns the line (>= 0), or -1 when the table gives the
- * instruction no line (PEP 626/657 "no location") or the offset lies past
- * the table.  Malformed tables (truncated varints, etc.) never read past
- * tbl[len - 1] and return -1.
+ * instruction no line (PEP 626/657 "no location") or, for PEP 626/657, the
+ * offset lies past the table.  co_lnotab does not know the code length:
+ * like CPython, offsets past it get the last line.  Malformed tables
+ * (truncated varints, etc.) never read past tbl[len - 1] and return -1.
+ * Negative offsets (a frame before its first instruction) are the
+ * caller's to handle: CPython reports co_firstlineno for them.
  */
 int linetable_line(enum linetable_format fmt, const uint8_t *tbl, size_t len,
 		   int firstlineno, uint32_t offset);

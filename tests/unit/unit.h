@@ -1,0 +1,14 @@
+/*
+ * unit.h - the C unit-test groups run by run-unit (tests/unit/unit_main.c).
+ *
+ * Each group is a function that runs its tests with
+ * cmocka_run_group_tests_name() and returns the number of failed tests.
+ * To add a group: declare it here and add one line to the table in
+ * unit_main.c.
+ */
+#ifndef PYSPY_TEST_UNIT_H
+#define PYSPY_TEST_UNIT_H
+
+int unit_linetable(void);
+
+#endif
