@@ -15,6 +15,7 @@
 #ifndef PYSPY_PYLAYOUT_H
 #define PYSPY_PYLAYOUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum py_family {
@@ -27,6 +28,7 @@ enum py_family {
 struct py_layout {
 	int major, minor;       /* the version the table was made for */
 	enum py_family family;
+	bool free_threaded;     /* 3.13t+: other object header, no GIL */
 
 	/* _PyRuntimeState (3.7+) */
 	int16_t runtime_interpreters_head;
@@ -55,7 +57,12 @@ struct py_layout {
 	int16_t iframe_previous;
 	int16_t iframe_instr;           /* prev_instr (3.11, 3.12), instr_ptr (3.13+) */
 	int16_t iframe_owner;           /* char */
+	int16_t iframe_tlbc_index;      /* 3.14t+: int32, which thread-local bytecode */
 	int16_t iframe_size;
+	uint8_t iframe_owner_hidden;    /* owners >= this are not Python frames
+					   (C-stack shims, 3.12+); 0 = none */
+	uint8_t stackref_tag_bits;      /* 3.14+: f_executable is a tagged
+					   _PyStackRef; mask these low bits */
 
 	/* PyCodeObject */
 	int16_t code_filename;
@@ -64,6 +71,7 @@ struct py_layout {
 	int16_t code_linetable;         /* co_lnotab (<= 3.9) or co_linetable */
 	int16_t code_code_adaptive;     /* 3.11+: first code unit */
 	int16_t code_firsttraceable;    /* 3.11+: int */
+	int16_t code_tlbc;              /* 3.14t+: _PyCodeArray *co_tlbc */
 	int16_t code_size;
 
 	/* objects */
@@ -72,6 +80,8 @@ struct py_layout {
 	int16_t bytes_sval;             /* PyBytesObject / PyStringObject data */
 	int16_t unicode_length;
 	int16_t unicode_state;
+	uint8_t unicode_kind_shift;     /* bit of 'kind' in state: 2, or 8 when
+					   3.14t made 'interned' a whole byte */
 	int16_t unicode_ascii_size;     /* sizeof(PyASCIIObject) */
 	int16_t unicode_compact_size;   /* sizeof(PyCompactUnicodeObject) */
 };

@@ -1,176 +1,399 @@
 /*
  * debug_offsets.c - _Py_DebugOffsets, the layout a 3.13+ target publishes.
  *
- * From 3.13, _PyRuntime begins with a _Py_DebugOffsets table (cookie
- * "xdebugpy", the version as PY_VERSION_HEX, then for each struct its size
- * and the offsets of the fields debuggers need).  It is remote memory, so
- * it is validated before use: the cookie, a plausible version, every
- * struct size bounded, every field offset inside its struct.  Only then
- * does it override the built-in layout; differences with the built-in
- * table are noted for --verbose.
+ * From 3.13, _PyRuntime begins with a _Py_DebugOffsets table: the cookie
+ * "xdebugpy", the version as PY_VERSION_HEX, whether the build is
+ * free-threaded, then for each struct its size and the offsets of the
+ * fields debuggers need.  It is remote memory, so it is validated before
+ * use: cookie, plausible version, every struct size bounded, every field
+ * inside its struct.  Only then does it override the layout; differences
+ * with the built-in table are noted for --verbose.
  *
- * The table's own layout is versioned by the 'version' it carries; this
- * file reads the 3.13 form (Include/internal/pycore_runtime.h in 3.13).
+ * The table itself grows with each minor version.  Each form below is the
+ * list of its uint64_t words, in order, as Include/internal/
+ * pycore_runtime.h (3.13) and pycore_debug_offsets.h (3.14, 3.15) declare
+ * them; "group.size" words give the size of the struct the group's other
+ * words are offsets into, except words named "*_size", which are sizes.  A version newer than every known form is read
+ * with the newest form: new releases have so far only appended fields or
+ * inserted them inside groups, and the validation plus the live checks of
+ * the interpreter walk (back pointers, code object types) refuse a table
+ * that does not fit.
  */
 #include "pyspy/error.h"
 #include "python_internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Word indexes in the 3.13 table (each entry is a uint64_t). */
-enum {
-	W13_COOKIE = 0, W13_VERSION = 1, W13_FREE_THREADED = 2,
-	W13_RT = 3,      /* size, finalizing, interpreters_head */
-	W13_IS = 6,      /* size, id, next, threads_head, gc, imports_modules,
-			    sysdict, builtins, ceval_gil, gil_runtime_state,
-			    gil_enabled, gil_locked, gil_holder */
-	W13_TS = 19,     /* size, prev, next, interp, current_frame, thread_id,
-			    native_thread_id, datastack_chunk, status */
-	W13_IF = 28,     /* size, previous, executable, instr_ptr, localsplus, owner */
-	W13_CODE = 34,   /* size, filename, name, qualname, linetable, firstlineno,
-			    argcount, localsplusnames, localspluskinds, co_code_adaptive */
-	W13_OBJ = 44,    /* size, ob_type */
-	W13_TYPE = 46,   /* size, tp_name, tp_repr, tp_flags */
-	W13_TUPLE = 50,  /* size, ob_item, ob_size */
-	W13_LIST = 53,   /* size, ob_item, ob_size */
-	W13_DICT = 56,   /* size, ma_keys, ma_values */
-	W13_FLOAT = 59,  /* size, ob_fval */
-	W13_LONG = 61,   /* size, lv_tag, ob_digit */
-	W13_BYTES = 64,  /* size, ob_size, ob_sval */
-	W13_STR = 67,    /* size, state, length, asciiobject_size */
-	W13_GC = 71,     /* size, collecting */
-	W13_END = 73,
+static const struct form {
+	int minor;
+	const char *words;
+} forms[] = {
+	{ 13, "cookie version free_threaded "
+	      "runtime_state.size runtime_state.finalizing runtime_state.interpreters_head "
+	      "interpreter_state.size interpreter_state.id interpreter_state.next "
+	      "interpreter_state.threads_head interpreter_state.gc interpreter_state.imports_modules "
+	      "interpreter_state.sysdict interpreter_state.builtins interpreter_state.ceval_gil "
+	      "interpreter_state.gil_runtime_state interpreter_state.gil_runtime_state_enabled "
+	      "interpreter_state.gil_runtime_state_locked interpreter_state.gil_runtime_state_holder "
+	      "thread_state.size thread_state.prev thread_state.next thread_state.interp "
+	      "thread_state.current_frame thread_state.thread_id thread_state.native_thread_id "
+	      "thread_state.datastack_chunk thread_state.status "
+	      "interpreter_frame.size interpreter_frame.previous interpreter_frame.executable "
+	      "interpreter_frame.instr_ptr interpreter_frame.localsplus interpreter_frame.owner "
+	      "code_object.size code_object.filename code_object.name code_object.qualname "
+	      "code_object.linetable code_object.firstlineno code_object.argcount "
+	      "code_object.localsplusnames code_object.localspluskinds code_object.co_code_adaptive "
+	      "pyobject.size pyobject.ob_type "
+	      "type_object.size type_object.tp_name type_object.tp_repr type_object.tp_flags "
+	      "tuple_object.size tuple_object.ob_item tuple_object.ob_size "
+	      "list_object.size list_object.ob_item list_object.ob_size "
+	      "dict_object.size dict_object.ma_keys dict_object.ma_values "
+	      "float_object.size float_object.ob_fval "
+	      "long_object.size long_object.lv_tag long_object.ob_digit "
+	      "bytes_object.size bytes_object.ob_size bytes_object.ob_sval "
+	      "unicode_object.size unicode_object.state unicode_object.length "
+	      "unicode_object.asciiobject_size "
+	      "gc.size gc.collecting" },
+	{ 14, "cookie version free_threaded "
+	      "runtime_state.size runtime_state.finalizing runtime_state.interpreters_head "
+	      "interpreter_state.size interpreter_state.id interpreter_state.next "
+	      "interpreter_state.threads_head interpreter_state.threads_main interpreter_state.gc "
+	      "interpreter_state.imports_modules interpreter_state.sysdict interpreter_state.builtins "
+	      "interpreter_state.ceval_gil interpreter_state.gil_runtime_state "
+	      "interpreter_state.gil_runtime_state_enabled interpreter_state.gil_runtime_state_locked "
+	      "interpreter_state.gil_runtime_state_holder interpreter_state.code_object_generation "
+	      "interpreter_state.tlbc_generation "
+	      "thread_state.size thread_state.prev thread_state.next thread_state.interp "
+	      "thread_state.current_frame thread_state.thread_id thread_state.native_thread_id "
+	      "thread_state.datastack_chunk thread_state.status "
+	      "interpreter_frame.size interpreter_frame.previous interpreter_frame.executable "
+	      "interpreter_frame.instr_ptr interpreter_frame.localsplus interpreter_frame.owner "
+	      "interpreter_frame.stackpointer interpreter_frame.tlbc_index "
+	      "code_object.size code_object.filename code_object.name code_object.qualname "
+	      "code_object.linetable code_object.firstlineno code_object.argcount "
+	      "code_object.localsplusnames code_object.localspluskinds code_object.co_code_adaptive "
+	      "code_object.co_tlbc "
+	      "pyobject.size pyobject.ob_type "
+	      "type_object.size type_object.tp_name type_object.tp_repr type_object.tp_flags "
+	      "tuple_object.size tuple_object.ob_item tuple_object.ob_size "
+	      "list_object.size list_object.ob_item list_object.ob_size "
+	      "set_object.size set_object.used set_object.table set_object.mask "
+	      "dict_object.size dict_object.ma_keys dict_object.ma_values "
+	      "float_object.size float_object.ob_fval "
+	      "long_object.size long_object.lv_tag long_object.ob_digit "
+	      "bytes_object.size bytes_object.ob_size bytes_object.ob_sval "
+	      "unicode_object.size unicode_object.state unicode_object.length "
+	      "unicode_object.asciiobject_size "
+	      "gc.size gc.collecting "
+	      "gen_object.size gen_object.gi_name gen_object.gi_iframe gen_object.gi_frame_state "
+	      "llist_node.next llist_node.prev "
+	      "debugger_support.eval_breaker debugger_support.remote_debugger_support "
+	      "debugger_support.remote_debugging_enabled debugger_support.debugger_pending_call "
+	      "debugger_support.debugger_script_path debugger_support.debugger_script_path_size" },
+	{ 15, "cookie version free_threaded "
+	      "runtime_state.size runtime_state.finalizing runtime_state.interpreters_head "
+	      "interpreter_state.size interpreter_state.id interpreter_state.next "
+	      "interpreter_state.threads_head interpreter_state.threads_main interpreter_state.gc "
+	      "interpreter_state.imports_modules interpreter_state.sysdict interpreter_state.builtins "
+	      "interpreter_state.ceval_gil interpreter_state.gil_runtime_state "
+	      "interpreter_state.gil_runtime_state_enabled interpreter_state.gil_runtime_state_locked "
+	      "interpreter_state.gil_runtime_state_holder interpreter_state.code_object_generation "
+	      "interpreter_state.tlbc_generation "
+	      "thread_state.size thread_state.prev thread_state.next thread_state.interp "
+	      "thread_state.current_frame thread_state.base_frame thread_state.last_profiled_frame "
+	      "thread_state.last_profiled_frame_seq thread_state.thread_id "
+	      "thread_state.native_thread_id thread_state.datastack_chunk thread_state.status "
+	      "thread_state.holds_gil thread_state.gil_requested thread_state.current_exception "
+	      "thread_state.exc_state "
+	      "err_stackitem.exc_value "
+	      "interpreter_frame.size interpreter_frame.previous interpreter_frame.executable "
+	      "interpreter_frame.instr_ptr interpreter_frame.localsplus interpreter_frame.owner "
+	      "interpreter_frame.stackpointer interpreter_frame.tlbc_index "
+	      "code_object.size code_object.filename code_object.name code_object.qualname "
+	      "code_object.linetable code_object.firstlineno code_object.argcount "
+	      "code_object.localsplusnames code_object.localspluskinds code_object.co_code_adaptive "
+	      "code_object.co_tlbc "
+	      "pyobject.size pyobject.ob_type "
+	      "type_object.size type_object.tp_name type_object.tp_repr type_object.tp_flags "
+	      "type_object.tp_basicsize type_object.tp_dictoffset "
+	      "heap_type_object.size heap_type_object.ht_cached_keys "
+	      "tuple_object.size tuple_object.ob_item tuple_object.ob_size "
+	      "list_object.size list_object.ob_item list_object.ob_size "
+	      "set_object.size set_object.used set_object.table set_object.mask "
+	      "dict_object.size dict_object.ma_keys dict_object.ma_values "
+	      "float_object.size float_object.ob_fval "
+	      "long_object.size long_object.lv_tag long_object.ob_digit "
+	      "bytes_object.size bytes_object.ob_size bytes_object.ob_sval "
+	      "unicode_object.size unicode_object.state unicode_object.length "
+	      "unicode_object.asciiobject_size unicode_object.compactunicodeobject_size "
+	      "gc.size gc.collecting gc.frame gc.generation_stats_size gc.generation_stats "
+	      "gen_object.size gen_object.gi_name gen_object.gi_iframe gen_object.gi_frame_state "
+	      "llist_node.next llist_node.prev "
+	      "debugger_support.eval_breaker debugger_support.remote_debugger_support "
+	      "debugger_support.remote_debugging_enabled debugger_support.debugger_pending_call "
+	      "debugger_support.debugger_script_path debugger_support.debugger_script_path_size" },
 };
 
-#define MAX_STRUCT (1u << 20)
+#define NFORMS (sizeof(forms) / sizeof(forms[0]))
+#define MAX_WORDS 160
+#define MAX_STRUCT (16u << 20)
 
-struct checker {
-	const uint64_t *w;
-	int bad;
-	char *diag;
-	size_t dlen;
+/* The fields pyspy-c takes from the table, and where they go. */
+static const struct use {
+	const char *word;
+	size_t dst;      /* offsetof(struct py_layout, ...) */
+	unsigned width;  /* bytes the field occupies in its struct */
+} uses[] = {
+#define U(w, f, n) { w, offsetof(struct py_layout, f), n }
+	U("runtime_state.interpreters_head", runtime_interpreters_head, 8),
+	U("interpreter_state.next", interp_next, 8),
+	U("interpreter_state.threads_head", interp_tstate_head, 8),
+	U("thread_state.next", tstate_next, 8),
+	U("thread_state.interp", tstate_interp, 8),
+	U("thread_state.current_frame", tstate_current_frame, 8),
+	U("thread_state.thread_id", tstate_thread_id, 8),
+	U("thread_state.native_thread_id", tstate_native_thread_id, 8),
+	U("interpreter_frame.previous", iframe_previous, 8),
+	U("interpreter_frame.executable", iframe_code, 8),
+	U("interpreter_frame.instr_ptr", iframe_instr, 8),
+	U("interpreter_frame.owner", iframe_owner, 1),
+	U("code_object.filename", code_filename, 8),
+	U("code_object.name", code_name, 8),
+	U("code_object.linetable", code_linetable, 8),
+	U("code_object.firstlineno", code_firstlineno, 4),
+	U("code_object.co_code_adaptive", code_code_adaptive, 2),
+	U("pyobject.ob_type", object_type, 8),
+	U("bytes_object.ob_size", var_size, 8),
+	U("bytes_object.ob_sval", bytes_sval, 1),
+	U("unicode_object.state", unicode_state, 4),
+	U("unicode_object.length", unicode_length, 8),
+#undef U
 };
 
-static void note(struct checker *c, const char *what)
-{
-	size_t used = strlen(c->diag);
-	if (used + 2 < c->dlen)
-		snprintf(c->diag + used, c->dlen - used, "%s%s", used ? "; " : "", what);
-}
+struct table {
+	const struct form *form;
+	const char *names[MAX_WORDS];
+	size_t lens[MAX_WORDS];
+	size_t n;
+	uint64_t w[MAX_WORDS];
+};
 
-/* Offset of a field of the struct whose size is at word 'base'; checked. */
-static int16_t field(struct checker *c, int base, int idx, unsigned width, const char *name)
+static void split(struct table *t)
 {
-	uint64_t size = c->w[base], off = c->w[base + idx];
-	char msg[128];
+	const char *p = t->form->words;
 
-	if (size == 0 || size > MAX_STRUCT || off + width > size || off > INT16_MAX) {
-		snprintf(msg, sizeof(msg), "debug offset %s = %llu outside its struct (size %llu)",
-			 name, (unsigned long long)off, (unsigned long long)size);
-		note(c, msg);
-		c->bad = 1;
-		return -1;
+	t->n = 0;
+	while (*p && t->n < MAX_WORDS) {
+		size_t len = strcspn(p, " ");
+		t->names[t->n] = p;
+		t->lens[t->n++] = len;
+		p += len;
+		while (*p == ' ')
+			p++;
 	}
-	return (int16_t)off;
 }
 
-static void cross(struct checker *c, const char *name, int16_t *slot, int16_t value)
+static int word_index(const struct table *t, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < t->n; i++)
+		if (t->lens[i] == len && memcmp(t->names[i], name, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The word giving the size of the struct that word i is an offset into. */
+static int size_index(const struct table *t, size_t i)
+{
+	const char *dot = memchr(t->names[i], '.', t->lens[i]);
+	size_t glen;
+	char name[64];
+
+	if (!dot)
+		return -1;
+	glen = (size_t)(dot - t->names[i]);
+	if (glen + 6 > sizeof(name))
+		return -1;
+	memcpy(name, t->names[i], glen);
+	memcpy(name + glen, ".size", 6);
+	return word_index(t, name);
+}
+
+static void note(char *diag, size_t dlen, const char *what)
+{
+	size_t used = strnlen(diag, dlen);
+
+	if (used + 3 < dlen)
+		snprintf(diag + used, dlen - used, "%s%s", used ? "; " : "", what);
+}
+
+/* Every size plausible, every offset inside its struct. */
+static int validate(const struct table *t, char *diag, size_t dlen)
 {
 	char msg[160];
 
-	if (value < 0)
-		return;
-	if (*slot >= 0 && *slot != value) {
-		snprintf(msg, sizeof(msg), "%s: built-in table %d, target %d (using the target's)",
-			 name, *slot, value);
-		note(c, msg);
+	for (size_t i = 3; i < t->n; i++) {
+		int si = size_index(t, i);
+		uint64_t size;
+
+		if (si < 0)
+			continue; /* groups without a size (offsets into other structs) */
+		/* "*_size" words (asciiobject_size, generation_stats_size) are sizes. */
+		if ((size_t)si != i && t->lens[i] > 5 &&
+		    memcmp(t->names[i] + t->lens[i] - 5, "_size", 5) == 0)
+			continue;
+		size = t->w[si];
+		if ((size_t)si == i) {
+			if (size == 0 || size > MAX_STRUCT) {
+				snprintf(msg, sizeof(msg), "%.*s = %llu is not a plausible size",
+					 (int)t->lens[i], t->names[i], (unsigned long long)size);
+				note(diag, dlen, msg);
+				return -1;
+			}
+			continue;
+		}
+		if (t->w[i] >= size) {
+			snprintf(msg, sizeof(msg), "%.*s = %llu lies outside its struct (size %llu)",
+				 (int)t->lens[i], t->names[i], (unsigned long long)t->w[i],
+				 (unsigned long long)size);
+			note(diag, dlen, msg);
+			return -1;
+		}
 	}
-	*slot = value;
+	return 0;
+}
+
+static int16_t *slot(struct py_layout *l, size_t dst)
+{
+	return (int16_t *)((char *)l + dst);
+}
+
+/* Set a layout field, noting a disagreement with the built-in table. */
+static void set(struct py_layout *l, const char *name, int16_t *field, int64_t value,
+		bool have_table, char *diag, size_t dlen)
+{
+	char msg[160];
+
+	if (have_table && *field >= 0 && *field != value) {
+		snprintf(msg, sizeof(msg), "%s: built-in table %d, target %lld (using the target's)",
+			 name, *field, (long long)value);
+		note(diag, dlen, msg);
+	}
+	(void)l;
+	*field = (int16_t)value;
+}
+
+static int get(const struct table *t, const char *name, uint64_t *out)
+{
+	int i = word_index(t, name);
+
+	if (i < 0)
+		return -1;
+	*out = t->w[i];
+	return 0;
 }
 
 int py_debug_offsets_apply(const uint8_t *buf, size_t len, struct py_layout *l,
 			   uint64_t *version_hex, char *diag, size_t dlen)
 {
-	uint64_t w[W13_END];
-	struct checker c = { w, 0, diag, dlen };
-	struct py_layout n = *l;
+	struct table t;
+	struct py_layout n;
+	bool have_table;
+	uint64_t version, ft, v;
 	int major, minor;
+	char copy[512];
 
 	if (dlen)
 		diag[0] = '\0';
-	if (len < sizeof(w))
-		return perr_set(PERR_VERSION, "debug offsets table too short");
-	memcpy(w, buf, sizeof(w));
-	if (memcmp(buf, "xdebugpy", 8) != 0)
+	if (len < 24 || memcmp(buf, "xdebugpy", 8) != 0)
 		return perr_set(PERR_NOTPY, "no _Py_DebugOffsets cookie at _PyRuntime");
-	major = (int)((w[W13_VERSION] >> 24) & 0xff);
-	minor = (int)((w[W13_VERSION] >> 16) & 0xff);
-	if (major != 3 || minor < 13 || minor > 99)
+	memcpy(&version, buf + 8, 8);
+	memcpy(&ft, buf + 16, 8);
+	major = (int)((version >> 24) & 0xff);
+	minor = (int)((version >> 16) & 0xff);
+	if (major != 3 || minor < 13 || minor > 99 || (version >> 32) != 0)
 		return perr_set(PERR_VERSION, "implausible version 0x%llx in _Py_DebugOffsets",
-				(unsigned long long)w[W13_VERSION]);
-	*version_hex = w[W13_VERSION];
-	if (minor != 13)
-		return perr_set(PERR_VERSION,
-				"_Py_DebugOffsets of Python %d.%d has a form this build cannot read",
-				major, minor);
-	if (w[W13_FREE_THREADED] > 1)
+				(unsigned long long)version);
+	*version_hex = version;
+	/* Cross-check only against a table made for this very version. */
+	have_table = l->major == major && l->minor == minor;
+	if (ft > 1)
 		return perr_set(PERR_VERSION, "corrupt _Py_DebugOffsets (free_threaded = %llu)",
-				(unsigned long long)w[W13_FREE_THREADED]);
-	if (w[W13_FREE_THREADED])
-		return perr_set(PERR_VERSION,
-				"free-threaded Python %d.%d is not supported yet", major, minor);
+				(unsigned long long)ft);
 
-	cross(&c, "runtime.interpreters_head", &n.runtime_interpreters_head,
-	      field(&c, W13_RT, 2, 8, "runtime_state.interpreters_head"));
-	cross(&c, "interp.next", &n.interp_next, field(&c, W13_IS, 2, 8, "interpreter_state.next"));
-	cross(&c, "interp.threads_head", &n.interp_tstate_head,
-	      field(&c, W13_IS, 3, 8, "interpreter_state.threads_head"));
-	cross(&c, "tstate.next", &n.tstate_next, field(&c, W13_TS, 2, 8, "thread_state.next"));
-	cross(&c, "tstate.interp", &n.tstate_interp, field(&c, W13_TS, 3, 8, "thread_state.interp"));
-	cross(&c, "tstate.current_frame", &n.tstate_current_frame,
-	      field(&c, W13_TS, 4, 8, "thread_state.current_frame"));
-	cross(&c, "tstate.thread_id", &n.tstate_thread_id,
-	      field(&c, W13_TS, 5, 8, "thread_state.thread_id"));
-	cross(&c, "tstate.native_thread_id", &n.tstate_native_thread_id,
-	      field(&c, W13_TS, 6, 8, "thread_state.native_thread_id"));
-	cross(&c, "iframe.previous", &n.iframe_previous,
-	      field(&c, W13_IF, 1, 8, "interpreter_frame.previous"));
-	cross(&c, "iframe.executable", &n.iframe_code,
-	      field(&c, W13_IF, 2, 8, "interpreter_frame.executable"));
-	cross(&c, "iframe.instr_ptr", &n.iframe_instr,
-	      field(&c, W13_IF, 3, 8, "interpreter_frame.instr_ptr"));
-	cross(&c, "iframe.owner", &n.iframe_owner, field(&c, W13_IF, 5, 1, "interpreter_frame.owner"));
-	if (w[W13_IF] > 0 && w[W13_IF] <= 4096)
-		cross(&c, "iframe.size", &n.iframe_size, (int16_t)w[W13_IF]);
-	cross(&c, "code.filename", &n.code_filename, field(&c, W13_CODE, 1, 8, "code_object.filename"));
-	cross(&c, "code.name", &n.code_name, field(&c, W13_CODE, 2, 8, "code_object.name"));
-	cross(&c, "code.linetable", &n.code_linetable, field(&c, W13_CODE, 4, 8, "code_object.linetable"));
-	cross(&c, "code.firstlineno", &n.code_firstlineno,
-	      field(&c, W13_CODE, 5, 4, "code_object.firstlineno"));
-	cross(&c, "code.co_code_adaptive", &n.code_code_adaptive,
-	      field(&c, W13_CODE, 9, 2, "code_object.co_code_adaptive"));
-	if (w[W13_CODE] > 0 && w[W13_CODE] <= 4096)
-		cross(&c, "code.size", &n.code_size, (int16_t)w[W13_CODE]);
-	cross(&c, "object.ob_type", &n.object_type, field(&c, W13_OBJ, 1, 8, "pyobject.ob_type"));
-	cross(&c, "bytes.ob_size", &n.var_size, field(&c, W13_BYTES, 1, 8, "bytes_object.ob_size"));
-	cross(&c, "bytes.ob_sval", &n.bytes_sval, field(&c, W13_BYTES, 2, 1, "bytes_object.ob_sval"));
-	cross(&c, "unicode.state", &n.unicode_state, field(&c, W13_STR, 1, 4, "unicode_object.state"));
-	cross(&c, "unicode.length", &n.unicode_length, field(&c, W13_STR, 2, 8, "unicode_object.length"));
-	if (w[W13_STR + 3] >= 16 && w[W13_STR + 3] <= 256) {
-		/* PyCompactUnicodeObject adds utf8_length and utf8 (3.12+). */
-		cross(&c, "unicode.ascii_size", &n.unicode_ascii_size, (int16_t)w[W13_STR + 3]);
-		cross(&c, "unicode.compact_size", &n.unicode_compact_size,
-		      (int16_t)(w[W13_STR + 3] + 16));
-	} else {
-		note(&c, "implausible unicode_object.asciiobject_size");
-		c.bad = 1;
-	}
-	if (c.bad) {
-		char copy[512];
+	t.form = &forms[NFORMS - 1];
+	for (size_t i = 0; i < NFORMS; i++)
+		if (forms[i].minor == minor)
+			t.form = &forms[i];
+	split(&t);
+	if (len < t.n * 8)
+		return perr_set(PERR_VERSION, "_Py_DebugOffsets table cut short (%zu bytes)", len);
+	memcpy(t.w, buf, t.n * 8);
+	if (validate(&t, diag, dlen) != 0) {
 		snprintf(copy, sizeof(copy), "%s", diag);
 		return perr_set(PERR_VERSION, "corrupt _Py_DebugOffsets in the target: %s", copy);
 	}
+
+	n = *l;
+	for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++) {
+		int wi = word_index(&t, uses[i].word), si;
+		if (wi < 0)
+			return perr_set(PERR_VERSION, "_Py_DebugOffsets lacks %s", uses[i].word);
+		si = size_index(&t, (size_t)wi);
+		if (t.w[wi] > INT16_MAX || (si >= 0 && t.w[wi] + uses[i].width > t.w[si])) {
+			snprintf(copy, sizeof(copy), "corrupt _Py_DebugOffsets in the target: "
+				 "%s = %llu", uses[i].word, (unsigned long long)t.w[wi]);
+			return perr_set(PERR_VERSION, "%s", copy);
+		}
+		set(&n, uses[i].word, slot(&n, uses[i].dst), (int64_t)t.w[wi], have_table,
+		    diag, dlen);
+	}
+	/* Struct sizes read whole, bounded to what one read should copy. */
+	if (get(&t, "interpreter_frame.size", &v) || v > 4096 || v < (uint64_t)n.iframe_owner + 1)
+		return perr_set(PERR_VERSION, "implausible _PyInterpreterFrame size in _Py_DebugOffsets");
+	set(&n, "interpreter_frame.size", &n.iframe_size, (int64_t)v, have_table, diag, dlen);
+	if (get(&t, "code_object.size", &v) || v > 4096 || v < (uint64_t)n.code_code_adaptive)
+		return perr_set(PERR_VERSION, "implausible code object size in _Py_DebugOffsets");
+	set(&n, "code_object.size", &n.code_size, (int64_t)v, have_table, diag, dlen);
+	if (get(&t, "unicode_object.asciiobject_size", &v) || v < 16 || v > 256)
+		return perr_set(PERR_VERSION, "implausible PyASCIIObject size in _Py_DebugOffsets");
+	set(&n, "unicode.ascii_size", &n.unicode_ascii_size, (int64_t)v, have_table, diag, dlen);
+	/* PyCompactUnicodeObject adds utf8_length and utf8 (3.12+). */
+	if (get(&t, "unicode_object.compactunicodeobject_size", &v) != 0)
+		v = (uint64_t)n.unicode_ascii_size + 16;
+	if (v < (uint64_t)n.unicode_ascii_size || v > 256)
+		return perr_set(PERR_VERSION, "implausible PyCompactUnicodeObject size");
+	set(&n, "unicode.compact_size", &n.unicode_compact_size, (int64_t)v, have_table, diag, dlen);
+
+	n.free_threaded = ft == 1;
+	n.iframe_tlbc_index = -1;
+	n.code_tlbc = -1;
+	if (n.free_threaded && get(&t, "interpreter_frame.tlbc_index", &v) == 0) {
+		uint64_t c;
+		if (get(&t, "code_object.co_tlbc", &c) != 0 || v > 4096 || c > 4096)
+			return perr_set(PERR_VERSION, "implausible thread-local bytecode offsets");
+		n.iframe_tlbc_index = (int16_t)v;
+		n.code_tlbc = (int16_t)c;
+	}
+	/*
+	 * Not in the table: _co_firsttraceable.  From 3.13 it is followed by
+	 * co_extra and then (3.14t+) co_tlbc, then co_code_adaptive, on every
+	 * 64-bit build (Include/cpython/code.h, _PyCode_DEF).
+	 */
+	set(&n, "code._co_firsttraceable", &n.code_firsttraceable,
+	    (n.code_tlbc > 0 ? n.code_tlbc : n.code_code_adaptive) - 16, have_table, diag, dlen);
+	/* 3.14 made f_executable a _PyStackRef with up to two tag bits. */
+	n.stackref_tag_bits = minor >= 14 ? 3 : 0;
+	/* 3.12, 3.13: FRAME_OWNED_BY_CSTACK = 3; 3.14+: FRAME_OWNED_BY_INTERPRETER = 3 and up. */
+	n.iframe_owner_hidden = 3;
+	/* 3.14t made PyASCIIObject.state.interned a whole byte. */
+	n.unicode_kind_shift = n.free_threaded && minor >= 14 ? 8 : 2;
+	n.family = PY_FAMILY_313;
+	n.tstate_frame = n.tstate_cframe = n.cframe_current_frame = -1;
+	n.frame_back = n.frame_code = n.frame_lasti = -1;
 	n.major = major;
 	n.minor = minor;
 	*l = n;

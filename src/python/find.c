@@ -184,6 +184,7 @@ static int try_candidate(struct pyinterp *pi, struct candidate *c)
 
 	table = py_layout_for(major, minor);
 	if (major == 3 && minor >= 13 && runtime) {
+		/* 3.13+: the target's own table; ours cross-checks it if we have one. */
 		uint8_t buf[PY_DEBUG_OFFSETS_MAX];
 		struct py_layout l = table ? *table : *py_layout_for(3, 13);
 		uint64_t vh = 0;
@@ -199,11 +200,11 @@ static int try_candidate(struct pyinterp *pi, struct candidate *c)
 		if (pi->micro >= 0)
 			return perr_set(PERR_VERSION,
 					"pid %d runs Python %d.%d.%d, which this pyspy-c does not support "
-					"(supported: 2.7, 3.6 to 3.13)",
+					"(supported: 2.7 and 3.6 or later)",
 					(int)t->pid, major, minor, pi->micro);
 		return perr_set(PERR_VERSION,
 				"pid %d runs Python %d.%d, which this pyspy-c does not support "
-				"(supported: 2.7, 3.6 to 3.13)", (int)t->pid, major, minor);
+				"(supported: 2.7 and 3.6 or later)", (int)t->pid, major, minor);
 	}
 
 	if (runtime && pi->layout.runtime_interpreters_head >= 0) {

@@ -16,12 +16,12 @@
 	.tstate_cframe = -1, .tstate_current_frame = -1,                  \
 	.tstate_native_thread_id = -1, .cframe_current_frame = -1,        \
 	.iframe_code = -1, .iframe_previous = -1, .iframe_instr = -1,     \
-	.iframe_owner = -1, .iframe_size = -1,                            \
-	.code_code_adaptive = -1, .code_firsttraceable = -1
+	.iframe_owner = -1, .iframe_size = -1, .iframe_tlbc_index = -1,   \
+	.code_code_adaptive = -1, .code_firsttraceable = -1, .code_tlbc = -1
 
 #define OBJECTS_3X                                                        \
 	.object_type = 8, .var_size = 16, .bytes_sval = 32,               \
-	.unicode_length = 16, .unicode_state = 32
+	.unicode_length = 16, .unicode_state = 32, .unicode_kind_shift = 2
 
 static const struct py_layout py27 = {
 	.major = 2, .minor = 7, .family = PY_FAMILY_27,
@@ -65,22 +65,9 @@ static const struct py_layout py37 = {
 	.unicode_ascii_size = 48, .unicode_compact_size = 72,
 };
 
-/* 3.8 and 3.9 share a layout (positional-only args moved the code fields). */
+/* 3.8 (and 3.9, same layout): positional-only args moved the code fields. */
 static const struct py_layout py38 = {
 	.major = 3, .minor = 8, .family = PY_FAMILY_36,
-	.runtime_interpreters_head = 32,
-	.interp_next = 0, .interp_tstate_head = 8,
-	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = 24,
-	.tstate_thread_id = 176,
-	.frame_back = 24, .frame_code = 32, .frame_lasti = 104,
-	.code_filename = 104, .code_name = 112, .code_firstlineno = 40,
-	.code_linetable = 120, .code_size = 176,
-	NO_IFRAME, OBJECTS_3X,
-	.unicode_ascii_size = 48, .unicode_compact_size = 72,
-};
-
-static const struct py_layout py39 = {
-	.major = 3, .minor = 9, .family = PY_FAMILY_36,
 	.runtime_interpreters_head = 32,
 	.interp_next = 0, .interp_tstate_head = 8,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = 24,
@@ -116,10 +103,10 @@ static const struct py_layout py311 = {
 	.cframe_current_frame = 8,
 	.frame_back = -1, .frame_code = -1, .frame_lasti = -1,
 	.iframe_code = 32, .iframe_previous = 48, .iframe_instr = 56,
-	.iframe_owner = 69, .iframe_size = 80,
+	.iframe_owner = 69, .iframe_size = 80, .iframe_tlbc_index = -1,
 	.code_filename = 112, .code_name = 120, .code_firstlineno = 72,
 	.code_linetable = 136, .code_code_adaptive = 184,
-	.code_firsttraceable = 168, .code_size = 192,
+	.code_firsttraceable = 168, .code_tlbc = -1, .code_size = 192,
 	OBJECTS_3X,
 	.unicode_ascii_size = 48, .unicode_compact_size = 72,
 };
@@ -135,10 +122,11 @@ static const struct py_layout py312 = {
 	.cframe_current_frame = 0,
 	.frame_back = -1, .frame_code = -1, .frame_lasti = -1,
 	.iframe_code = 0, .iframe_previous = 8, .iframe_instr = 56,
-	.iframe_owner = 70, .iframe_size = 80,
+	.iframe_owner = 70, .iframe_size = 80, .iframe_tlbc_index = -1,
+	.iframe_owner_hidden = 3, /* FRAME_OWNED_BY_CSTACK */
 	.code_filename = 112, .code_name = 120, .code_firstlineno = 68,
 	.code_linetable = 136, .code_code_adaptive = 192,
-	.code_firsttraceable = 176, .code_size = 200,
+	.code_firsttraceable = 176, .code_tlbc = -1, .code_size = 200,
 	OBJECTS_3X,
 	.unicode_ascii_size = 40, .unicode_compact_size = 56,
 };
@@ -154,16 +142,25 @@ static const struct py_layout py313 = {
 	.cframe_current_frame = -1,
 	.frame_back = -1, .frame_code = -1, .frame_lasti = -1,
 	.iframe_code = 0, .iframe_previous = 8, .iframe_instr = 56,
-	.iframe_owner = 70, .iframe_size = 80,
+	.iframe_owner = 70, .iframe_size = 80, .iframe_tlbc_index = -1,
+	.iframe_owner_hidden = 3, /* FRAME_OWNED_BY_CSTACK */
 	.code_filename = 112, .code_name = 120, .code_firstlineno = 68,
 	.code_linetable = 136, .code_code_adaptive = 200,
-	.code_firsttraceable = 184, .code_size = 208,
+	.code_firsttraceable = 184, .code_tlbc = -1, .code_size = 208,
 	OBJECTS_3X,
 	.unicode_ascii_size = 40, .unicode_compact_size = 56,
 };
 
 const struct py_layout *const py_layouts[] = {
-	&py27, &py36, &py37, &py38, &py39, &py310, &py311, &py312, &py313, NULL,
+	&py27, &py36, &py37, &py38, &py310, &py311, &py312, &py313, NULL,
+};
+
+/* Minor versions that share the layout of an earlier one. */
+static const struct {
+	int major, minor;
+	const struct py_layout *layout;
+} same_as[] = {
+	{ 3, 9, &py38 },
 };
 
 const struct py_layout *py_layout_for(int major, int minor)
@@ -171,5 +168,8 @@ const struct py_layout *py_layout_for(int major, int minor)
 	for (size_t i = 0; py_layouts[i]; i++)
 		if (py_layouts[i]->major == major && py_layouts[i]->minor == minor)
 			return py_layouts[i];
+	for (size_t i = 0; i < sizeof(same_as) / sizeof(same_as[0]); i++)
+		if (same_as[i].major == major && same_as[i].minor == minor)
+			return same_as[i].layout;
 	return NULL;
 }

@@ -6,7 +6,8 @@
  * shorter PyASCIIObject header, others PyCompactUnicodeObject; both sizes
  * shrank in 3.12 when the wstr fields went away, so they come from the
  * layout.  The state bitfield has kept interned:2, kind:3, compact:1,
- * ascii:1 in its low bits in every version from 3.3 to 3.13.
+ * ascii:1 in its low bits from 3.3 on; free-threaded 3.14 made 'interned'
+ * a whole byte, which moves the rest up to bit 8 (unicode_kind_shift).
  */
 #include "pyspy/pystr.h"
 
@@ -39,9 +40,9 @@ int pystr_unicode_info(const uint8_t *hdr, size_t hdr_len, const struct py_layou
 		return -1;
 	state = get_u32(hdr + l->unicode_state);
 	len = get_u64(hdr + l->unicode_length);
-	kind = (state >> 2) & 7;
-	compact = (state >> 5) & 1;
-	ascii = (state >> 6) & 1;
+	kind = (state >> l->unicode_kind_shift) & 7;
+	compact = (state >> (l->unicode_kind_shift + 3)) & 1;
+	ascii = (state >> (l->unicode_kind_shift + 4)) & 1;
 	if (!compact || (kind != 1 && kind != 2 && kind != 4) || (ascii && kind != 1))
 		return -1;
 	if (len > ((uint64_t)1 << 40))

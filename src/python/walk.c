@@ -14,8 +14,8 @@
  *
  * Frames the interpreter itself hides are hidden here too, so the stack
  * matches sys._current_frames(): 3.12+ frames owned by the C stack (entry
- * shims), and 3.11+ "incomplete" frames that have not yet reached their
- * first traceable instruction.
+ * shims) or, 3.14+, by the interpreter, and 3.11+ "incomplete" frames that
+ * have not yet reached their first traceable instruction.
  */
 #include "pyspy/error.h"
 #include "python_internal.h"
@@ -25,7 +25,6 @@
 
 #define MAX_INTERPRETERS 64
 #define FRAME_OWNED_BY_GENERATOR 1
-#define FRAME_OWNED_BY_CSTACK 3
 
 static int push_frame(struct py_sample *s, uint32_t func, int line)
 {
@@ -81,19 +80,49 @@ static int walk_frame_objects(struct pyinterp *pi, uint64_t frame, struct py_sam
 	return 0;
 }
 
+/*
+ * Free-threaded 3.14+: a frame may run a thread-local copy of the bytecode
+ * (co_tlbc->entries[tlbc_index]); its instruction pointer is relative to
+ * that copy.  Index 0 is the code object's own co_code_adaptive.
+ */
+static int bytecode_base(struct pyinterp *pi, uint64_t code, const uint8_t *frame,
+			 size_t len, uint64_t *base)
+{
+	const struct py_layout *l = &pi->layout;
+	int32_t idx = 0;
+	uint64_t arr, size;
+	int rc;
+
+	*base = code + (uint64_t)l->code_code_adaptive;
+	if (l->iframe_tlbc_index < 0 || l->code_tlbc < 0)
+		return 0;
+	if (field_i32(frame, len, l->iframe_tlbc_index, &idx))
+		return -PERR_TORN;
+	if (idx == 0)
+		return 0;
+	/* struct _PyCodeArray { Py_ssize_t size; char *entries[]; } */
+	if ((rc = target_read_ptr(pi->target, code + (uint64_t)l->code_tlbc, &arr)) != 0 ||
+	    (rc = target_read_ptr(pi->target, arr, &size)) != 0)
+		return rc;
+	if (idx < 0 || (uint64_t)idx >= size || size > 1u << 20)
+		return -PERR_TORN;
+	return target_read_ptr(pi->target, arr + 8 + 8 * (uint64_t)idx, base);
+}
+
 /* 3.11+: a linked list of _PyInterpreterFrame. */
 static int walk_interpreter_frames(struct pyinterp *pi, uint64_t frame, struct py_sample *s,
 				   struct py_thread_sample *th)
 {
 	const struct py_layout *l = &pi->layout;
 	size_t need = (size_t)l->iframe_size;
+	uint64_t tag_mask = ~(uint64_t)l->stackref_tag_bits;
 	uint8_t buf[512];
 
 	if (need > sizeof(buf) || need < (size_t)l->iframe_owner + 1)
 		return -PERR_VERSION;
 	for (int depth = 0; frame; depth++) {
 		const struct code_info *ci;
-		uint64_t code, prev, instr;
+		uint64_t code, prev, instr, base;
 		int64_t off;
 		int owner, rc;
 
@@ -109,11 +138,15 @@ static int walk_interpreter_frames(struct pyinterp *pi, uint64_t frame, struct p
 			return -PERR_TORN;
 		owner = buf[l->iframe_owner];
 		frame = prev;
-		if (pi->minor >= 12 && owner == FRAME_OWNED_BY_CSTACK)
+		/* Entry shims on the C stack (3.12+), interpreter-owned frames (3.14+). */
+		if (l->iframe_owner_hidden && owner >= l->iframe_owner_hidden)
 			continue;
+		code &= tag_mask;
 		if ((rc = code_lookup(pi, code, &ci)) != 0)
 			return rc;
-		off = (int64_t)(instr - (code + (uint64_t)l->code_code_adaptive));
+		if ((rc = bytecode_base(pi, code, buf, need, &base)) != 0)
+			return rc;
+		off = (int64_t)(instr - base);
 		/* Not started yet: the interpreter does not show it either. */
 		if (owner != FRAME_OWNED_BY_GENERATOR && off < (int64_t)ci->firsttraceable * 2)
 			continue;
