@@ -19,8 +19,10 @@ static void usage(FILE *out)
 		     "writes where it spends its time.\n\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
-	fprintf(out, "\n  pyspy-c COMMAND --help    options of a command\n"
-		     "  pyspy-c --version         print the version\n");
+	fprintf(out, "\n  pyspy-c COMMAND -h, --help   options of a command\n"
+		     "  pyspy-c help [COMMAND]       the same\n"
+		     "  pyspy-c -V, --version        print the version\n"
+		     "  pyspy-c -h, --help           this help\n");
 }
 
 static void list_options(const struct cli_command *c)

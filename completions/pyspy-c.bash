@@ -1,0 +1,104 @@
+# bash completion for pyspy-c                              -*- shell-script -*-
+#
+# `make install` puts it in $(PREFIX)/share/bash-completion/completions/pyspy-c,
+# where bash-completion loads it on first use; or source it from ~/.bashrc.
+# The option lists below must match `pyspy-c --help` and `pyspy-c record
+# --help`; tests/docs/test_docs.py checks that they do.
+
+# Print the ids of processes that look like Python: the command name or the
+# first word of the command line contains "python".  If none of them starts
+# with $1, print every process id instead, so that renamed interpreters
+# (uwsgi, an embedding application) can still be completed.
+_pyspy_c_pids()
+{
+    local d pid comm arg0 found=
+    local -a py=() all=()
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        [[ $pid == "$1"* ]] || continue
+        all+=("$pid")
+        comm='' arg0=''
+        { IFS= read -r comm <"$d/comm"; } 2>/dev/null
+        { IFS= read -r -d '' arg0 <"$d/cmdline"; } 2>/dev/null
+        case "$comm ${arg0##*/}" in
+            *[Pp]ython*) py+=("$pid") found=1 ;;
+        esac
+    done
+    if [[ -n $found ]]; then
+        printf '%s\n' "${py[@]}"
+    elif ((${#all[@]})); then
+        printf '%s\n' "${all[@]}"
+    fi
+}
+
+_pyspy_c()
+{
+    local cur prev words cword
+    if declare -F _init_completion >/dev/null 2>&1; then
+        _init_completion -s || return
+    else
+        # Without bash-completion: no --opt=value splitting.
+        words=("${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+        cur=${COMP_WORDS[COMP_CWORD]}
+        prev=${COMP_WORDS[COMP_CWORD - 1]}
+    fi
+
+    local commands="record help"
+    local global_opts="-h --help -V --version"
+    local record_opts="-p --pid -r --rate -d --duration -o --output
+        -t --threads -i --idle --nonblocking -F --function --full-filenames
+        -v --verbose -h --help"
+
+    # The first word that is not an option is the command.
+    local i cmd=
+    for ((i = 1; i < cword; i++)); do
+        case ${words[i]} in
+            -*) ;;
+            *) cmd=${words[i]}; break ;;
+        esac
+    done
+
+    case $cmd in
+        "")
+            if [[ $cur == -* ]]; then
+                mapfile -t COMPREPLY < <(compgen -W "$global_opts" -- "$cur")
+            else
+                mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
+            fi
+            ;;
+        help)
+            # help takes one command name.
+            if ((cword == i + 1)); then
+                mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
+            fi
+            ;;
+        record)
+            case $prev in
+                -p | --pid)
+                    mapfile -t COMPREPLY < <(_pyspy_c_pids "$cur")
+                    return
+                    ;;
+                -o | --output)
+                    if declare -F _filedir >/dev/null 2>&1; then
+                        _filedir
+                    else
+                        compopt -o filenames 2>/dev/null
+                        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+                    fi
+                    return
+                    ;;
+                -r | --rate | -d | --duration)
+                    # A number: nothing to offer.
+                    return
+                    ;;
+            esac
+            if [[ $cur == -* ]]; then
+                mapfile -t COMPREPLY < <(compgen -W "$record_opts" -- "$cur")
+            fi
+            ;;
+    esac
+} &&
+    complete -F _pyspy_c pyspy-c
+
+# ex: filetype=sh

@@ -1,0 +1,100 @@
+# fish completion for pyspy-c.  `make install` puts it in
+# $(PREFIX)/share/fish/vendor_completions.d (searched when $XDG_DATA_DIRS
+# includes $(PREFIX)/share); ~/.config/fish/completions/ works too.
+# The option lists below must match `pyspy-c --help` and `pyspy-c record
+# --help`; tests/docs/test_docs.py checks that they do.
+
+# Process ids with their command lines.  Processes whose command name or
+# first command-line word contains "python" are offered; when there are
+# none, every process is, so that renamed interpreters (uwsgi, an embedding
+# application) can still be completed.
+function __pyspy_c_pids
+    set -l python
+    set -l all
+    if command -q ps
+        # One ps call: no race with processes that exit while we look (fish
+        # warns on a failed redirection even under 2>/dev/null).
+        for line in (command ps -ww -e -o pid= -o args= 2>/dev/null)
+            set -l m (string match -r '^\s*(\d+)\s+(.*)$' -- $line)
+            or continue
+            set -l pid $m[2]
+            set -l desc $m[3]
+            set -a all $pid\t$desc
+            set -l arg0 (string split -m1 ' ' -- $desc)[1]
+            if string match -q -r '[Pp]ython' -- (string replace -r '.*/' '' -- $arg0)
+                set -a python $pid\t$desc
+            end
+        end
+    else
+        # fish globs have no character classes: filter /proc/* instead.
+        for pid in (string replace -rf '^/proc/(\d+)$' '$1' -- /proc/*)
+            set -l d /proc/$pid
+            test -r $d/cmdline; or continue
+            set -l comm
+            read -l comm <$d/comm
+            set -l argv (string split0 <$d/cmdline)
+            set -l desc (string join ' ' -- $argv)
+            test -n "$desc"; or set desc "[$comm]"
+            set -a all $pid\t$desc
+            set -l arg0 (string replace -r '.*/' '' -- "$argv[1]")
+            if string match -q -r '[Pp]ython' -- "$comm $arg0"
+                set -a python $pid\t$desc
+            end
+        end
+    end
+    if set -q python[1]
+        printf '%s\n' $python
+    else
+        printf '%s\n' $all
+    end
+end
+
+function __pyspy_c_no_command
+    set -l words (commandline -opc)
+    for w in $words[2..-1]
+        switch $w
+            case '-*'
+            case '*'
+                return 1
+        end
+    end
+    return 0
+end
+
+function __pyspy_c_command_is
+    set -l words (commandline -opc)
+    for w in $words[2..-1]
+        switch $w
+            case '-*'
+            case '*'
+                test "$w" = "$argv[1]"
+                return
+        end
+    end
+    return 1
+end
+
+complete -c pyspy-c -f
+
+# pyspy-c [--help | --version | COMMAND]
+complete -c pyspy-c -n __pyspy_c_no_command -a record -d 'Sample a Python process and write folded stacks'
+complete -c pyspy-c -n __pyspy_c_no_command -a help -d 'Show help for a command'
+complete -c pyspy-c -n __pyspy_c_no_command -s h -l help -d 'Show help'
+complete -c pyspy-c -n __pyspy_c_no_command -s V -l version -d 'Show the version'
+
+# pyspy-c help COMMAND
+complete -c pyspy-c -n '__pyspy_c_command_is help' -a 'record help'
+
+# pyspy-c record --pid PID [options]
+set -l rec '__pyspy_c_command_is record'
+complete -c pyspy-c -n $rec -s p -l pid -x -a '(__pyspy_c_pids)' -d 'Process to profile'
+complete -c pyspy-c -n $rec -s r -l rate -x -d 'Samples per second (default 100)'
+complete -c pyspy-c -n $rec -s d -l duration -x -d 'Stop after this many seconds'
+complete -c pyspy-c -n $rec -s o -l output -r -F -d 'Write the profile to FILE (default stdout)'
+complete -c pyspy-c -n $rec -s t -l threads -d 'Add a root frame per thread'
+complete -c pyspy-c -n $rec -s i -l idle -d 'Keep samples of idle threads'
+complete -c pyspy-c -n $rec -l nonblocking -d 'Read without stopping the target'
+complete -c pyspy-c -n $rec -s F -l function -d 'Aggregate by function, no line numbers'
+complete -c pyspy-c -n $rec -l full-filenames -d 'Show full file paths'
+complete -c pyspy-c -n $rec -s v -l verbose -d 'Say how the interpreter was found, and more detail'
+complete -c pyspy-c -n $rec -s h -l help -d 'Show help for record'

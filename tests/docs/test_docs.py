@@ -1,0 +1,479 @@
+"""The documentation agrees with the program.
+
+Every option that `pyspy-c --help` and `pyspy-c record --help` print must be
+documented in the man page's OPTIONS section and offered by each shell
+completion, and nothing else may be; the man page, README.md and
+doc/CONTRACT.md must list the same exit codes.  The contract's own help
+block is checked the same way, so that a change of the contract shows up
+here even before the binary follows it.
+
+Run with:  /usr/bin/python3 -m pytest tests/docs
+The binary is $PYSPY_C, default <repo>/pyspy-c (built by `make`).
+The shells (bash, zsh, fish) and groff/mandoc are used when installed; a
+test that needs a missing one is skipped by name.
+"""
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+MAN = REPO / "man" / "pyspy-c.1"
+README = REPO / "README.md"
+CONTRACT = REPO / "doc" / "CONTRACT.md"
+COMPLETIONS = REPO / "completions"
+BASH_COMPLETION = COMPLETIONS / "pyspy-c.bash"
+ZSH_COMPLETION = COMPLETIONS / "_pyspy-c"
+FISH_COMPLETION = COMPLETIONS / "pyspy-c.fish"
+BASH_COMPLETION_LIB = Path("/usr/share/bash-completion/bash_completion")
+
+# An option token: -x or --long-name, not preceded by a word character or a
+# dash (so "pyspy-c" and "non-blocking" contain none).
+OPTION_RE = re.compile(r"(?<![\w-])(--?[A-Za-z0-9][A-Za-z0-9-]*)")
+
+
+def pyspy_c():
+    return os.environ.get("PYSPY_C") or str(REPO / "pyspy-c")
+
+
+# ---------------------------------------------------------------------------
+# Parsers
+
+
+def help_options(text):
+    """Options named in a help text, as {option: takes_argument}.
+
+    Two kinds of lines count:
+    - option lines, indented, starting with a dash: the option column is the
+      part before the first gap of two or more spaces, e.g.
+      "  -p, --pid PID            process to profile" or
+      "      --nonblocking        read without stopping the target";
+    - usage lines, which mention "pyspy-c" (e.g. "pyspy-c --version | -V").
+    """
+    found = {}
+    for line in text.splitlines():
+        if re.match(r"^\s+-", line):
+            column = re.split(r"\s{2,}", line.strip(), maxsplit=1)[0]
+            names = OPTION_RE.findall(column)
+            rest = OPTION_RE.sub("", column).replace(",", " ")
+            rest = re.sub(r"=", " ", rest).split()
+            takes_arg = bool(rest)
+            for name in names:
+                found[name] = found.get(name, False) or takes_arg
+        elif re.search(r"(?<![\w/-])pyspy-c\b", line):
+            for name in OPTION_RE.findall(line):
+                found.setdefault(name, False)
+    return found
+
+
+def contract_help_block():
+    """The fenced block under '## Command line' in doc/CONTRACT.md."""
+    text = CONTRACT.read_text(encoding="utf-8")
+    section = re.search(r"^## Command line\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert section, "doc/CONTRACT.md has no '## Command line' section"
+    block = re.search(r"^```[^\n]*\n(.*?)^```", section.group(1), re.M | re.S)
+    assert block, "the '## Command line' section has no fenced block"
+    return block.group(1)
+
+
+def deroff(line):
+    """Plain text of one roff line: macro name, font escapes, quotes gone."""
+    line = re.sub(r"^\.\w+\s*", "", line)
+    line = re.sub(r"\\f(\[[^]]*\]|\(..|.)", "", line)
+    line = line.replace("\\-", "-").replace("\\(dq", '"').replace("\\ ", " ")
+    line = re.sub(r"\\\(..", "", line)
+    line = line.replace("\\&", "").replace("\\e", "\\")
+    return line.replace('"', "")
+
+
+def man_sections():
+    """{section title: [lines]} of the man page, comments dropped."""
+    sections, current = {}, None
+    for line in MAN.read_text(encoding="utf-8").splitlines():
+        if line.startswith(('.\\"', "'\\\"")):
+            continue
+        m = re.match(r'^\.SH\s+"?([^"]*)"?\s*$', line)
+        if m:
+            current = m.group(1).strip().upper()
+            sections[current] = []
+        elif current is not None:
+            sections[current].append(line)
+    return sections
+
+
+def man_tags(section):
+    """The tag line (the line after .TP) of every item in a man section."""
+    lines = man_sections().get(section)
+    assert lines is not None, f"man page has no {section} section"
+    tags = []
+    for i, line in enumerate(lines):
+        if re.match(r"^\.TP\b", line) and i + 1 < len(lines):
+            tags.append(deroff(lines[i + 1]))
+    return tags
+
+
+def man_options():
+    """Options of the man page's OPTIONS section, as {option: takes_arg}."""
+    found = {}
+    for tag in man_tags("OPTIONS"):
+        names = OPTION_RE.findall(tag)
+        rest = OPTION_RE.sub("", tag).replace(",", " ").replace("=", " ").split()
+        for name in names:
+            found[name] = found.get(name, False) or bool(rest)
+    return found
+
+
+def man_exit_codes():
+    return {int(t.strip()) for t in man_tags("EXIT STATUS") if t.strip().isdigit()}
+
+
+def markdown_exit_codes(path):
+    """Codes in the first table after a heading that mentions exit codes."""
+    text = path.read_text(encoding="utf-8")
+    section = re.search(
+        r"^#+ [^\n]*exit (?:codes?|status)[^\n]*\n(.*?)(?=^#+ |\Z)",
+        text, re.M | re.S | re.I)
+    assert section, f"{path.name} has no heading about exit codes"
+    codes = {int(m.group(1))
+             for m in re.finditer(r"^\|\s*`?(\d+)`?\s*\|", section.group(1), re.M)}
+    assert codes, f"{path.name}: no exit code table under {section.group(0)[:40]!r}"
+    return codes
+
+
+def readme_options():
+    """Options of the option table in README.md's Usage section: the first
+    cell of each row, e.g. `-p, --pid PID`."""
+    text = README.read_text(encoding="utf-8")
+    section = re.search(r"^## Usage\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert section, "README.md has no '## Usage' section"
+    found = {}
+    for m in re.finditer(r"^\|\s*`([^`|]*)`\s*\|", section.group(1), re.M):
+        cell = m.group(1)
+        names = OPTION_RE.findall(cell)
+        rest = OPTION_RE.sub("", cell).replace(",", " ").replace("=", " ").split()
+        for name in names:
+            found[name] = found.get(name, False) or bool(rest)
+    return found
+
+
+def bash_static_options():
+    """Options in the *_opts word lists of the bash completion, and which of
+    them are handled as taking an argument (case branches on $prev)."""
+    text = BASH_COMPLETION.read_text(encoding="utf-8")
+    found = {}
+    for m in re.finditer(r'\b\w+_opts="([^"]*)"', text, re.S):
+        for name in OPTION_RE.findall(m.group(1)):
+            found.setdefault(name, False)
+    prev = re.search(r"case \$prev in(.*?)\besac\b", text, re.S)
+    if prev:
+        for pattern in re.findall(r"^\s*([^\n()]*)\)", prev.group(1), re.M):
+            for name in OPTION_RE.findall(pattern):
+                found[name] = True
+    return found
+
+
+def zsh_static_options():
+    """Options defined by the _arguments specs of the zsh completion."""
+    text = ZSH_COMPLETION.read_text(encoding="utf-8")
+    found = {}
+
+    def add(item):
+        m = re.fullmatch(r"(--?[A-Za-z0-9][A-Za-z0-9-]*?)([+=]?)-?", item)
+        assert m, f"cannot read zsh option spec {item!r}"
+        found[m.group(1)] = found.get(m.group(1), False) or bool(m.group(2))
+
+    # '(-p --pid)'{-p+,--pid=}'[...]...'
+    for m in re.finditer(r"\{(-[^{}']*)\}'\[", text):
+        for item in m.group(1).split(","):
+            add(item)
+    # '(--x)--nonblocking[...]' or '--nonblocking[...]'
+    for m in re.finditer(r"'(?:\([^)]*\))?(--?[A-Za-z0-9][A-Za-z0-9-]*[+=]?-?)\[", text):
+        add(m.group(1))
+    return found
+
+
+def fish_static_options():
+    """Options of the `complete -c pyspy-c` lines of the fish completion."""
+    found = {}
+    for line in FISH_COMPLETION.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line.startswith("complete "):
+            continue
+        words = shlex.split(line, comments=True)
+        names, takes_arg = [], False
+        for i, w in enumerate(words):
+            nxt = words[i + 1] if i + 1 < len(words) else ""
+            if w in ("-s", "--short-option"):
+                names.append("-" + nxt)
+            elif w in ("-l", "--long-option"):
+                names.append("--" + nxt)
+            elif w in ("-o", "--old-option"):
+                names.append("-" + nxt)
+            elif w in ("-x", "--exclusive", "-r", "--require-parameter"):
+                takes_arg = True
+        for name in names:
+            found[name] = found.get(name, False) or takes_arg
+    return found
+
+
+# ---------------------------------------------------------------------------
+# Running the binary and the shells
+
+
+def run_help(*args):
+    exe = pyspy_c()
+    if not os.access(exe, os.X_OK):
+        pytest.fail(f"pyspy-c binary not found at {exe}: run `make`, or set PYSPY_C")
+    proc = subprocess.run([exe, *args], capture_output=True, text=True,
+                          encoding="utf-8", errors="replace", timeout=30)
+    assert proc.returncode == 0, (
+        f"`pyspy-c {' '.join(args)}` exited {proc.returncode}; stderr: {proc.stderr!r}")
+    assert proc.stdout.strip(), f"`pyspy-c {' '.join(args)}` printed nothing on stdout"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def binary_help():
+    """{'top': options of --help, 'record': options of record --help}."""
+    top = help_options(run_help("--help"))
+    record = help_options(run_help("record", "--help"))
+    assert record, "no options found in `pyspy-c record --help`"
+    return {"top": top, "record": record}
+
+
+@pytest.fixture(scope="module")
+def all_options(binary_help):
+    merged = dict(binary_help["top"])
+    for name, arg in binary_help["record"].items():
+        merged[name] = merged.get(name, False) or arg
+    return merged
+
+
+def bash_complete(line, with_lib):
+    """Completions bash offers for LINE (cursor at its end)."""
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    if with_lib and not BASH_COMPLETION_LIB.exists():
+        pytest.skip(f"bash-completion is not installed ({BASH_COMPLETION_LIB})")
+    script = r'''
+        if [[ $1 == 1 ]]; then source "$2" || exit 3; fi
+        source "$3" || exit 3
+        line=$4
+        COMP_LINE=$line
+        COMP_POINT=${#line}
+        read -ra COMP_WORDS <<<"$line"
+        [[ $line == *" " ]] && COMP_WORDS+=("")
+        COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+        spec=$(complete -p pyspy-c) || exit 4
+        fn=${spec#*-F }; fn=${fn%% *}
+        COMPREPLY=()
+        "$fn" pyspy-c "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+        printf '%s\n' "${COMPREPLY[@]}"
+    '''
+    proc = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", script, "bash",
+         "1" if with_lib else "0", str(BASH_COMPLETION_LIB), str(BASH_COMPLETION), line],
+        capture_output=True, text=True, encoding="utf-8", errors="replace",
+        timeout=60)
+    assert proc.returncode == 0 and not proc.stderr, (
+        f"bash completion of {line!r} failed ({proc.returncode}): {proc.stderr}")
+    return [w for w in proc.stdout.splitlines() if w]
+
+
+def zsh_complete(line):
+    if shutil.which("zsh") is None:
+        pytest.skip("zsh is not installed")
+    proc = subprocess.run(
+        ["zsh", "-f", str(HERE / "zsh-complete.zsh"), str(COMPLETIONS), line],
+        capture_output=True, text=True, encoding="utf-8", errors="replace",
+        timeout=60)
+    assert proc.returncode == 0, (
+        f"zsh completion of {line!r} failed ({proc.returncode}): {proc.stderr}")
+    return [l.split(" -- ", 1)[0] for l in proc.stdout.splitlines() if l.strip()]
+
+
+def fish_complete(line):
+    if shutil.which("fish") is None:
+        pytest.skip("fish is not installed")
+    proc = subprocess.run(
+        ["fish", "--no-config", "-c",
+         "source $argv[1]; or exit 3; complete --do-complete=$argv[2]",
+         str(FISH_COMPLETION), line],
+        capture_output=True, text=True, encoding="utf-8", errors="replace",
+        timeout=60)
+    assert proc.returncode == 0 and not proc.stderr, (
+        f"fish completion of {line!r} failed ({proc.returncode}): {proc.stderr}")
+    return [l.split("\t", 1)[0] for l in proc.stdout.splitlines() if l]
+
+
+SHELLS = {
+    "bash": lambda line: bash_complete(line, with_lib=False),
+    "bash+bash-completion": lambda line: bash_complete(line, with_lib=True),
+    "zsh": zsh_complete,
+    "fish": fish_complete,
+}
+
+
+def option_words(words):
+    return {w for w in words if OPTION_RE.fullmatch(w)}
+
+
+# ---------------------------------------------------------------------------
+# Comparison
+
+
+def assert_same(expected, actual, expected_name, actual_name):
+    missing = [str(x) for x in sorted(set(expected) - set(actual))]
+    extra = [str(x) for x in sorted(set(actual) - set(expected))]
+    msg = []
+    if missing:
+        msg.append(f"in {expected_name} but not in {actual_name}: {', '.join(missing)}")
+    if extra:
+        msg.append(f"in {actual_name} but not in {expected_name}: {', '.join(extra)}")
+    assert not msg, "; ".join(msg)
+
+
+def assert_same_arguments(expected, actual, expected_name, actual_name):
+    """Options that take an argument in one take one in the other."""
+    differ = sorted(n for n in set(expected) & set(actual)
+                    if bool(expected[n]) != bool(actual[n]))
+    assert not differ, (
+        f"these options take an argument in {expected_name} but not in "
+        f"{actual_name}, or the reverse: "
+        + ", ".join(f"{n} ({'argument' if expected[n] else 'flag'} in {expected_name})"
+                    for n in differ))
+
+
+DOC_SOURCES = {
+    "man page OPTIONS": man_options,
+    "README.md option table": readme_options,
+    "completions/pyspy-c.bash": bash_static_options,
+    "completions/_pyspy-c": zsh_static_options,
+    "completions/pyspy-c.fish": fish_static_options,
+}
+
+
+def test_parser_reads_contract_help_block():
+    opts = help_options(contract_help_block())
+    for name, arg in [("-p", True), ("--pid", True), ("--nonblocking", False),
+                      ("--full-filenames", False), ("-V", False), ("--version", False),
+                      ("-o", True), ("--output", True), ("-h", False)]:
+        assert name in opts, f"{name} not read from the contract's help block"
+        assert opts[name] == arg, f"{name}: argument {opts[name]}, expected {arg}"
+
+
+@pytest.mark.parametrize("source", DOC_SOURCES)
+def test_docs_match_contract(source):
+    contract = help_options(contract_help_block())
+    documented = DOC_SOURCES[source]()
+    assert_same(contract, documented, "doc/CONTRACT.md", source)
+    assert_same_arguments(contract, documented, "doc/CONTRACT.md", source)
+
+
+@pytest.mark.parametrize("source", DOC_SOURCES)
+def test_docs_match_binary_help(source, all_options):
+    documented = DOC_SOURCES[source]()
+    assert_same(all_options, documented, "pyspy-c --help + record --help", source)
+    assert_same_arguments(all_options, documented, "pyspy-c --help + record --help", source)
+
+
+def test_binary_help_matches_contract(all_options):
+    contract = help_options(contract_help_block())
+    assert_same(contract, all_options, "doc/CONTRACT.md", "pyspy-c --help + record --help")
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_shell_offers_record_options(shell, binary_help):
+    offered = option_words(SHELLS[shell]("pyspy-c record -"))
+    assert_same(binary_help["record"], offered, "pyspy-c record --help",
+                f"{shell} completion of 'pyspy-c record -'")
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_shell_offers_every_option(shell, all_options):
+    complete = SHELLS[shell]
+    offered = option_words(complete("pyspy-c -")) | option_words(complete("pyspy-c record -"))
+    assert_same(all_options, offered, "pyspy-c --help + record --help",
+                f"{shell} completion")
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_shell_offers_commands(shell):
+    offered = set(SHELLS[shell]("pyspy-c "))
+    assert {"record", "help"} <= offered, f"{shell} offers {sorted(offered)}"
+    offered = set(SHELLS[shell]("pyspy-c help "))
+    assert "record" in offered, f"{shell} offers {sorted(offered)} after 'help'"
+
+
+@pytest.fixture(scope="module")
+def python_process():
+    """A sleeping Python process whose pid the completions should offer."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # Wait until it has exec'd (its comm is no longer ours to guess).
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{proc.pid}/cmdline").read_bytes().startswith(
+                    sys.executable.encode()):
+                break
+        except OSError:
+            pass
+        time.sleep(0.01)
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("option", ["--pid", "-p"])
+def test_shell_completes_pid(shell, option, python_process):
+    offered = SHELLS[shell](f"pyspy-c record {option} {str(python_process)[:-1]}")
+    assert str(python_process) in offered, (
+        f"{shell} did not offer the python process {python_process}: {offered}")
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("option", ["--output", "-o"])
+def test_shell_completes_output_file(shell, option):
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "profile.folded").write_text("")
+        offered = SHELLS[shell](f"pyspy-c record -p 1 {option} {tmp}/prof")
+    assert f"{tmp}/profile.folded" in offered, f"{shell} offered {offered}"
+
+
+@pytest.mark.parametrize("other", ["README.md", "doc/CONTRACT.md"])
+def test_exit_codes_documented(other):
+    assert_same(markdown_exit_codes(REPO / other), man_exit_codes(),
+                f"{other} exit code table", "man page EXIT STATUS")
+
+
+def test_man_page_sections():
+    want = ["NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "OPTIONS", "OUTPUT FORMAT",
+            "IDLE THREADS", "PERMISSIONS", "EFFECTS ON THE TARGET", "EXIT STATUS",
+            "ENVIRONMENT", "EXAMPLES", "SEE ALSO"]
+    have = list(man_sections())
+    assert [s for s in have if s in want] == want, f"man page sections: {have}"
+
+
+@pytest.mark.parametrize("checker", ["groff", "mandoc"])
+def test_man_page_renders_cleanly(checker):
+    if shutil.which(checker) is None:
+        pytest.skip(f"{checker} is not installed")
+    if checker == "groff":
+        cmd = ["groff", "-man", "-Tutf8", "-ww", "-z", str(MAN)]
+    else:
+        cmd = ["mandoc", "-Tlint", "-W", "warning", str(MAN)]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          encoding="utf-8", errors="replace", timeout=60)
+    assert proc.returncode == 0 and not proc.stderr.strip() and not (
+        checker == "mandoc" and proc.stdout.strip()), (
+        f"{' '.join(cmd)}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}")
