@@ -45,6 +45,7 @@ struct pyinterp {
 	int major, minor, micro;
 	char module[4096];          /* binary or library holding the interpreter */
 	bool shared;                /* interpreter in a libpython, not the executable */
+	bool debug_build;           /* a Py_DEBUG build */
 	const char *found_by;       /* which method found the interpreter */
 	const char *version_by;     /* which method found the version */
 	uint64_t runtime;           /* _PyRuntime, 0 when the version has none */

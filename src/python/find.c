@@ -32,6 +32,36 @@ struct candidate {
 	bool is_exe;
 };
 
+/*
+ * Which discovery methods may run: all by default.  PYSPY_C_FIND (for the
+ * tests, documented in the man page) names a subset: "symbols", "section",
+ * "scan", and "version-scan" to take the version from memory only.
+ */
+enum {
+	FIND_SYMBOLS = 1,       /* _PyRuntime, interp_head in .dynsym/.symtab */
+	FIND_SECTION = 2,       /* the .PyRuntime section (3.11+) */
+	FIND_SCAN = 4,          /* scan writable data, validate by walking */
+	FIND_ONLY_VERSION_SCAN = 8, /* tests: version from memory only */
+};
+
+static int find_methods(void)
+{
+	const char *env = getenv("PYSPY_C_FIND");
+	int m = 0;
+
+	if (!env || !*env)
+		return FIND_SYMBOLS | FIND_SECTION | FIND_SCAN;
+	if (strstr(env, "symbols"))
+		m |= FIND_SYMBOLS;
+	if (strstr(env, "section"))
+		m |= FIND_SECTION;
+	if (strstr(env, "scan"))
+		m |= FIND_SCAN;
+	if (strstr(env, "version-scan"))
+		m |= FIND_ONLY_VERSION_SCAN;
+	return m;
+}
+
 static const char *base_name(const char *path)
 {
 	const char *s = strrchr(path, '/');
@@ -109,45 +139,170 @@ static size_t collect(struct target *t, struct candidate *c, size_t max)
 	return n;
 }
 
-/* Does the interpreter state at 'interp' link to a thread state that links back? */
-static int check_interp(struct pyinterp *pi, uint64_t interp)
+/*
+ * Does the interpreter state at 'interp' link to a thread state that links
+ * back?  With 'need_frame', also walk to a thread with a Python frame whose
+ * code object decodes (the scan's acceptance test).
+ */
+static int check_interp(struct pyinterp *pi, uint64_t interp, bool need_frame)
 {
 	const struct py_layout *l = &pi->layout;
 	uint64_t tstate, back;
 	int rc;
 
-	if (!interp)
+	if (!interp || (interp & 7))
 		return -PERR_TORN;
 	rc = target_read_ptr(pi->target, interp + (uint64_t)l->interp_tstate_head, &tstate);
 	if (rc)
 		return rc;
 	if (!tstate)
-		return 0; /* no thread yet (or finalizing): nothing to contradict */
-	rc = target_read_ptr(pi->target, tstate + (uint64_t)l->tstate_interp, &back);
-	if (rc)
-		return rc;
-	return back == interp ? 0 : -PERR_TORN;
+		return need_frame ? -PERR_TORN : 0; /* no thread yet: nothing to contradict */
+	for (int i = 0; tstate && i < 64; i++) {
+		uint64_t next;
+
+		if (tstate & 7)
+			return -PERR_TORN;
+		if ((rc = target_read_ptr(pi->target, tstate + (uint64_t)l->tstate_interp, &back)) != 0)
+			return rc;
+		if (back != interp)
+			return -PERR_TORN;
+		if (!need_frame)
+			return 0;
+		if ((rc = target_read_ptr(pi->target, tstate + (uint64_t)l->tstate_next, &next)) != 0)
+			return rc;
+		tstate = next;
+	}
+	/* Walk every thread; accept when some thread shows a decodable frame. */
+	{
+		struct py_sample *s = calloc(1, sizeof(*s));
+		bool ok = false;
+
+		if (!s)
+			return -PERR_NOMEM;
+		rc = py_walk_interp(pi, interp, s);
+		for (size_t i = 0; rc == 0 && i < s->nthreads; i++)
+			ok = ok || s->threads[i].nframes > 0;
+		py_sample_free(s);
+		free(s);
+		if (rc)
+			return rc;
+		return ok ? 0 : -PERR_TORN;
+	}
 }
 
-static int try_candidate(struct pyinterp *pi, struct candidate *c)
+/*
+ * The version string Py_GetVersion() wrote into its static buffer at
+ * start-up ("3.6.15 (default, Oct 26 2026, ...)"), found in the module's
+ * writable data.  Used when neither a symbol nor the file name tells.
+ */
+static bool scan_version(struct pyinterp *pi, const struct candidate *c, int *major, int *minor)
 {
 	struct target *t = pi->target;
-	uint64_t runtime = elfsym_lookup(c->syms, "_PyRuntime");
-	uint64_t head = elfsym_lookup(c->syms, "interp_head");
+	static uint8_t buf[1 << 20];
+
+	for (size_t i = 0; i < t->nmaps; i++) {
+		const struct target_map *m = &t->maps[i];
+		bool ours = m->path && strcmp(m->path, c->map->path) == 0;
+		/* .bss continues in the anonymous mapping right after the file's. */
+		bool bss = !m->path && i > 0 && t->maps[i - 1].path &&
+			   strcmp(t->maps[i - 1].path, c->map->path) == 0 &&
+			   t->maps[i - 1].end == m->start;
+
+		if ((!ours && !bss) || m->perms[0] != 'r' || m->perms[1] != 'w')
+			continue;
+		for (uint64_t a = m->start; a < m->end && a < m->start + (64u << 20);
+		     a += sizeof(buf) - 64) {
+			size_t len = m->end - a < sizeof(buf) ? (size_t)(m->end - a) : sizeof(buf);
+			if (target_read(t, a, buf, len) != 0)
+				break;
+			for (size_t k = 1; k + 12 < len; k++) {
+				const uint8_t *p = buf + k;
+				size_t j = 2;
+				if ((p[0] != '2' && p[0] != '3') || p[1] != '.' || p[-1] != 0)
+					continue;
+				while (j < 5 && isdigit(p[j]))
+					j++;
+				if (j == 2 || p[j] != '.' || !isdigit(p[j + 1]))
+					continue;
+				j++;
+				while (j < 9 && (isalnum(p[j]) || p[j] == '+'))
+					j++;
+				if (p[j] != ' ' || p[j + 1] != '(')
+					continue;
+				*major = p[0] - '0';
+				*minor = atoi((const char *)p + 2);
+				return true;
+			}
+			if (len < sizeof(buf))
+				break;
+		}
+	}
+	return false;
+}
+
+/* Find the interpreter by scanning the module's writable data for a
+ * pointer to an interpreter state that walks (last resort). */
+static int scan_interp(struct pyinterp *pi, const struct candidate *c)
+{
+	struct target *t = pi->target;
+	static uint64_t words[1 << 17];
+
+	for (size_t i = 0; i < t->nmaps; i++) {
+		const struct target_map *m = &t->maps[i];
+		bool ours = m->path && strcmp(m->path, c->map->path) == 0;
+		bool bss = !m->path && i > 0 && t->maps[i - 1].path &&
+			   strcmp(t->maps[i - 1].path, c->map->path) == 0 &&
+			   t->maps[i - 1].end == m->start;
+
+		if ((!ours && !bss) || m->perms[0] != 'r' || m->perms[1] != 'w')
+			continue;
+		for (uint64_t a = m->start; a < m->end && a < m->start + (64u << 20);
+		     a += sizeof(words)) {
+			size_t len = m->end - a < sizeof(words) ? (size_t)(m->end - a) : sizeof(words);
+			if (target_read(t, a, words, len) != 0)
+				break;
+			for (size_t k = 0; k < len / 8; k++) {
+				uint64_t w = words[k];
+				if (w < 4096 || (w & 7) || w == a + 8 * k)
+					continue;
+				if (check_interp(pi, w, true) == 0) {
+					pi->interp_head_addr = a + 8 * k;
+					return 0;
+				}
+			}
+		}
+	}
+	return -PERR_NOTPY;
+}
+
+static int try_candidate(struct pyinterp *pi, struct candidate *c, int methods)
+{
+	struct target *t = pi->target;
+	bool syms = methods & FIND_SYMBOLS;
+	uint64_t runtime = syms ? elfsym_lookup(c->syms, "_PyRuntime") : 0;
+	uint64_t head = syms ? elfsym_lookup(c->syms, "interp_head") : 0;
 	uint64_t pyversion = elfsym_lookup(c->syms, "Py_Version");
 	uint64_t code_type = elfsym_lookup(c->syms, "PyCode_Type");
-	uint64_t version_hex = 0, interp = 0;
+	uint64_t version_hex = 0, interp = 0, section_size = 0;
 	const struct py_layout *table;
 	int major = 0, minor = 0, rc;
 
-	if (!runtime && !head)
-		return -PERR_NOTPY;
-	if (runtime)
+	if (runtime) {
 		runtime += c->bias;
+		pi->found_by = "symbol _PyRuntime";
+	} else if ((methods & FIND_SECTION) &&
+		   (runtime = elfsym_section(c->syms, ".PyRuntime", &section_size)) != 0) {
+		runtime += c->bias;
+		pi->found_by = "section .PyRuntime";
+	}
 	if (head)
 		head += c->bias;
+	/* Not a Python binary at all: no sign of CPython in its symbols. */
+	if (!runtime && !head && !pyversion && !code_type &&
+	    !elfsym_lookup(c->syms, "Py_Initialize") && !is_libpython(c->map->path))
+		return -PERR_NOTPY;
 
-	/* Version: the target's own word first, then the file's name. */
+	/* Version: the target's own word first, then names, then its memory. */
 	if (runtime) {
 		uint8_t magic[8];
 		if (target_read(t, runtime, magic, sizeof(magic)) == 0 &&
@@ -159,6 +314,8 @@ static int try_candidate(struct pyinterp *pi, struct candidate *c)
 			}
 		}
 	}
+	if (methods & FIND_ONLY_VERSION_SCAN)
+		version_hex = 0, pyversion = 0;
 	if (!version_hex && pyversion) {
 		uint32_t v;
 		if (target_read(t, pyversion + c->bias, &v, sizeof(v)) == 0) {
@@ -166,14 +323,17 @@ static int try_candidate(struct pyinterp *pi, struct candidate *c)
 			pi->version_by = "Py_Version";
 		}
 	}
+	pi->micro = -1;
 	if (version_hex) {
 		major = (int)(version_hex >> 24) & 0xff;
 		minor = (int)(version_hex >> 16) & 0xff;
 		pi->micro = (int)(version_hex >> 8) & 0xff;
-	} else if (version_from_name(c->map->path, &major, &minor) ||
-		   (c->is_exe && version_from_name(t->exe, &major, &minor))) {
+	} else if (!(methods & FIND_ONLY_VERSION_SCAN) &&
+		   (version_from_name(c->map->path, &major, &minor) ||
+		    (c->is_exe && version_from_name(t->exe, &major, &minor)))) {
 		pi->version_by = "file name";
-		pi->micro = -1;
+	} else if (scan_version(pi, c, &major, &minor)) {
+		pi->version_by = "version string in memory";
 	} else {
 		return perr_set(PERR_VERSION,
 				"found a Python interpreter in '%s' but could not tell its version",
@@ -206,23 +366,27 @@ static int try_candidate(struct pyinterp *pi, struct candidate *c)
 				"pid %d runs Python %d.%d, which this pyspy-c does not support "
 				"(supported: 2.7 and 3.6 or later)", (int)t->pid, major, minor);
 	}
+	pi->code_type = code_type ? code_type + c->bias : 0;
 
 	if (runtime && pi->layout.runtime_interpreters_head >= 0) {
 		pi->runtime = runtime;
 		pi->interp_head_addr = runtime + (uint64_t)pi->layout.runtime_interpreters_head;
-		pi->found_by = "symbol _PyRuntime";
 	} else if (head) {
 		pi->interp_head_addr = head;
 		pi->found_by = "symbol interp_head";
+	} else if (methods & FIND_SCAN) {
+		rc = scan_interp(pi, c);
+		if (rc)
+			return perr_set(PERR_NOTPY, "no interpreter state found in the data of '%s'",
+					c->map->path);
+		pi->found_by = "scan of writable data";
 	} else {
-		return perr_set(PERR_NOTPY, "no interpreter list found in '%s' (stripped 2.7/3.6?)",
-				c->map->path);
+		return perr_set(PERR_NOTPY, "no interpreter list found in '%s'", c->map->path);
 	}
-	pi->code_type = code_type ? code_type + c->bias : 0;
 	rc = target_read_ptr(t, pi->interp_head_addr, &interp);
 	if (rc)
 		return rc;
-	rc = check_interp(pi, interp);
+	rc = check_interp(pi, interp, false);
 	if (rc == -PERR_TORN)
 		return perr_set(PERR_NOTPY, "the interpreter state found in '%s' does not validate",
 				c->map->path);
@@ -230,6 +394,7 @@ static int try_candidate(struct pyinterp *pi, struct candidate *c)
 		return rc;
 	snprintf(pi->module, sizeof(pi->module), "%s", c->map->path);
 	pi->shared = !c->is_exe;
+	pi->debug_build = elfsym_lookup(c->syms, "_Py_NegativeRefcount") != 0;
 	return 0;
 }
 
@@ -237,7 +402,7 @@ int pyinterp_attach(struct pyinterp *pi, struct target *t, struct profile *prof)
 {
 	struct candidate c[16];
 	size_t n;
-	int rc = -PERR_NOTPY;
+	int rc = -PERR_NOTPY, methods = find_methods();
 
 	memset(pi, 0, sizeof(*pi));
 	pi->target = t;
@@ -245,8 +410,12 @@ int pyinterp_attach(struct pyinterp *pi, struct target *t, struct profile *prof)
 	pi->tid_offset = -1;
 	perr_clear();
 	n = collect(t, c, 16);
+	/* The code cache is needed to validate candidates by walking them. */
+	pi->codes = code_cache_new();
+	if (!pi->codes)
+		return -PERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
-		int r = try_candidate(pi, &c[i]);
+		int r = try_candidate(pi, &c[i], methods);
 		if (r == -PERR_TORN)
 			r = perr_set(PERR_NOTPY, "pid %d: could not read a consistent interpreter "
 				     "state from '%s'", (int)t->pid, c[i].map->path);
@@ -268,12 +437,7 @@ int pyinterp_attach(struct pyinterp *pi, struct target *t, struct profile *prof)
 			 (int)t->pid, base_name(t->exe));
 	if (rc == -PERR_GONE)
 		perr_set(PERR_NOPROC, "pid %d exited", (int)t->pid);
-	if (rc)
-		return rc;
-	pi->codes = code_cache_new();
-	if (!pi->codes)
-		return -PERR_NOMEM;
-	return 0;
+	return rc;
 }
 
 void pyinterp_release(struct pyinterp *pi)
@@ -293,7 +457,11 @@ void pyinterp_describe(const struct pyinterp *pi, char *buf, size_t len)
 	else
 		snprintf(ver, sizeof(ver), "%d.%d", pi->major, pi->minor);
 	snprintf(buf, len,
-		 "python %s (%s build, version from %s) in '%s', interpreter found by %s%s%s",
-		 ver, pi->shared ? "shared" : "static", pi->version_by, pi->module,
-		 pi->found_by, pi->diag[0] ? "; layout notes: " : "", pi->diag);
+		 "python %s (%s%s%s build, version from %s, layout from %s) in '%s', "
+		 "interpreter found by %s%s%s",
+		 ver, pi->shared ? "shared" : "static",
+		 pi->layout.free_threaded ? ", free-threaded" : "",
+		 pi->debug_build ? ", debug" : "", pi->version_by,
+		 pi->major == 3 && pi->minor >= 13 ? "_Py_DebugOffsets" : "built-in table",
+		 pi->module, pi->found_by, pi->diag[0] ? "; layout notes: " : "", pi->diag);
 }

@@ -50,6 +50,9 @@ int code_line(const struct pyinterp *pi, const struct code_info *ci, int64_t byt
  */
 int py_read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap);
 
+/* Walk the threads of one interpreter state into s (appending). */
+int py_walk_interp(struct pyinterp *pi, uint64_t interp, struct py_sample *s);
+
 /* _Py_DebugOffsets (3.13+): validate the copied table and apply it. */
 int py_debug_offsets_apply(const uint8_t *buf, size_t len, struct py_layout *l,
 			   uint64_t *version_hex, char *diag, size_t dlen);

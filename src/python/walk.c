@@ -201,12 +201,10 @@ static void find_tid_offset(struct pyinterp *pi, const uint64_t *ids, size_t n)
 	}
 }
 
-static pid_t tid_of(struct pyinterp *pi, uint64_t native_id, uint64_t pthread_id)
+static pid_t tid_of(struct pyinterp *pi, uint64_t pthread_id)
 {
 	int32_t v;
 
-	if (pi->layout.tstate_native_thread_id >= 0)
-		return target_host_tid(pi->target, (pid_t)native_id);
 	if (pi->tid_offset < 0 || !pthread_id)
 		return 0;
 	if (target_read(pi->target, pthread_id + (uint64_t)pi->tid_offset, &v, sizeof(v)) != 0)
@@ -260,80 +258,99 @@ static void reverse(struct frame_ref *f, size_t n)
 	}
 }
 
-int pyinterp_sample(struct pyinterp *pi, struct py_sample *s)
+/* Map each thread to its OS thread and its idle state. */
+static void resolve_threads(struct pyinterp *pi, struct py_sample *s)
+{
+	uint64_t ids[8];
+	size_t n = 0;
+
+	if (pi->layout.tstate_native_thread_id < 0 && pi->tid_offset < 0) {
+		for (size_t i = 0; i < s->nthreads && n < 8; i++)
+			if (s->threads[i].thread_id)
+				ids[n++] = s->threads[i].thread_id;
+		find_tid_offset(pi, ids, n);
+	}
+	for (size_t i = 0; i < s->nthreads; i++) {
+		struct py_thread_sample *th = &s->threads[i];
+		struct target_thread *tt;
+
+		if (!th->tid)
+			th->tid = tid_of(pi, th->thread_id);
+		tt = th->tid ? target_thread_by_tid(pi->target, th->tid) : NULL;
+		th->idle = tt && tt->state != 'R' && tt->state != '?';
+	}
+}
+
+int py_walk_interp(struct pyinterp *pi, uint64_t interp, struct py_sample *s)
 {
 	const struct py_layout *l = &pi->layout;
-	uint64_t interp, pthread_ids[8];
-	size_t span = tstate_span(l), npthreads = 0;
+	size_t span = tstate_span(l);
 	uint8_t ts[4096];
+	uint64_t tstate;
+	int rc;
+
+	if (span > sizeof(ts))
+		return -PERR_VERSION;
+	if ((rc = target_read_ptr(pi->target, interp + (uint64_t)l->interp_tstate_head,
+				  &tstate)) != 0)
+		return rc;
+	while (tstate) {
+		struct py_thread_sample *th;
+		uint64_t frame, next, native = 0, pthread_id = 0, back;
+
+		if (s->nthreads >= PY_MAX_THREADS)
+			return -PERR_TORN; /* a cycle, or an absurd process */
+		if ((rc = target_read(pi->target, tstate, ts, span)) != 0)
+			return rc;
+		if (field_u64(ts, span, l->tstate_next, &next) ||
+		    field_u64(ts, span, l->tstate_interp, &back) ||
+		    field_u64(ts, span, l->tstate_thread_id, &pthread_id))
+			return -PERR_TORN;
+		if (back != interp)
+			return -PERR_TORN;
+		if (l->tstate_native_thread_id >= 0)
+			field_u64(ts, span, l->tstate_native_thread_id, &native);
+		if ((rc = first_frame(pi, ts, span, &frame)) != 0)
+			return rc;
+
+		th = &s->threads[s->nthreads++];
+		memset(th, 0, sizeof(*th));
+		th->thread_id = pthread_id;
+		th->first = s->nframes;
+		if (l->family >= PY_FAMILY_311)
+			rc = walk_interpreter_frames(pi, frame, s, th);
+		else
+			rc = walk_frame_objects(pi, frame, s, th);
+		if (rc)
+			return rc;
+		th->nframes = s->nframes - th->first;
+		reverse(s->frames + th->first, th->nframes);
+		if (l->tstate_native_thread_id >= 0)
+			th->tid = target_host_tid(pi->target, (pid_t)native);
+		tstate = next;
+	}
+	return 0;
+}
+
+int pyinterp_sample(struct pyinterp *pi, struct py_sample *s)
+{
+	uint64_t interp;
 	int rc;
 
 	s->nthreads = 0;
 	s->nframes = 0;
-	if (span > sizeof(ts))
-		return -PERR_VERSION;
 	if ((rc = target_read_ptr(pi->target, pi->interp_head_addr, &interp)) != 0)
 		return rc;
 	for (int ni = 0; interp && ni < MAX_INTERPRETERS; ni++) {
-		uint64_t tstate, next_interp;
+		uint64_t next;
 
-		if ((rc = target_read_ptr(pi->target, interp + (uint64_t)l->interp_tstate_head,
-					  &tstate)) != 0 ||
-		    (rc = target_read_ptr(pi->target, interp + (uint64_t)l->interp_next,
-					  &next_interp)) != 0)
+		if ((rc = target_read_ptr(pi->target, interp + (uint64_t)pi->layout.interp_next,
+					  &next)) != 0 ||
+		    (rc = py_walk_interp(pi, interp, s)) != 0)
 			return rc;
-		while (tstate) {
-			struct py_thread_sample *th;
-			struct target_thread *tt;
-			uint64_t frame, next, native = 0, pthread_id = 0, back;
-
-			if (s->nthreads >= PY_MAX_THREADS)
-				return -PERR_TORN; /* a cycle, or an absurd process */
-			if ((rc = target_read(pi->target, tstate, ts, span)) != 0)
-				return rc;
-			if (field_u64(ts, span, l->tstate_next, &next) ||
-			    field_u64(ts, span, l->tstate_interp, &back) ||
-			    field_u64(ts, span, l->tstate_thread_id, &pthread_id))
-				return -PERR_TORN;
-			if (back != interp)
-				return -PERR_TORN;
-			if (l->tstate_native_thread_id >= 0)
-				field_u64(ts, span, l->tstate_native_thread_id, &native);
-			if ((rc = first_frame(pi, ts, span, &frame)) != 0)
-				return rc;
-
-			th = &s->threads[s->nthreads++];
-			memset(th, 0, sizeof(*th));
-			th->thread_id = pthread_id;
-			th->first = s->nframes;
-			if (l->tstate_native_thread_id < 0 && pi->tid_offset < 0 &&
-			    npthreads < 8 && pthread_id)
-				pthread_ids[npthreads++] = pthread_id;
-			if (l->family >= PY_FAMILY_311)
-				rc = walk_interpreter_frames(pi, frame, s, th);
-			else
-				rc = walk_frame_objects(pi, frame, s, th);
-			if (rc)
-				return rc;
-			th->nframes = s->nframes - th->first;
-			reverse(s->frames + th->first, th->nframes);
-			th->tid = tid_of(pi, native, pthread_id);
-			tt = th->tid ? target_thread_by_tid(pi->target, th->tid) : NULL;
-			th->idle = tt && tt->state != 'R' && tt->state != '?';
-			tstate = next;
-		}
-		interp = next_interp;
+		interp = next;
 	}
-	if (npthreads && pi->tid_offset < 0) {
-		find_tid_offset(pi, pthread_ids, npthreads);
-		for (size_t i = 0; i < s->nthreads && pi->tid_offset >= 0; i++) {
-			struct py_thread_sample *th = &s->threads[i];
-			struct target_thread *tt;
-			th->tid = tid_of(pi, 0, th->thread_id);
-			tt = th->tid ? target_thread_by_tid(pi->target, th->tid) : NULL;
-			th->idle = tt && tt->state != 'R' && tt->state != '?';
-		}
-	}
+	resolve_threads(pi, s);
 	return 0;
 }
 
