@@ -68,7 +68,7 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, int *optind,
 	*help_shown = false;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		const struct cli_option *o;
+		const struct cli_option *o = NULL;
 		const char *val = NULL;
 
 		if (strcmp(a, "--") == 0) {

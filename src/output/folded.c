@@ -7,6 +7,7 @@
  * of a given profile is always the same.  Frame text never contains ';'
  * or a newline (flamegraph.pl's separators), which are replaced by '_'.
  */
+#define _GNU_SOURCE
 #include "pyspy/output.h"
 
 #include <inttypes.h>
@@ -108,13 +109,32 @@ int output_folded(FILE *out, const struct profile *p, const struct output_opts *
 	}
 	/* Identical text from distinct stacks (e.g. labels) must merge. */
 	qsort(lines, k, sizeof(*lines), cmp_line);
-	for (size_t i = 0; i < k; i++) {
-		uint64_t c = lines[i].count;
-		while (i + 1 < k && strcmp(lines[i].text, lines[i + 1].text) == 0)
-			c += lines[++i].count;
-		if (fprintf(out, "%s %" PRIu64 "\n", lines[i].text, c) < 0)
-			rc = -1;
+	{
+		size_t m = 0;
+		for (size_t i = 0; i < k; i++) {
+			if (m && strcmp(lines[m - 1].text, lines[i].text) == 0) {
+				lines[m - 1].count += lines[i].count;
+				free(lines[i].text);
+				continue;
+			}
+			lines[m++] = lines[i];
+		}
+		k = m;
 	}
+	/* The contract sorts whole lines, count included ("x 1 3" < "x 9"). */
+	for (size_t i = 0; i < k; i++) {
+		char *full;
+		if (asprintf(&full, "%s %" PRIu64, lines[i].text, lines[i].count) < 0) {
+			rc = -1;
+			goto out;
+		}
+		free(lines[i].text);
+		lines[i].text = full;
+	}
+	qsort(lines, k, sizeof(*lines), cmp_line);
+	for (size_t i = 0; i < k; i++)
+		if (fprintf(out, "%s\n", lines[i].text) < 0)
+			rc = -1;
 out:
 	for (size_t i = 0; i < k; i++)
 		free(lines[i].text);

@@ -170,7 +170,8 @@ const struct func *profile_func_get(const struct profile *p, uint32_t id)
 
 int profile_add(struct profile *p, const struct frame_ref *frames, size_t n, uint64_t weight)
 {
-	uint64_t h = hash_bytes(0xcbf29ce484222325ull, frames, n * sizeof(*frames));
+	uint64_t h = n ? hash_bytes(0xcbf29ce484222325ull, frames, n * sizeof(*frames))
+		       : 0xcbf29ce484222325ull;
 	struct stack_entry *e;
 	size_t s;
 
@@ -182,7 +183,7 @@ int profile_add(struct profile *p, const struct frame_ref *frames, size_t n, uin
 	for (s = h & (p->stack_slots - 1); p->stack_index[s]; s = (s + 1) & (p->stack_slots - 1)) {
 		e = &p->stacks[p->stack_index[s] - 1];
 		if (e->hash == h && e->n == n &&
-		    memcmp(p->arena + e->off, frames, n * sizeof(*frames)) == 0) {
+		    (n == 0 || memcmp(p->arena + e->off, frames, n * sizeof(*frames)) == 0)) {
 			e->count += weight;
 			p->total += weight;
 			return 0;

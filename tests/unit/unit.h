@@ -10,5 +10,10 @@
 #define PYSPY_TEST_UNIT_H
 
 int unit_linetable(void);
+int unit_pystr(void);
+int unit_profile(void);
+int unit_folded(void);
+int unit_debug_offsets(void);
+int unit_layout_dwarf(void);
 
 #endif

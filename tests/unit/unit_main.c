@@ -13,6 +13,11 @@ static const struct {
 	int (*run)(void);
 } groups[] = {
 	{ "linetable", unit_linetable },
+	{ "pystr", unit_pystr },
+	{ "profile", unit_profile },
+	{ "folded", unit_folded },
+	{ "debug_offsets", unit_debug_offsets },
+	{ "layout_dwarf", unit_layout_dwarf },
 };
 
 int main(void)
