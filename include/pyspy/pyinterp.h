@@ -23,6 +23,7 @@
 
 struct py_thread_sample {
 	pid_t tid;              /* host tid, 0 when unknown */
+	uint64_t tstate;        /* its PyThreadState */
 	uint64_t thread_id;     /* pthread_t as Python knows it */
 	bool idle;
 	bool truncated;         /* deeper than PY_MAX_DEPTH */
@@ -37,6 +38,7 @@ struct py_sample {
 };
 
 struct code_cache;
+struct py_raw_frame;
 
 struct pyinterp {
 	struct target *target;
@@ -52,8 +54,17 @@ struct pyinterp {
 	uint64_t interp_head_addr;  /* address holding the first PyInterpreterState * */
 	uint64_t code_type;         /* &PyCode_Type, 0 when unknown */
 	int tid_offset;             /* offset of the tid in glibc's struct pthread, -1 */
+	/* The GIL's words (0 when there is no GIL or it cannot be found). */
+	uint64_t gil_holder, gil_locked, gil_switches;
+	unsigned ninterps;          /* interpreters seen in the last sample */
+	/* Thread state -> host tid, as of the last sample. */
+	struct { uint64_t tstate; pid_t tid; } *tstate_tids;
+	size_t ntstate_tids;
 	bool full_filenames;
 	struct code_cache *codes;
+	uint64_t sample_no;         /* counts pyinterp_sample() calls */
+	struct py_raw_frame *raw;   /* scratch for one thread's frames */
+	uint8_t *hdrs;              /* scratch for code headers */
 	char diag[1024];            /* notes for --verbose (cross-checks) */
 };
 
@@ -73,6 +84,26 @@ void pyinterp_release(struct pyinterp *pi);
  */
 int pyinterp_sample(struct pyinterp *pi, struct py_sample *s);
 void py_sample_free(struct py_sample *s);
+
+/*
+ * The GIL, as far as stopping threads is concerned.  'switches' counts
+ * changes of holder (it does not move when the same thread takes the GIL
+ * again), which is what makes a selective stop checkable: stop the
+ * running threads and the last holder; if 'switches' did not move by the
+ * end of the walk, no other thread ran Python meanwhile.
+ */
+struct py_gil {
+	bool known;             /* false: no GIL (free-threaded), or not found */
+	bool no_switch_count;   /* 2.7: 'holder' is the current holder, and a
+				   walk is consistent only if it holds the GIL
+				   from start to end */
+	int32_t locked;
+	uint64_t holder;        /* PyThreadState * of the (last) holder */
+	uint64_t switches;
+};
+int pyinterp_gil(struct pyinterp *pi, struct py_gil *g);
+/* Host tid of a thread state seen in the last sample, 0 if unknown. */
+pid_t pyinterp_tstate_tid(const struct pyinterp *pi, uint64_t tstate);
 
 /* One line describing what was found, for --verbose. */
 void pyinterp_describe(const struct pyinterp *pi, char *buf, size_t len);

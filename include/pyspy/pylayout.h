@@ -32,10 +32,12 @@ struct py_layout {
 
 	/* _PyRuntimeState (3.7+) */
 	int16_t runtime_interpreters_head;
+	int16_t runtime_gil;            /* 3.7-3.11: struct _gil_runtime_state */
 
 	/* PyInterpreterState */
 	int16_t interp_next;
 	int16_t interp_tstate_head;     /* tstate_head, or threads.head (3.12+) */
+	int16_t interp_ceval_gil;       /* 3.12+: struct _gil_runtime_state * */
 
 	/* PyThreadState */
 	int16_t tstate_next;
@@ -46,6 +48,7 @@ struct py_layout {
 	int16_t tstate_thread_id;       /* pthread_t */
 	int16_t tstate_native_thread_id;/* 3.11+: OS tid (target's namespace) */
 	int16_t cframe_current_frame;   /* 3.11, 3.12 */
+	int16_t tstate_datastack_chunk; /* 3.11+: _PyStackChunk *, then datastack_top */
 
 	/* PyFrameObject (<= 3.10) */
 	int16_t frame_back;

@@ -51,8 +51,10 @@ struct target {
 	struct target_map *maps;
 	size_t nmaps;
 	char exe[4096];     /* /proc/PID/exe target, as the target sees it */
+	struct target_snap *snap;
 	/* statistics */
 	uint64_t signals_forwarded;
+	uint64_t reads;     /* system calls spent reading memory */
 };
 
 /*
@@ -64,8 +66,33 @@ int target_open(struct target *t, pid_t pid, bool seize);
 /* Release everything; safe on a zeroed or already-closed target. */
 void target_close(struct target *t);
 
-/* Remote memory.  0, or -PERR_TORN (unmapped/short), -PERR_GONE, -PERR_PERM. */
+/*
+ * Remote memory.  0, or -PERR_TORN (unmapped/short), -PERR_GONE, -PERR_PERM.
+ * Reads inside a region of the current snapshot are served from it.
+ */
 int target_read(struct target *t, uint64_t addr, void *buf, size_t len);
+
+/* Several reads in one system call; each element's rc says how it went. */
+struct target_iov {
+	uint64_t addr;
+	void *buf;
+	size_t len;
+	int rc;
+};
+/* Returns the number of failed elements (0 = all read). */
+size_t target_readv(struct target *t, struct target_iov *v, size_t n);
+
+/*
+ * A snapshot holds remote regions copied once per sample (a thread's
+ * data stack, say) so that the many small reads that follow cost no
+ * system call.  It is only valid while the target is stopped, or for one
+ * sample in non-blocking mode: clear it at the start of every sample.
+ */
+#define TARGET_SNAP_BYTES (512u << 10)
+#define TARGET_SNAP_REGIONS 64
+void target_snap_clear(struct target *t);
+/* Copy [addr, addr+len) into the snapshot; 0 or a read error. */
+int target_snap_add(struct target *t, uint64_t addr, size_t len);
 /* Read a pointer-sized word. */
 int target_read_ptr(struct target *t, uint64_t addr, uint64_t *out);
 
@@ -94,6 +121,8 @@ void target_read_states(struct target *t);
  * not stop in time (the caller resumes and drops the sample).
  */
 int target_stop(struct target *t, int timeout_ms);
+/* The same for the listed threads only (others keep running). */
+int target_stop_tids(struct target *t, const pid_t *tids, size_t n, int timeout_ms);
 /* Resume every thread we hold stopped, re-injecting pending signals. */
 void target_resume(struct target *t);
 /*

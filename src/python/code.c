@@ -19,10 +19,10 @@
 #define CACHE_BITS 12
 #define CACHE_SLOTS (1u << CACHE_BITS)     /* direct-mapped */
 #define MAX_LINETABLE (1u << 20)
-#define CODE_HDR_MAX 512
 
 struct code_entry {
 	uint64_t addr;
+	uint64_t checked;       /* sample in which it was last validated */
 	uint64_t key[5];        /* type, filename, name, linetable, firstlineno */
 	struct code_info info;
 	uint8_t *table;
@@ -115,6 +115,13 @@ int py_read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap)
 	} else {
 		pystr_to_utf8(data, si.nchars, si.kind, out, cap);
 	}
+	/* A name cut at PYSTR_MAX_CHARS says so. */
+	if (si.cut) {
+		size_t len = strlen(out);
+		if (len + 4 > cap)
+			len = cap - 4;
+		memcpy(out + len, "...", 4);
+	}
 	return 0;
 }
 
@@ -192,21 +199,30 @@ static int decode(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t
 	return 0;
 }
 
-int code_lookup(struct pyinterp *pi, uint64_t addr, const struct code_info **out)
+size_t code_header_len(const struct pyinterp *pi)
+{
+	size_t hlen = (size_t)pi->layout.code_size;
+	return hlen > CODE_HDR_MAX ? CODE_HDR_MAX : hlen;
+}
+
+const struct code_info *code_fresh(struct pyinterp *pi, uint64_t addr)
+{
+	struct code_entry *e = &pi->codes->slots[slot_of(addr)];
+
+	if (e->addr == addr && e->table && e->checked == pi->sample_no)
+		return &e->info;
+	return NULL;
+}
+
+int code_resolve(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t hlen,
+		 const struct code_info **out)
 {
 	const struct py_layout *l = &pi->layout;
 	struct code_entry *e = &pi->codes->slots[slot_of(addr)];
-	uint8_t hdr[CODE_HDR_MAX];
-	size_t hlen = (size_t)l->code_size;
 	uint64_t type, p_file, p_name, p_table;
 	int32_t first;
 	int rc;
 
-	if (hlen > sizeof(hdr))
-		hlen = sizeof(hdr);
-	rc = target_read(pi->target, addr, hdr, hlen);
-	if (rc)
-		return rc;
 	if (field_u64(hdr, hlen, l->object_type, &type) ||
 	    field_u64(hdr, hlen, l->code_filename, &p_file) ||
 	    field_u64(hdr, hlen, l->code_name, &p_name) ||
@@ -216,19 +232,32 @@ int code_lookup(struct pyinterp *pi, uint64_t addr, const struct code_info **out
 	/* Not a code object (torn read, or a shim frame's executable). */
 	if (pi->code_type && type != pi->code_type)
 		return -PERR_TORN;
-	if (e->addr == addr && e->table && e->key[0] == type && e->key[1] == p_file &&
-	    e->key[2] == p_name && e->key[3] == p_table &&
-	    e->key[4] == (uint64_t)(uint32_t)first) {
-		*out = &e->info;
-		return 0;
+	if (!(e->addr == addr && e->table && e->key[0] == type && e->key[1] == p_file &&
+	      e->key[2] == p_name && e->key[3] == p_table &&
+	      e->key[4] == (uint64_t)(uint32_t)first)) {
+		rc = decode(pi, addr, hdr, hlen, e);
+		if (rc) {
+			e->addr = 0;
+			return rc;
+		}
 	}
-	rc = decode(pi, addr, hdr, hlen, e);
-	if (rc) {
-		e->addr = 0;
-		return rc;
-	}
+	e->checked = pi->sample_no;
 	*out = &e->info;
 	return 0;
+}
+
+int code_lookup(struct pyinterp *pi, uint64_t addr, const struct code_info **out)
+{
+	uint8_t hdr[CODE_HDR_MAX];
+	size_t hlen = code_header_len(pi);
+	int rc;
+
+	if ((*out = code_fresh(pi, addr)) != NULL)
+		return 0;
+	rc = target_read(pi->target, addr, hdr, hlen);
+	if (rc)
+		return rc;
+	return code_resolve(pi, addr, hdr, hlen, out);
 }
 
 int code_line(const struct pyinterp *pi, const struct code_info *ci, int64_t byte_offset)

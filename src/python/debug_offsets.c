@@ -13,7 +13,7 @@
  * list of its uint64_t words, in order, as Include/internal/
  * pycore_runtime.h (3.13) and pycore_debug_offsets.h (3.14, 3.15) declare
  * them; "group.size" words give the size of the struct the group's other
- * words are offsets into, except words named "*_size", which are sizes.  A version newer than every known form is read
+ * words are offsets into, except the few that are sizes (is_size_word).  A version newer than every known form is read
  * with the newest form: new releases have so far only appended fields or
  * inserted them inside groups, and the validation plus the live checks of
  * the interpreter walk (back pointers, code object types) refuse a table
@@ -150,11 +150,14 @@ static const struct use {
 	U("runtime_state.interpreters_head", runtime_interpreters_head, 8),
 	U("interpreter_state.next", interp_next, 8),
 	U("interpreter_state.threads_head", interp_tstate_head, 8),
+	U("interpreter_state.ceval_gil", interp_ceval_gil, 8),
 	U("thread_state.next", tstate_next, 8),
 	U("thread_state.interp", tstate_interp, 8),
 	U("thread_state.current_frame", tstate_current_frame, 8),
 	U("thread_state.thread_id", tstate_thread_id, 8),
 	U("thread_state.native_thread_id", tstate_native_thread_id, 8),
+	/* datastack_top follows datastack_chunk in every version so far */
+	U("thread_state.datastack_chunk", tstate_datastack_chunk, 16),
 	U("interpreter_frame.previous", iframe_previous, 8),
 	U("interpreter_frame.executable", iframe_code, 8),
 	U("interpreter_frame.instr_ptr", iframe_instr, 8),
@@ -230,6 +233,20 @@ static void note(char *diag, size_t dlen, const char *what)
 		snprintf(diag + used, dlen - used, "%s%s", used ? "; " : "", what);
 }
 
+/* Words that are sizes of other structs, not offsets into their group's. */
+static bool is_size_word(const struct table *t, size_t i)
+{
+	static const char *const sizes[] = {
+		"unicode_object.asciiobject_size", "unicode_object.compactunicodeobject_size",
+		"gc.generation_stats_size",
+	};
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++)
+		if (strlen(sizes[k]) == t->lens[i] && memcmp(sizes[k], t->names[i], t->lens[i]) == 0)
+			return true;
+	return false;
+}
+
 /* Every size plausible, every offset inside its struct. */
 static int validate(const struct table *t, char *diag, size_t dlen)
 {
@@ -241,9 +258,7 @@ static int validate(const struct table *t, char *diag, size_t dlen)
 
 		if (si < 0)
 			continue; /* groups without a size (offsets into other structs) */
-		/* "*_size" words (asciiobject_size, generation_stats_size) are sizes. */
-		if ((size_t)si != i && t->lens[i] > 5 &&
-		    memcmp(t->names[i] + t->lens[i] - 5, "_size", 5) == 0)
+		if ((size_t)si != i && is_size_word(t, i))
 			continue;
 		size = t->w[si];
 		if ((size_t)si == i) {
@@ -383,8 +398,11 @@ int py_debug_offsets_apply(const uint8_t *buf, size_t len, struct py_layout *l,
 	 * co_extra and then (3.14t+) co_tlbc, then co_code_adaptive, on every
 	 * 64-bit build (Include/cpython/code.h, _PyCode_DEF).
 	 */
-	set(&n, "code._co_firsttraceable", &n.code_firsttraceable,
-	    (n.code_tlbc > 0 ? n.code_tlbc : n.code_code_adaptive) - 16, have_table, diag, dlen);
+	v = (uint64_t)(n.code_tlbc > 0 ? n.code_tlbc : n.code_code_adaptive);
+	if (v < 16 + (uint64_t)n.code_firstlineno + 4)
+		return perr_set(PERR_VERSION, "implausible co_code_adaptive offset in _Py_DebugOffsets");
+	set(&n, "code._co_firsttraceable", &n.code_firsttraceable, (int64_t)v - 16, have_table,
+	    diag, dlen);
 	/* 3.14 made f_executable a _PyStackRef with up to two tag bits. */
 	n.stackref_tag_bits = minor >= 14 ? 3 : 0;
 	/* 3.12, 3.13: FRAME_OWNED_BY_CSTACK = 3; 3.14+: FRAME_OWNED_BY_INTERPRETER = 3 and up. */
@@ -392,6 +410,7 @@ int py_debug_offsets_apply(const uint8_t *buf, size_t len, struct py_layout *l,
 	/* 3.14t made PyASCIIObject.state.interned a whole byte. */
 	n.unicode_kind_shift = n.free_threaded && minor >= 14 ? 8 : 2;
 	n.family = PY_FAMILY_313;
+	n.runtime_gil = -1;
 	n.tstate_frame = n.tstate_cframe = n.cframe_current_frame = -1;
 	n.frame_back = n.frame_code = n.frame_lasti = -1;
 	n.major = major;

@@ -275,6 +275,56 @@ static int scan_interp(struct pyinterp *pi, const struct candidate *c)
 	return -PERR_NOTPY;
 }
 
+/*
+ * Where the GIL's last_holder, locked and switch_number live.  Every GIL
+ * build from 3.7 to 3.15 has them at 8, 16 and 24 in struct
+ * _gil_runtime_state; 3.6 has them as static variables of ceval.c (in
+ * .symtab only); 2.7's older lock keeps no switch count, so for it only
+ * the current holder (_PyThreadState_Current) is known.
+ */
+static void find_gil(struct pyinterp *pi, const struct candidate *c, uint64_t interp)
+{
+	const struct py_layout *l = &pi->layout;
+	uint64_t base = 0;
+	int32_t locked;
+
+	pi->gil_holder = pi->gil_locked = pi->gil_switches = 0;
+	if (l->free_threaded)
+		return;
+	if (l->family == PY_FAMILY_27) {
+		/* The old lock has no holder field: the current thread state
+		 * (exported) is set exactly while a thread holds it. */
+		uint64_t cur = elfsym_lookup(c->syms, "_PyThreadState_Current");
+		if (cur)
+			pi->gil_holder = cur + c->bias;
+		return;
+	}
+	if (l->runtime_gil >= 0 && pi->runtime) {
+		base = pi->runtime + (uint64_t)l->runtime_gil;
+	} else if (l->interp_ceval_gil >= 0) {
+		if (target_read_ptr(pi->target, interp + (uint64_t)l->interp_ceval_gil, &base) != 0)
+			base = 0;
+	} else {
+		uint64_t h = elfsym_lookup(c->syms, "gil_last_holder");
+		uint64_t k = elfsym_lookup(c->syms, "gil_locked");
+		uint64_t n = elfsym_lookup(c->syms, "gil_switch_number");
+		if (h && k && n) {
+			pi->gil_holder = h + c->bias;
+			pi->gil_locked = k + c->bias;
+			pi->gil_switches = n + c->bias;
+		}
+	}
+	if (base) {
+		pi->gil_holder = base + 8;
+		pi->gil_locked = base + 16;
+		pi->gil_switches = base + 24;
+	}
+	/* Sanity: 'locked' is 0, 1, or -1 before the GIL is created. */
+	if (pi->gil_locked &&
+	    (target_read(pi->target, pi->gil_locked, &locked, 4) != 0 || locked < -1 || locked > 1))
+		pi->gil_holder = pi->gil_locked = pi->gil_switches = 0;
+}
+
 static int try_candidate(struct pyinterp *pi, struct candidate *c, int methods)
 {
 	struct target *t = pi->target;
@@ -392,6 +442,7 @@ static int try_candidate(struct pyinterp *pi, struct candidate *c, int methods)
 				c->map->path);
 	if (rc)
 		return rc;
+	find_gil(pi, c, interp);
 	snprintf(pi->module, sizeof(pi->module), "%s", c->map->path);
 	pi->shared = !c->is_exe;
 	pi->debug_build = elfsym_lookup(c->syms, "_Py_NegativeRefcount") != 0;
@@ -446,6 +497,12 @@ void pyinterp_release(struct pyinterp *pi)
 		return;
 	code_cache_free(pi->codes);
 	pi->codes = NULL;
+	free(pi->raw);
+	free(pi->hdrs);
+	free(pi->tstate_tids);
+	pi->raw = NULL;
+	pi->hdrs = NULL;
+	pi->tstate_tids = NULL;
 }
 
 void pyinterp_describe(const struct pyinterp *pi, char *buf, size_t len)

@@ -14,6 +14,7 @@
 /* Fields no version before 3.11 has. */
 #define NO_IFRAME                                                         \
 	.tstate_cframe = -1, .tstate_current_frame = -1,                  \
+	.tstate_datastack_chunk = -1,                                     \
 	.tstate_native_thread_id = -1, .cframe_current_frame = -1,        \
 	.iframe_code = -1, .iframe_previous = -1, .iframe_instr = -1,     \
 	.iframe_owner = -1, .iframe_size = -1, .iframe_tlbc_index = -1,   \
@@ -26,6 +27,7 @@
 static const struct py_layout py27 = {
 	.major = 2, .minor = 7, .family = PY_FAMILY_27,
 	.runtime_interpreters_head = -1,
+	.runtime_gil = -1, .interp_ceval_gil = -1,
 	.interp_next = 0, .interp_tstate_head = 8,
 	.tstate_next = 0, .tstate_interp = 8, .tstate_frame = 16,
 	.tstate_thread_id = 144,
@@ -42,6 +44,7 @@ static const struct py_layout py27 = {
 static const struct py_layout py36 = {
 	.major = 3, .minor = 6, .family = PY_FAMILY_36,
 	.runtime_interpreters_head = -1,   /* no _PyRuntime: interp_head */
+	.runtime_gil = -1, .interp_ceval_gil = -1,
 	.interp_next = 0, .interp_tstate_head = 8,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = 24,
 	.tstate_thread_id = 152,
@@ -55,6 +58,7 @@ static const struct py_layout py36 = {
 static const struct py_layout py37 = {
 	.major = 3, .minor = 7, .family = PY_FAMILY_36,
 	.runtime_interpreters_head = 24,
+	.runtime_gil = 1264, .interp_ceval_gil = -1,
 	.interp_next = 0, .interp_tstate_head = 8,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = 24,
 	.tstate_thread_id = 176,
@@ -65,10 +69,26 @@ static const struct py_layout py37 = {
 	.unicode_ascii_size = 48, .unicode_compact_size = 72,
 };
 
-/* 3.8 (and 3.9, same layout): positional-only args moved the code fields. */
+/* 3.8: positional-only args moved the code fields. */
 static const struct py_layout py38 = {
 	.major = 3, .minor = 8, .family = PY_FAMILY_36,
 	.runtime_interpreters_head = 32,
+	.runtime_gil = 1152, .interp_ceval_gil = -1,
+	.interp_next = 0, .interp_tstate_head = 8,
+	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = 24,
+	.tstate_thread_id = 176,
+	.frame_back = 24, .frame_code = 32, .frame_lasti = 104,
+	.code_filename = 104, .code_name = 112, .code_firstlineno = 40,
+	.code_linetable = 120, .code_size = 176,
+	NO_IFRAME, OBJECTS_3X,
+	.unicode_ascii_size = 48, .unicode_compact_size = 72,
+};
+
+/* 3.9: as 3.8 but for the GIL, which moved within _PyRuntime. */
+static const struct py_layout py39 = {
+	.major = 3, .minor = 9, .family = PY_FAMILY_36,
+	.runtime_interpreters_head = 32,
+	.runtime_gil = 352, .interp_ceval_gil = -1,
 	.interp_next = 0, .interp_tstate_head = 8,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = 24,
 	.tstate_thread_id = 176,
@@ -83,6 +103,7 @@ static const struct py_layout py38 = {
 static const struct py_layout py310 = {
 	.major = 3, .minor = 10, .family = PY_FAMILY_36,
 	.runtime_interpreters_head = 32,
+	.runtime_gil = 352, .interp_ceval_gil = -1,
 	.interp_next = 0, .interp_tstate_head = 8,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = 24,
 	.tstate_thread_id = 176,
@@ -96,11 +117,12 @@ static const struct py_layout py310 = {
 static const struct py_layout py311 = {
 	.major = 3, .minor = 11, .family = PY_FAMILY_311,
 	.runtime_interpreters_head = 40,
+	.runtime_gil = 360, .interp_ceval_gil = -1,
 	.interp_next = 0, .interp_tstate_head = 16,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = -1,
 	.tstate_cframe = 56, .tstate_current_frame = -1,
 	.tstate_thread_id = 152, .tstate_native_thread_id = 160,
-	.cframe_current_frame = 8,
+	.cframe_current_frame = 8, .tstate_datastack_chunk = 296,
 	.frame_back = -1, .frame_code = -1, .frame_lasti = -1,
 	.iframe_code = 32, .iframe_previous = 48, .iframe_instr = 56,
 	.iframe_owner = 69, .iframe_size = 80, .iframe_tlbc_index = -1,
@@ -115,11 +137,12 @@ static const struct py_layout py311 = {
 static const struct py_layout py312 = {
 	.major = 3, .minor = 12, .family = PY_FAMILY_311,
 	.runtime_interpreters_head = 40,
+	.runtime_gil = -1, .interp_ceval_gil = 384,
 	.interp_next = 0, .interp_tstate_head = 72,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = -1,
 	.tstate_cframe = 56, .tstate_current_frame = -1,
 	.tstate_thread_id = 136, .tstate_native_thread_id = 144,
-	.cframe_current_frame = 0,
+	.cframe_current_frame = 0, .tstate_datastack_chunk = 232,
 	.frame_back = -1, .frame_code = -1, .frame_lasti = -1,
 	.iframe_code = 0, .iframe_previous = 8, .iframe_instr = 56,
 	.iframe_owner = 70, .iframe_size = 80, .iframe_tlbc_index = -1,
@@ -135,11 +158,12 @@ static const struct py_layout py312 = {
 static const struct py_layout py313 = {
 	.major = 3, .minor = 13, .family = PY_FAMILY_313,
 	.runtime_interpreters_head = 632,
+	.runtime_gil = -1, .interp_ceval_gil = 16,
 	.interp_next = 7264, .interp_tstate_head = 7344,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = -1,
 	.tstate_cframe = -1, .tstate_current_frame = 72,
 	.tstate_thread_id = 152, .tstate_native_thread_id = 160,
-	.cframe_current_frame = -1,
+	.cframe_current_frame = -1, .tstate_datastack_chunk = 232,
 	.frame_back = -1, .frame_code = -1, .frame_lasti = -1,
 	.iframe_code = 0, .iframe_previous = 8, .iframe_instr = 56,
 	.iframe_owner = 70, .iframe_size = 80, .iframe_tlbc_index = -1,
@@ -152,15 +176,7 @@ static const struct py_layout py313 = {
 };
 
 const struct py_layout *const py_layouts[] = {
-	&py27, &py36, &py37, &py38, &py310, &py311, &py312, &py313, NULL,
-};
-
-/* Minor versions that share the layout of an earlier one. */
-static const struct {
-	int major, minor;
-	const struct py_layout *layout;
-} same_as[] = {
-	{ 3, 9, &py38 },
+	&py27, &py36, &py37, &py38, &py39, &py310, &py311, &py312, &py313, NULL,
 };
 
 const struct py_layout *py_layout_for(int major, int minor)
@@ -168,8 +184,5 @@ const struct py_layout *py_layout_for(int major, int minor)
 	for (size_t i = 0; py_layouts[i]; i++)
 		if (py_layouts[i]->major == major && py_layouts[i]->minor == minor)
 			return py_layouts[i];
-	for (size_t i = 0; i < sizeof(same_as) / sizeof(same_as[0]); i++)
-		if (same_as[i].major == major && same_as[i].minor == minor)
-			return same_as[i].layout;
 	return NULL;
 }

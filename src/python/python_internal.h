@@ -32,15 +32,25 @@ struct code_info {
 	size_t linetable_len;
 };
 
+#define CODE_HDR_MAX 512
+
 struct code_cache *code_cache_new(void);
 void code_cache_free(struct code_cache *c);
 /*
  * Decode the code object at 'addr' (cached; the cached entry is checked
- * against the object's current header so a reused address is noticed).
- * Returns 0, -PERR_TORN when it is not a valid code object, or another
- * read error.
+ * once per sample against the object's current header, so a reused
+ * address is noticed).  Returns 0, -PERR_TORN when it is not a valid code
+ * object, or another read error.  The result is valid until the next
+ * look-up (entries share slots).
  */
 int code_lookup(struct pyinterp *pi, uint64_t addr, const struct code_info **out);
+/* The entry for addr if already validated during this sample, else NULL. */
+const struct code_info *code_fresh(struct pyinterp *pi, uint64_t addr);
+/* Validate (or decode) against a header the caller copied this sample. */
+int code_resolve(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t hlen,
+		 const struct code_info **out);
+/* Bytes of a code object's header to copy for code_resolve(). */
+size_t code_header_len(const struct pyinterp *pi);
 /* Line of a byte offset into the code's bytecode (-1 when none). */
 int code_line(const struct pyinterp *pi, const struct code_info *ci, int64_t byte_offset);
 

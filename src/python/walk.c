@@ -40,9 +40,38 @@ static int push_frame(struct py_sample *s, uint32_t func, int line)
 	return 0;
 }
 
-/* <= 3.10: a linked list of PyFrameObject. */
-static int walk_frame_objects(struct pyinterp *pi, uint64_t frame, struct py_sample *s,
-			      struct py_thread_sample *th)
+/* Reverse frames[first, first+n) so the root comes first. */
+static void reverse(struct frame_ref *f, size_t n)
+{
+	for (size_t i = 0; i < n / 2; i++) {
+		struct frame_ref tmp = f[i];
+		f[i] = f[n - 1 - i];
+		f[n - 1 - i] = tmp;
+	}
+}
+
+/* A frame as found in the chain, before its code object is decoded. */
+struct py_raw_frame {
+	uint64_t code;      /* code object (tag bits removed) */
+	uint64_t instr;     /* 3.11+: instruction pointer */
+	int32_t lasti;      /* <= 3.10: f_lasti */
+	int32_t tlbc;       /* 3.14t: thread-local bytecode index */
+	uint8_t owner;      /* 3.11+ */
+	bool header;        /* code header copied into pi->hdrs[i] */
+};
+
+static int ensure_scratch(struct pyinterp *pi)
+{
+	if (!pi->raw)
+		pi->raw = calloc(PY_MAX_DEPTH, sizeof(*pi->raw));
+	if (!pi->hdrs)
+		pi->hdrs = calloc(PY_MAX_DEPTH, CODE_HDR_MAX);
+	return pi->raw && pi->hdrs ? 0 : -PERR_NOMEM;
+}
+
+/* <= 3.10: a linked list of PyFrameObject, one read per frame. */
+static int chain_frame_objects(struct pyinterp *pi, uint64_t frame, size_t *n,
+			       struct py_thread_sample *th)
 {
 	const struct py_layout *l = &pi->layout;
 	size_t need = (size_t)l->frame_lasti + 4;
@@ -52,30 +81,125 @@ static int walk_frame_objects(struct pyinterp *pi, uint64_t frame, struct py_sam
 		need = (size_t)l->frame_code + 8;
 	if (need > sizeof(buf))
 		return -PERR_VERSION;
-	for (int depth = 0; frame; depth++) {
-		const struct code_info *ci;
-		uint64_t code, back;
-		int32_t lasti;
-		int64_t off;
+	for (*n = 0; frame; (*n)++) {
+		struct py_raw_frame *r = &pi->raw[*n];
+		uint64_t back;
 		int rc;
 
-		if (depth >= PY_MAX_DEPTH) {
+		if (*n >= PY_MAX_DEPTH) {
 			th->truncated = true;
 			break;
 		}
 		if ((rc = target_read(pi->target, frame, buf, need)) != 0)
 			return rc;
+		memset(r, 0, sizeof(*r));
 		if (field_u64(buf, need, l->frame_back, &back) ||
-		    field_u64(buf, need, l->frame_code, &code) ||
-		    field_i32(buf, need, l->frame_lasti, &lasti))
+		    field_u64(buf, need, l->frame_code, &r->code) ||
+		    field_i32(buf, need, l->frame_lasti, &r->lasti))
 			return -PERR_TORN;
-		if ((rc = code_lookup(pi, code, &ci)) != 0)
-			return rc;
-		/* 3.10 counts code units; earlier versions count bytes. */
-		off = pi->minor == 10 && pi->major == 3 ? (int64_t)lasti * 2 : lasti;
-		if ((rc = push_frame(s, ci->func, code_line(pi, ci, off))) != 0)
-			return rc;
 		frame = back;
+	}
+	return 0;
+}
+
+/*
+ * 3.11+: frames of a thread live in its data-stack chunks (except those
+ * of generators and, 3.12+, the entry shims on the C stack).  Copying the
+ * used part of each chunk once makes the walk below read from memory.
+ */
+#define MAX_CHUNKS 16
+#define MAX_CHUNK_BYTES (256u << 10)
+
+static void snapshot_chunks(struct pyinterp *pi, const uint8_t *ts, size_t len)
+{
+	const struct py_layout *l = &pi->layout;
+	uint64_t chunk, top, hdr[3];
+
+	if (l->tstate_datastack_chunk < 0 ||
+	    field_u64(ts, len, l->tstate_datastack_chunk, &chunk) ||
+	    field_u64(ts, len, l->tstate_datastack_chunk + 8, &top))
+		return;
+	for (int i = 0; chunk && i < MAX_CHUNKS; i++) {
+		if (top <= chunk || top - chunk > MAX_CHUNK_BYTES ||
+		    target_snap_add(pi->target, chunk, top - chunk) != 0)
+			return;
+		/* _PyStackChunk: previous, size, top (index into data, at 24) */
+		if (target_read(pi->target, chunk, hdr, sizeof(hdr)) != 0 || !hdr[0])
+			return;
+		chunk = hdr[0];
+		if (target_read(pi->target, chunk, hdr, sizeof(hdr)) != 0 || hdr[2] > MAX_CHUNK_BYTES)
+			return;
+		top = chunk + 24 + hdr[2] * 8;
+	}
+}
+
+static int chain_interpreter_frames(struct pyinterp *pi, uint64_t frame, size_t *n,
+				    struct py_thread_sample *th)
+{
+	const struct py_layout *l = &pi->layout;
+	size_t need = (size_t)l->iframe_size;
+	uint64_t tag_mask = ~(uint64_t)l->stackref_tag_bits;
+	uint8_t buf[512];
+
+	if (need > sizeof(buf) || need < (size_t)l->iframe_owner + 1)
+		return -PERR_VERSION;
+	for (*n = 0; frame;) {
+		struct py_raw_frame *r = &pi->raw[*n];
+		uint64_t prev;
+		int rc;
+
+		if (*n >= PY_MAX_DEPTH) {
+			th->truncated = true;
+			break;
+		}
+		if ((rc = target_read(pi->target, frame, buf, need)) != 0)
+			return rc;
+		memset(r, 0, sizeof(*r));
+		if (field_u64(buf, need, l->iframe_code, &r->code) ||
+		    field_u64(buf, need, l->iframe_previous, &prev) ||
+		    field_u64(buf, need, l->iframe_instr, &r->instr))
+			return -PERR_TORN;
+		if (l->iframe_tlbc_index >= 0 && field_i32(buf, need, l->iframe_tlbc_index, &r->tlbc))
+			return -PERR_TORN;
+		r->owner = buf[l->iframe_owner];
+		r->code &= tag_mask;
+		frame = prev;
+		/* Entry shims on the C stack (3.12+), interpreter-owned frames (3.14+). */
+		if (l->iframe_owner_hidden && r->owner >= l->iframe_owner_hidden)
+			continue;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* Copy the headers of every code object not yet validated this sample. */
+static int read_code_headers(struct pyinterp *pi, size_t n)
+{
+	struct target_iov iov[64];
+	size_t hlen = code_header_len(pi), k = 0;
+	size_t idx[64];
+
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n) {
+			struct py_raw_frame *r = &pi->raw[i];
+			/* Recursion: the same code as the frame before is read once. */
+			r->header = !code_fresh(pi, r->code) &&
+				    !(i > 0 && pi->raw[i - 1].code == r->code);
+			if (!r->header)
+				continue;
+			iov[k] = (struct target_iov){ r->code, pi->hdrs + i * CODE_HDR_MAX, hlen, 0 };
+			idx[k++] = i;
+		}
+		if (k == 64 || (i == n && k)) {
+			target_readv(pi->target, iov, k);
+			for (size_t j = 0; j < k; j++) {
+				if (iov[j].rc == -PERR_GONE || iov[j].rc == -PERR_PERM)
+					return iov[j].rc;
+				if (iov[j].rc)
+					pi->raw[idx[j]].header = false;
+			}
+			k = 0;
+		}
 	}
 	return 0;
 }
@@ -85,74 +209,64 @@ static int walk_frame_objects(struct pyinterp *pi, uint64_t frame, struct py_sam
  * (co_tlbc->entries[tlbc_index]); its instruction pointer is relative to
  * that copy.  Index 0 is the code object's own co_code_adaptive.
  */
-static int bytecode_base(struct pyinterp *pi, uint64_t code, const uint8_t *frame,
-			 size_t len, uint64_t *base)
+static int bytecode_base(struct pyinterp *pi, const struct py_raw_frame *r, uint64_t *base)
 {
 	const struct py_layout *l = &pi->layout;
-	int32_t idx = 0;
 	uint64_t arr, size;
 	int rc;
 
-	*base = code + (uint64_t)l->code_code_adaptive;
-	if (l->iframe_tlbc_index < 0 || l->code_tlbc < 0)
-		return 0;
-	if (field_i32(frame, len, l->iframe_tlbc_index, &idx))
-		return -PERR_TORN;
-	if (idx == 0)
+	*base = r->code + (uint64_t)l->code_code_adaptive;
+	if (l->iframe_tlbc_index < 0 || l->code_tlbc < 0 || r->tlbc == 0)
 		return 0;
 	/* struct _PyCodeArray { Py_ssize_t size; char *entries[]; } */
-	if ((rc = target_read_ptr(pi->target, code + (uint64_t)l->code_tlbc, &arr)) != 0 ||
+	if ((rc = target_read_ptr(pi->target, r->code + (uint64_t)l->code_tlbc, &arr)) != 0 ||
 	    (rc = target_read_ptr(pi->target, arr, &size)) != 0)
 		return rc;
-	if (idx < 0 || (uint64_t)idx >= size || size > 1u << 20)
+	if (r->tlbc < 0 || (uint64_t)r->tlbc >= size || size > 1u << 20)
 		return -PERR_TORN;
-	return target_read_ptr(pi->target, arr + 8 + 8 * (uint64_t)idx, base);
+	return target_read_ptr(pi->target, arr + 8 + 8 * (uint64_t)r->tlbc, base);
 }
 
-/* 3.11+: a linked list of _PyInterpreterFrame. */
-static int walk_interpreter_frames(struct pyinterp *pi, uint64_t frame, struct py_sample *s,
-				   struct py_thread_sample *th)
+/* Decode the raw frames (newest first) into s, root first. */
+static int resolve_frames(struct pyinterp *pi, size_t n, struct py_sample *s)
 {
 	const struct py_layout *l = &pi->layout;
-	size_t need = (size_t)l->iframe_size;
-	uint64_t tag_mask = ~(uint64_t)l->stackref_tag_bits;
-	uint8_t buf[512];
+	size_t first = s->nframes;
+	int rc;
 
-	if (need > sizeof(buf) || need < (size_t)l->iframe_owner + 1)
-		return -PERR_VERSION;
-	for (int depth = 0; frame; depth++) {
-		const struct code_info *ci;
-		uint64_t code, prev, instr, base;
+	if ((rc = read_code_headers(pi, n)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		const struct py_raw_frame *r = &pi->raw[i];
+		const struct code_info *ci = code_fresh(pi, r->code);
 		int64_t off;
-		int owner, rc;
 
-		if (depth >= PY_MAX_DEPTH) {
-			th->truncated = true;
-			break;
+		if (!ci) {
+			if (!r->header)
+				rc = code_lookup(pi, r->code, &ci);
+			else
+				rc = code_resolve(pi, r->code, pi->hdrs + i * CODE_HDR_MAX,
+						  code_header_len(pi), &ci);
+			if (rc)
+				return rc;
 		}
-		if ((rc = target_read(pi->target, frame, buf, need)) != 0)
-			return rc;
-		if (field_u64(buf, need, l->iframe_code, &code) ||
-		    field_u64(buf, need, l->iframe_previous, &prev) ||
-		    field_u64(buf, need, l->iframe_instr, &instr))
-			return -PERR_TORN;
-		owner = buf[l->iframe_owner];
-		frame = prev;
-		/* Entry shims on the C stack (3.12+), interpreter-owned frames (3.14+). */
-		if (l->iframe_owner_hidden && owner >= l->iframe_owner_hidden)
-			continue;
-		code &= tag_mask;
-		if ((rc = code_lookup(pi, code, &ci)) != 0)
-			return rc;
-		if ((rc = bytecode_base(pi, code, buf, need, &base)) != 0)
-			return rc;
-		off = (int64_t)(instr - base);
-		/* Not started yet: the interpreter does not show it either. */
-		if (owner != FRAME_OWNED_BY_GENERATOR && off < (int64_t)ci->firsttraceable * 2)
-			continue;
+		if (l->family >= PY_FAMILY_311) {
+			uint64_t base;
+			if ((rc = bytecode_base(pi, r, &base)) != 0)
+				return rc;
+			off = (int64_t)(r->instr - base);
+			/* Not started yet: the interpreter does not show it either. */
+			if (r->owner != FRAME_OWNED_BY_GENERATOR &&
+			    off < (int64_t)ci->firsttraceable * 2)
+				continue;
+		} else {
+			/* 3.10 counts code units; earlier versions count bytes. */
+			off = pi->major == 3 && pi->minor == 10 ? (int64_t)r->lasti * 2 : r->lasti;
+		}
 		if ((rc = push_frame(s, ci->func, code_line(pi, ci, off))) != 0)
 			return rc;
 	}
+	reverse(s->frames + first, s->nframes - first);
 	return 0;
 }
 
@@ -239,23 +353,15 @@ static size_t tstate_span(const struct py_layout *l)
 {
 	int16_t f[] = { l->tstate_next, l->tstate_interp, l->tstate_frame, l->tstate_cframe,
 			l->tstate_current_frame, l->tstate_thread_id,
-			l->tstate_native_thread_id };
+			l->tstate_native_thread_id,
+			/* datastack_chunk, then datastack_top */
+			(int16_t)(l->tstate_datastack_chunk >= 0 ? l->tstate_datastack_chunk + 8 : -1) };
 	int16_t max = 0;
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		if (f[i] > max)
 			max = f[i];
 	return (size_t)max + 8;
-}
-
-/* Reverse frames[first, first+n) so the root comes first. */
-static void reverse(struct frame_ref *f, size_t n)
-{
-	for (size_t i = 0; i < n / 2; i++) {
-		struct frame_ref tmp = f[i];
-		f[i] = f[n - 1 - i];
-		f[n - 1 - i] = tmp;
-	}
 }
 
 /* Map each thread to its OS thread and its idle state. */
@@ -279,24 +385,116 @@ static void resolve_threads(struct pyinterp *pi, struct py_sample *s)
 		tt = th->tid ? target_thread_by_tid(pi->target, th->tid) : NULL;
 		th->idle = tt && tt->state != 'R' && tt->state != '?';
 	}
+	/* Remember which thread state is which thread, for the next stop. */
+	if (!pi->tstate_tids)
+		pi->tstate_tids = calloc(PY_MAX_THREADS, sizeof(*pi->tstate_tids));
+	pi->ntstate_tids = 0;
+	for (size_t i = 0; pi->tstate_tids && i < s->nthreads; i++) {
+		pi->tstate_tids[i].tstate = s->threads[i].tstate;
+		pi->tstate_tids[i].tid = s->threads[i].tid;
+		pi->ntstate_tids++;
+	}
+}
+
+pid_t pyinterp_tstate_tid(const struct pyinterp *pi, uint64_t tstate)
+{
+	for (size_t i = 0; i < pi->ntstate_tids; i++)
+		if (pi->tstate_tids[i].tstate == tstate)
+			return pi->tstate_tids[i].tid;
+	return 0;
+}
+
+int pyinterp_gil(struct pyinterp *pi, struct py_gil *g)
+{
+	struct target_iov v[3] = {
+		{ pi->gil_holder, &g->holder, 8, 0 },
+		{ pi->gil_locked, &g->locked, 4, 0 },
+		{ pi->gil_switches, &g->switches, 8, 0 },
+	};
+
+	memset(g, 0, sizeof(*g));
+	if (!pi->gil_holder || pi->layout.free_threaded)
+		return 0;
+	if (pi->layout.family == PY_FAMILY_27) {
+		/* _PyThreadState_Current: set while a thread holds the lock. */
+		int rc = target_read_ptr(pi->target, pi->gil_holder, &g->holder);
+		if (rc)
+			return rc;
+		g->locked = g->holder != 0;
+		g->no_switch_count = g->known = true;
+		return 0;
+	}
+	/* 3.7+: one struct, one read; 3.6: three static variables. */
+	if (pi->gil_locked == pi->gil_holder + 8 && pi->gil_switches == pi->gil_holder + 16) {
+		uint8_t buf[24];
+		int rc = target_read(pi->target, pi->gil_holder, buf, sizeof(buf));
+		if (rc)
+			return rc;
+		memcpy(&g->holder, buf, 8);
+		memcpy(&g->locked, buf + 8, 4);
+		memcpy(&g->switches, buf + 16, 8);
+	} else if (target_readv(pi->target, v, 3) != 0) {
+		return v[0].rc ? v[0].rc : v[1].rc ? v[1].rc : v[2].rc;
+	}
+	g->known = true;
+	return 0;
+}
+
+static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
+			struct py_sample *s);
+
+/* The interpreter's next and first thread state, in one read. */
+static int read_interp(struct pyinterp *pi, uint64_t interp, uint64_t *next, uint64_t *tstate)
+{
+	const struct py_layout *l = &pi->layout;
+	int lo = l->interp_next < l->interp_tstate_head ? l->interp_next : l->interp_tstate_head;
+	int hi = l->interp_next > l->interp_tstate_head ? l->interp_next : l->interp_tstate_head;
+	uint8_t buf[256];
+	size_t len = (size_t)(hi - lo) + 8;
+	int rc;
+
+	if (lo < 0)
+		return -PERR_VERSION;
+	if (len > sizeof(buf)) {
+		/* Far apart (3.13: ~7 KiB into the struct): two reads in one call. */
+		struct target_iov v[2] = {
+			{ interp + (uint64_t)l->interp_next, next, 8, 0 },
+			{ interp + (uint64_t)l->interp_tstate_head, tstate, 8, 0 },
+		};
+		target_readv(pi->target, v, 2);
+		return v[0].rc ? v[0].rc : v[1].rc;
+	}
+	if ((rc = target_read(pi->target, interp + (uint64_t)lo, buf, len)) != 0)
+		return rc;
+	memcpy(next, buf + (l->interp_next - lo), 8);
+	memcpy(tstate, buf + (l->interp_tstate_head - lo), 8);
+	return 0;
 }
 
 int py_walk_interp(struct pyinterp *pi, uint64_t interp, struct py_sample *s)
 {
+	uint64_t next, tstate;
+	int rc = read_interp(pi, interp, &next, &tstate);
+
+	return rc ? rc : walk_threads(pi, interp, tstate, s);
+}
+
+static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
+			struct py_sample *s)
+{
 	const struct py_layout *l = &pi->layout;
 	size_t span = tstate_span(l);
 	uint8_t ts[4096];
-	uint64_t tstate;
 	int rc;
 
 	if (span > sizeof(ts))
 		return -PERR_VERSION;
-	if ((rc = target_read_ptr(pi->target, interp + (uint64_t)l->interp_tstate_head,
-				  &tstate)) != 0)
+	if ((rc = ensure_scratch(pi)) != 0)
 		return rc;
 	while (tstate) {
 		struct py_thread_sample *th;
 		uint64_t frame, next, native = 0, pthread_id = 0, back;
+		size_t n;
 
 		if (s->nthreads >= PY_MAX_THREADS)
 			return -PERR_TORN; /* a cycle, or an absurd process */
@@ -316,15 +514,17 @@ int py_walk_interp(struct pyinterp *pi, uint64_t interp, struct py_sample *s)
 		th = &s->threads[s->nthreads++];
 		memset(th, 0, sizeof(*th));
 		th->thread_id = pthread_id;
+		th->tstate = tstate;
 		th->first = s->nframes;
-		if (l->family >= PY_FAMILY_311)
-			rc = walk_interpreter_frames(pi, frame, s, th);
-		else
-			rc = walk_frame_objects(pi, frame, s, th);
-		if (rc)
+		if (l->family >= PY_FAMILY_311) {
+			snapshot_chunks(pi, ts, span);
+			rc = chain_interpreter_frames(pi, frame, &n, th);
+		} else {
+			rc = chain_frame_objects(pi, frame, &n, th);
+		}
+		if (rc || (rc = resolve_frames(pi, n, s)) != 0)
 			return rc;
 		th->nframes = s->nframes - th->first;
-		reverse(s->frames + th->first, th->nframes);
 		if (l->tstate_native_thread_id >= 0)
 			th->tid = target_host_tid(pi->target, (pid_t)native);
 		tstate = next;
@@ -339,15 +539,18 @@ int pyinterp_sample(struct pyinterp *pi, struct py_sample *s)
 
 	s->nthreads = 0;
 	s->nframes = 0;
+	pi->sample_no++;
+	target_snap_clear(pi->target);
 	if ((rc = target_read_ptr(pi->target, pi->interp_head_addr, &interp)) != 0)
 		return rc;
+	pi->ninterps = 0;
 	for (int ni = 0; interp && ni < MAX_INTERPRETERS; ni++) {
-		uint64_t next;
+		uint64_t next, tstate;
 
-		if ((rc = target_read_ptr(pi->target, interp + (uint64_t)pi->layout.interp_next,
-					  &next)) != 0 ||
-		    (rc = py_walk_interp(pi, interp, s)) != 0)
+		if ((rc = read_interp(pi, interp, &next, &tstate)) != 0 ||
+		    (rc = walk_threads(pi, interp, tstate, s)) != 0)
 			return rc;
+		pi->ninterps++;
 		interp = next;
 	}
 	resolve_threads(pi, s);

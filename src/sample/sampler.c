@@ -27,6 +27,7 @@
 
 #define STOP_TIMEOUT_MS 100
 #define MAX_LABELS 4096
+#define REFRESH_NS 100000000 /* 100 ms */
 
 static int64_t now_ns(void)
 {
@@ -97,29 +98,89 @@ static int record_sample(struct target *t, struct profile *prof, const struct sa
 	return 0;
 }
 
+/*
+ * Blocking mode: stop what must stop for a consistent snapshot, and walk.
+ *
+ * With a GIL only its holder can change Python frames, and a thread can
+ * only start running Python by taking the GIL.  So stop the threads that
+ * are running (OS state R) and the GIL's last holder; threads asleep in a
+ * system call are left alone, which also spares them the interrupted
+ * system call a stop costs.  If the GIL changed hands during the walk
+ * (its switch count moved), a thread we did not stop may have run:
+ * stop everything and walk again.  2.7 keeps no switch count: there the
+ * walk counts as consistent only if the same thread held the GIL before
+ * and after it (a stopped holder cannot release it).  Free-threaded
+ * builds, subinterpreters and thread states of unknown tid get a full
+ * stop.
+ */
+static int stop_for_sample(struct target *t, struct pyinterp *pi, struct py_sample *s,
+			   struct sampler_stats *st)
+{
+	static pid_t tids[TARGET_MAX_THREADS];
+	struct py_gil g1, g2;
+	size_t n = 0;
+	pid_t holder;
+	int rc;
+
+	if (pyinterp_gil(pi, &g1) != 0 || !g1.known || pi->ninterps > 1 ||
+	    (g1.no_switch_count && !g1.locked) ||
+	    !(holder = pyinterp_tstate_tid(pi, g1.holder))) {
+		rc = target_stop(t, STOP_TIMEOUT_MS);
+		return rc ? rc : pyinterp_sample(pi, s);
+	}
+	tids[n++] = holder;
+	for (size_t i = 0; i < t->nthreads && n < TARGET_MAX_THREADS; i++)
+		if ((t->threads[i].state == 'R' || t->threads[i].state == '?') &&
+		    t->threads[i].tid != holder)
+			tids[n++] = t->threads[i].tid;
+	rc = target_stop_tids(t, tids, n, STOP_TIMEOUT_MS);
+	if (rc)
+		return rc;
+	rc = pyinterp_sample(pi, s);
+	if (rc == -PERR_GONE || rc == -PERR_PERM)
+		return rc;
+	if (pyinterp_gil(pi, &g2) == 0 && g2.known && g2.switches == g1.switches && rc == 0 &&
+	    (!g1.no_switch_count || (g2.locked && g2.holder == g1.holder)))
+		return 0;
+	st->full_stops++;
+	rc = target_stop(t, STOP_TIMEOUT_MS);
+	return rc ? rc : pyinterp_sample(pi, s);
+}
+
 /* One tick: stop (if blocking), walk, resume, count. */
 static int take_sample(struct target *t, struct pyinterp *pi, struct profile *prof,
 		       const struct sampler_opts *o, struct py_sample *s, struct labels *lb,
-		       struct sampler_stats *st)
+		       struct sampler_stats *st, int64_t *last_refresh, bool *unknown_thread)
 {
 	int rc;
 
-	if (!o->blocking)
+	/*
+	 * Untraced threads are not reported to us: list them now and then
+	 * (every REFRESH_NS), and at once when a thread of the last sample
+	 * was missing from the list.
+	 */
+	if (!o->blocking && (now_ns() - *last_refresh >= REFRESH_NS || *unknown_thread)) {
 		target_refresh_threads(t);
-	/* The OS state must be read before the stop, which changes it. */
-	target_read_states(t);
+		*last_refresh = now_ns();
+	}
+	/* The OS state must be read before the stop, which changes it; with
+	 * --idle, non-blocking, nothing depends on it. */
+	if (!o->idle || o->blocking)
+		target_read_states(t);
 	if (o->blocking) {
-		rc = target_stop(t, STOP_TIMEOUT_MS);
+		rc = stop_for_sample(t, pi, s, st);
 		if (rc) {
 			target_resume(t);
 			if (rc == -PERR_GONE)
 				return rc;
 			st->failed++;
-			st->timeouts++;
+			if (rc == -PERR_TIMEOUT)
+				st->timeouts++;
 			return 0;
 		}
+	} else {
+		rc = pyinterp_sample(pi, s);
 	}
-	rc = pyinterp_sample(pi, s);
 	if (o->blocking)
 		target_resume(t);
 	if (rc == -PERR_GONE || t->gone)
@@ -131,6 +192,10 @@ static int take_sample(struct target *t, struct pyinterp *pi, struct profile *pr
 		return 0;
 	}
 	st->taken++;
+	*unknown_thread = false;
+	for (size_t i = 0; i < s->nthreads; i++)
+		if (!s->threads[i].tid)
+			*unknown_thread = true;
 	return record_sample(t, prof, o, s, lb, st);
 }
 
@@ -165,10 +230,12 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		const struct sampler_opts *o, struct sampler_stats *st)
 {
 	int64_t period = (int64_t)(1e9 / o->rate);
-	int64_t start, next, end;
+	int64_t start, next, end, last_refresh = 0;
+	bool unknown_thread = false;
 	struct py_sample *s = calloc(1, sizeof(*s));
 	struct labels *lb = calloc(1, sizeof(*lb));
 	int sfd = make_signalfd(), rc = 0;
+	struct pollfd pfd = { .fd = sfd, .events = POLLIN };
 
 	memset(st, 0, sizeof(*st));
 	if (!s || !lb || sfd < 0) {
@@ -177,29 +244,48 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 	}
 	if (period < 1000)
 		period = 1000;
+	/*
+	 * Learn which thread state is which thread with one walk that stops
+	 * nothing, so that even the first sample stops only what must stop
+	 * (a full stop wakes every sleeping thread out of its system call).
+	 */
+	if (o->blocking) {
+		target_read_states(t);
+		pyinterp_sample(pi, s);
+	}
 	start = now_ns();
 	next = start;
 	end = o->duration > 0 ? start + (int64_t)(o->duration * 1e9) : INT64_MAX;
 	for (;;) {
-		int64_t now = now_ns();
-		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+		int64_t now = now_ns(), wait;
+		struct timespec ts;
 
 		if (now >= end)
 			break;
-		if (now < next) {
-			int64_t wait = (next < end ? next : end) - now;
-			struct timespec ts = { wait / 1000000000, wait % 1000000000 };
-			if (ppoll(&pfd, 1, &ts, NULL) > 0) {
-				st->stop_signal = drain_signals(sfd, t);
-				if (st->stop_signal)
-					break;
-			}
-			if (t->gone) {
-				st->target_exited = true;
+		/*
+		 * One ppoll per tick: it sleeps until the deadline and wakes for
+		 * ptrace events and stop signals; when the loop is behind, it
+		 * returns at once but still sees a pending Ctrl-C.
+		 */
+		wait = next - now;
+		if (wait < 0)
+			wait = 0;
+		if (now + wait > end)
+			wait = end - now;
+		ts.tv_sec = wait / 1000000000;
+		ts.tv_nsec = wait % 1000000000;
+		if (ppoll(&pfd, 1, &ts, NULL) > 0) {
+			st->stop_signal = drain_signals(sfd, t);
+			if (st->stop_signal)
 				break;
-			}
-			continue;
 		}
+		if (t->gone) {
+			st->target_exited = true;
+			break;
+		}
+		now = now_ns();
+		if (now < next)
+			continue; /* woken early by an event */
 		/* Behind by whole periods: count them, do not burst. */
 		if (now - next >= period) {
 			int64_t missed = (now - next) / period;
@@ -208,7 +294,7 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		}
 		next += period;
 		st->ticks++;
-		rc = take_sample(t, pi, prof, o, s, lb, st);
+		rc = take_sample(t, pi, prof, o, s, lb, st, &last_refresh, &unknown_thread);
 		if (rc == -PERR_GONE) {
 			rc = 0;
 			st->target_exited = true;
@@ -216,12 +302,6 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		}
 		if (rc)
 			break;
-		/* A Ctrl-C during a long sample is seen without waiting a period. */
-		if (poll(&pfd, 1, 0) > 0) {
-			st->stop_signal = drain_signals(sfd, t);
-			if (st->stop_signal)
-				break;
-		}
 	}
 	st->elapsed = (double)(now_ns() - start) / 1e9;
 out:

@@ -207,7 +207,7 @@ static void wait_sigchld(int64_t ns)
 	sigtimedwait(&set, NULL, &ts);
 }
 
-int target_stop(struct target *t, int timeout_ms)
+static int stop_threads(struct target *t, const pid_t *tids, size_t n, int timeout_ms)
 {
 	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
 
@@ -217,7 +217,10 @@ int target_stop(struct target *t, int timeout_ms)
 	target_poll(t);
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct target_thread *th = &t->threads[i];
-		if (!th->seized || th->stopped || th->starting || th->expect_stop)
+		bool want = !tids;
+		for (size_t k = 0; k < n && !want; k++)
+			want = tids[k] == th->tid;
+		if (!want || !th->seized || th->stopped || th->starting || th->expect_stop)
 			continue;
 		if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) == 0)
 			th->expect_stop = true;
@@ -234,13 +237,18 @@ int target_stop(struct target *t, int timeout_ms)
 			return 0;
 		if (now_ns() >= deadline)
 			return -PERR_TIMEOUT;
-		tid = waitpid(-1, &status, __WALL | WNOHANG);
-		if (tid > 0) {
-			handle_status(t, tid, status);
-			continue;
-		}
 		wait_sigchld(deadline - now_ns() < 1000000 ? deadline - now_ns() : 1000000);
 	}
+}
+
+int target_stop(struct target *t, int timeout_ms)
+{
+	return stop_threads(t, NULL, 0, timeout_ms);
+}
+
+int target_stop_tids(struct target *t, const pid_t *tids, size_t n, int timeout_ms)
+{
+	return stop_threads(t, tids, n, timeout_ms);
 }
 
 void target_resume(struct target *t)

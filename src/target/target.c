@@ -357,6 +357,8 @@ void target_close(struct target *t)
 			close(t->threads[i].stat_fd);
 	free(t->threads);
 	t->threads = NULL;
+	free(t->snap);
+	t->snap = NULL;
 	t->nthreads = t->cap_threads = 0;
 	target_maps_release(t);
 }
