@@ -31,6 +31,8 @@ struct target_thread {
 	bool starting;      /* new clone, initial PTRACE_EVENT_STOP not seen yet */
 	bool expect_stop;   /* an interrupt is outstanding */
 	int pending_sig;    /* signal to re-inject when resuming */
+	int redirect_sig;   /* main thread only: a process-directed signal
+			       another thread got while we held this one */
 	char state;         /* OS state letter read before the last stop */
 };
 
@@ -54,6 +56,7 @@ struct target {
 	struct target_snap *snap;
 	/* statistics */
 	uint64_t signals_forwarded;
+	uint64_t signals_redirected; /* see redirect_to_main() in ptrace.c */
 	uint64_t reads;     /* system calls spent reading memory */
 };
 

@@ -23,12 +23,16 @@
 #include "target_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 /* glibc's <sys/ptrace.h> has these since 2.18; keep the build portable. */
 #ifndef PTRACE_EVENT_STOP
@@ -64,7 +68,7 @@ int target_seize_thread(struct target *t, pid_t tid)
 	return 0;
 }
 
-static void resume_thread(struct target_thread *th)
+static void resume_thread(struct target *t, struct target_thread *th)
 {
 	int sig = th->pending_sig;
 
@@ -72,6 +76,76 @@ static void resume_thread(struct target_thread *th)
 	th->stopped = false;
 	/* ESRCH: the thread exited meanwhile; its exit status comes next. */
 	ptrace(PTRACE_CONT, th->tid, 0, (void *)(long)sig);
+	if (th->redirect_sig) {
+		syscall(SYS_tgkill, t->pid, th->tid, th->redirect_sig);
+		th->redirect_sig = 0;
+	}
+}
+
+/*
+ * Would the main thread take 'sig' if we were not there?  Not if it blocks
+ * it, is exiting, or already has a signal of its own pending (the kernel's
+ * wants_signal() rule, minus the "not stopped" part that is our doing).
+ */
+static bool main_wants(pid_t pid, int sig)
+{
+	char path[64], buf[4096], *p;
+	unsigned long long blocked = 0, pending = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	if (!(p = strstr(buf, "State:")))
+		return false;
+	p += 6 + strspn(p + 6, " \t");
+	if (*p == 'Z' || *p == 'X' || *p == 'x')
+		return false;
+	if (!(p = strstr(buf, "SigPnd:")) || sscanf(p + 7, "%llx", &pending) != 1 || pending)
+		return false;
+	if (!(p = strstr(buf, "SigBlk:")) || sscanf(p + 7, "%llx", &blocked) != 1)
+		return false;
+	return sig >= 1 && sig <= 64 && !((blocked >> (sig - 1)) & 1);
+}
+
+/*
+ * The kernel gives a process-directed signal (kill(), sigqueue(), the
+ * terminal, SIGCHLD) to the main thread when that thread can take it, and
+ * a main thread waiting in pause() or sigwait() relies on that.  Profiling
+ * can move it to another thread: the main thread cannot take a signal
+ * while we hold it in a ptrace-stop, and a thread we interrupt passes
+ * through the kernel's signal-dequeue path and may take the process's
+ * shared pending signal first.  So when such a signal lands on another
+ * thread while the main thread would have taken it, withhold it from that
+ * thread and send it to the main thread (at once, or when we let it go).
+ */
+static bool redirect_to_main(struct target *t, struct target_thread *th, int sig)
+{
+	struct target_thread *main_th = target_thread_by_tid(t, t->pid);
+	siginfo_t si;
+
+	if (th->tid == t->pid || !main_th || main_th->redirect_sig)
+		return false;
+	if (ptrace(PTRACE_GETSIGINFO, th->tid, 0, &si) != 0)
+		return false;
+	if (si.si_code != SI_USER && si.si_code != SI_QUEUE && si.si_code != SI_KERNEL &&
+	    sig != SIGCHLD)
+		return false; /* thread-directed (tgkill, faults, timers) */
+	if (!main_wants(t->pid, sig))
+		return false;
+	t->signals_redirected++;
+	if (main_th->stopped || main_th->expect_stop) {
+		main_th->redirect_sig = sig;  /* sent by resume_thread() */
+		return true;
+	}
+	return syscall(SYS_tgkill, t->pid, t->pid, sig) == 0;
 }
 
 static void handle_status(struct target *t, pid_t tid, int status)
@@ -116,7 +190,7 @@ static void handle_status(struct target *t, pid_t tid, int status)
 			th->expect_stop = false;
 		} else {
 			th->expect_stop = false;
-			resume_thread(th);
+			resume_thread(t, th);
 		}
 		return;
 	}
@@ -140,23 +214,23 @@ static void handle_status(struct target *t, pid_t tid, int status)
 			th->stopped = true;
 			th->expect_stop = false;
 		} else {
-			resume_thread(th);
+			resume_thread(t, th);
 		}
 		return;
 	}
 	if (event != 0) {
 		/* Other events (exec, exit) are not requested; just go on. */
-		resume_thread(th);
+		resume_thread(t, th);
 		return;
 	}
 	/* Signal-delivery-stop: hand the signal back to the thread. */
 	t->signals_forwarded++;
-	th->pending_sig = sig;
+	th->pending_sig = redirect_to_main(t, th, sig) ? 0 : sig;
 	if (sampling && th->expect_stop) {
 		th->stopped = true;
 		th->expect_stop = false;
 	} else {
-		resume_thread(th);
+		resume_thread(t, th);
 	}
 }
 
@@ -258,7 +332,7 @@ void target_resume(struct target *t)
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct target_thread *th = &t->threads[i];
 		if (th->stopped)
-			resume_thread(th);
+			resume_thread(t, th);
 	}
 	sampling = false;
 	/* Stops that raced with the resume are handled now, not next sample. */
@@ -283,6 +357,9 @@ void target_detach_all(struct target *t)
 			/* Should not happen; never leave it stopped. */
 			ptrace(PTRACE_CONT, th->tid, 0, (void *)(long)th->pending_sig);
 		}
+		if (th->redirect_sig)
+			syscall(SYS_tgkill, t->pid, th->tid, th->redirect_sig);
+		th->redirect_sig = 0;
 		th->seized = th->stopped = false;
 		th->pending_sig = 0;
 	}
@@ -309,6 +386,8 @@ static void crash_handler(int sig)
 				continue;
 			if (th->stopped)
 				ptrace(PTRACE_DETACH, th->tid, 0, (void *)(long)th->pending_sig);
+			if (th->redirect_sig)
+				syscall(SYS_tgkill, t->pid, th->tid, th->redirect_sig);
 		}
 	}
 	signal(sig, SIG_DFL);
