@@ -1,0 +1,80 @@
+"""pytest configuration for the pyspy-c end-to-end suite.
+
+Fixtures and parametrisation:
+  interp        every interpreter scenario found (ground-truth tests)
+  harm_interp   the subset interpreters.HARM_IDS (slower do-no-harm tests)
+  one_interp    a single interpreter for the error-path tests
+  procs         every process a test starts; killed (by pid) and reaped at teardown
+
+Interpreters are discovered once per session (interpreters.discover(); this
+builds the Debian trixie chroot on first use).  The terminal summary lists
+every interpreter tested and any expected one that is missing.
+"""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import e2elib  # noqa: E402
+import interpreters  # noqa: E402
+
+_TESTED = {}
+discovered = interpreters.discovered
+
+
+def _by_id():
+    return dict((i.id, i) for i in discovered()[0])
+
+
+def pytest_generate_tests(metafunc):
+    if "interp" in metafunc.fixturenames:
+        found = discovered()[0]
+        metafunc.parametrize("interp", found, ids=[i.id for i in found])
+    if "harm_interp" in metafunc.fixturenames:
+        by_id = _by_id()
+        found = [by_id[i] for i in interpreters.HARM_IDS if i in by_id]
+        metafunc.parametrize("harm_interp", found, ids=[i.id for i in found])
+    if "one_interp" in metafunc.fixturenames:
+        by_id = _by_id()
+        pick = [by_id[i] for i in ("pyenv-3.12", "system-3.11", "pyenv-3.11") if i in by_id]
+        pick = pick[:1] or discovered()[0][:1]
+        metafunc.parametrize("one_interp", pick, ids=[i.id for i in pick])
+
+
+def pytest_runtest_setup(item):
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return
+    for key in ("interp", "harm_interp", "one_interp"):
+        interp = callspec.params.get(key)
+        if interp is not None:
+            _TESTED[interp.id] = interp
+
+
+@pytest.fixture
+def procs():
+    p = e2elib.Processes()
+    yield p
+    p.cleanup()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    done = interpreters.discovered_if_done()
+    if done is None:
+        return
+    tr = terminalreporter
+    tr.section("pyspy-c interpreters")
+    if _TESTED:
+        order = [i.id for i in done[0]]
+        ids = sorted(_TESTED, key=lambda s: order.index(s) if s in order else len(order))
+        tr.write_line("interpreters tested (%d): %s" % (len(ids), ", ".join(ids)))
+        for sid in ids:
+            i = _TESTED[sid]
+            tr.write_line("  %-20s Python %s  %s" % (sid, i.vstr, " ".join(i.argv)))
+    else:
+        tr.write_line("interpreters tested (0): none")
+    for problem in done[1]:
+        tr.write_line("MISSING: " + problem)

@@ -1,0 +1,120 @@
+"""Bad input and refused access: exit codes and the one-line error message.
+
+Contract: errors are one line on stderr, `pyspy-c: <message>`, lowercase, no
+final full stop; exit 2 usage, 3 no such process, 4 permission denied (incl.
+another tracer), 5 not a Python process.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import pytest
+
+import e2elib
+from e2elib import assert_error, run_profiler
+
+
+def _dead_pid(procs):
+    p = procs.start(["/bin/true"])
+    p.wait()
+    assert not os.path.exists("/proc/%d" % p.pid)
+    return p.pid
+
+
+def test_no_such_pid(procs, tmp_path):
+    pid = _dead_pid(procs)
+    run = run_profiler(tmp_path, ["record", "--pid", pid, "--duration", 1])
+    assert_error(run, 3)
+
+
+def test_pid_beyond_pid_max(tmp_path):
+    with open("/proc/sys/kernel/pid_max") as f:
+        pid = int(f.read()) + 1
+    run = run_profiler(tmp_path, ["record", "--pid", pid, "--duration", 1])
+    assert_error(run, 3)
+
+
+def test_not_a_python_process(procs, tmp_path):
+    sleeper = procs.start(["sleep", "100"])
+    run = run_profiler(tmp_path, ["record", "--pid", sleeper.pid, "--duration", 1])
+    assert_error(run, 5)
+    assert sleeper.poll() is None, "sleep died"
+    e2elib.assert_not_harmed(sleeper.pid, "sleep")
+    assert e2elib.proc_state(sleeper.pid) == "S"
+
+
+@pytest.mark.parametrize("args", [
+    ["record", "--pid", "PID", "--bogus-option"],
+    ["record", "--pid", "PID", "--rate", "0"],
+    ["record", "--pid", "PID", "--rate", "abc"],
+    ["record", "--pid", "PID", "--rate", "-5"],
+    ["record", "--pid", "PID", "--rate"],
+    ["record", "--pid", "PID", "--duration", "abc"],
+    ["record", "--pid", "abc"],
+    ["record", "--pid", "0"],
+    ["record", "--pid", "-1"],
+    ["record", "--pid"],
+    ["record"],
+    ["no-such-command"],
+    ["--no-such-option"],
+], ids=lambda a: " ".join(a))
+def test_usage_errors(procs, one_interp, tmp_path, args):
+    """Usage errors exit 2, before touching the (live, Python) target."""
+    w = e2elib.start_harm_target(procs, one_interp, tmp_path, "ping")
+    args = [str(w.pid) if a == "PID" else a for a in args]
+    run = run_profiler(tmp_path, args)
+    assert_error(run, 2)
+    e2elib.assert_not_harmed(w.pid)
+
+
+def test_version_and_help(tmp_path):
+    for args in (["--version"], ["-V"], ["--help"], ["-h"], ["help"], ["help", "record"],
+                 ["record", "--help"]):
+        run = run_profiler(tmp_path, args)
+        assert run.rc == 0, run.describe()
+        assert run.out.strip(), "nothing on stdout\n" + run.describe()
+    run = run_profiler(tmp_path, ["record", "--help"])
+    for option in ("--pid", "--rate", "--duration", "--output", "--threads", "--idle",
+                   "--nonblocking", "--function", "--full-filenames", "--verbose"):
+        assert option in run.out, "%s not in record --help\n%s" % (option, run.describe())
+
+
+def test_permission_denied_unprivileged(procs, one_interp, tmp_path):
+    """An unprivileged user profiling a root-owned Python process: exit 4, names the cure."""
+    w = e2elib.start_harm_target(procs, one_interp, tmp_path, "ping")
+    d = tempfile.mkdtemp(prefix="pyspyc-e2e-bin-")
+    procs.add_cleanup(lambda: shutil.rmtree(d, ignore_errors=True))
+    os.chmod(d, 0o755)
+    copy = os.path.join(d, "pyspy-c")
+    shutil.copy(e2elib.require_binary(), copy)
+    os.chmod(copy, 0o755)
+    run = run_profiler(
+        d, ["record", "--pid", w.pid, "--duration", 1],
+        prefix=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
+        binary_path=copy)
+    assert_error(run, 4, r"CAP_SYS_PTRACE|ptrace_scope")
+    e2elib.assert_not_harmed(w.pid)
+    w.ping()
+
+
+def test_another_tracer(procs, one_interp, tmp_path):
+    """A target already traced (strace -p): exit 4, the message names the tracer's pid and command."""
+    w = e2elib.start_harm_target(procs, one_interp, tmp_path, "ping")
+    strace = procs.start(["strace", "-f", "-p", str(w.pid), "-o", "/dev/null"],
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    line = e2elib.read_line(strace.stderr.fileno(), 30, "strace attaching")
+    assert "attached" in line, line
+    assert e2elib.tracer_pid(w.pid) == strace.pid
+    try:
+        run = run_profiler(tmp_path, ["record", "--pid", w.pid, "--duration", 1])
+        msg = assert_error(run, 4, r"\b%d\b" % strace.pid)
+        assert "strace" in msg, "the tracer's command name is not named\n" + run.describe()
+    finally:
+        os.kill(strace.pid, signal.SIGINT)  # strace detaches on SIGINT
+        strace.wait(timeout=30)
+        strace.stderr.close()
+    e2elib.assert_not_harmed(w.pid)
+    w.ping()

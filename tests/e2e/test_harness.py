@@ -1,0 +1,64 @@
+"""Self-checks of the test harness (parser, short names, env parsing); no profiler needed."""
+
+import os
+
+import pytest
+
+import interpreters
+from e2elib import parse_folded, shorten
+
+
+def test_parse_folded_accepts_contract_output():
+    text = ('thread "MainThread" (12);<module> (a.py:3);f (pkg/m.py:7) 5\n'
+            'thread "w" (13);run (threading.py:9) 1\n')
+    stacks = parse_folded(text, threads=True)
+    assert [(s.thread, s.frames, s.count) for s in stacks] == [
+        (("MainThread", 12), [("<module>", "a.py", 3), ("f", "pkg/m.py", 7)], 5),
+        (("w", 13), [("run", "threading.py", 9)], 1),
+    ]
+    assert parse_folded("<module> (a.py) 2\n", threads=False, function=True)[0].frames == [
+        ("<module>", "a.py", None)]
+    assert parse_folded("", threads=False) == []
+
+
+@pytest.mark.parametrize("text", [
+    "f (a.py:1) 0\n",                      # count must be positive
+    "f (a.py:1)\n",                        # no count
+    "f (a.py:1) 1",                        # no final newline
+    "g (a.py:1) 1\nf (a.py:1) 1\n",        # not sorted
+    "f (a.py:1) 1\nf (a.py:1) 2\n",        # duplicate stack
+    "f (a.py:1);;g (a.py:2) 1\n",          # empty frame
+    "f a.py:1 1\n",                        # malformed frame
+    "\n",                                  # empty line
+])
+def test_parse_folded_rejects(text):
+    with pytest.raises(AssertionError):
+        parse_folded(text, threads=False)
+
+
+def test_parse_folded_thread_frames():
+    with pytest.raises(AssertionError):  # missing thread frame
+        parse_folded("f (a.py:1) 1\n", threads=True)
+    with pytest.raises(AssertionError):  # thread frame where none is wanted
+        parse_folded('thread "x" (1);f (a.py:1) 1\n', threads=False)
+    with pytest.raises(AssertionError):  # line number with --function
+        parse_folded("f (a.py:1) 1\n", threads=False, function=True)
+
+
+def test_shorten(tmp_path):
+    root = str(tmp_path)
+    for d in ("usr/lib/python3.11/json", "x/pkg/sub"):
+        os.makedirs(os.path.join(root, d))
+    for f in ("usr/lib/python3.11/json/__init__.py", "x/pkg/__init__.py", "x/pkg/sub/__init__.py"):
+        open(os.path.join(root, f), "w").close()
+    assert shorten("/usr/lib/python3.11/json/decoder.py", root) == "json/decoder.py"
+    assert shorten("/usr/lib/python3.11/threading.py", root) == "threading.py"
+    assert shorten("/x/pkg/sub/deep.py", root) == "pkg/sub/deep.py"
+    assert shorten("/tmp/x/app.py", root) == "app.py"
+    assert shorten("<frozen os>", root) == "<frozen os>"
+
+
+def test_env_entries():
+    assert interpreters.env_entries("/a/python3:chroot:/srv/c::/b/python2.7") == [
+        "/a/python3", "chroot:/srv/c", "/b/python2.7"]
+    assert interpreters.env_entries("") == []

@@ -1,0 +1,183 @@
+"""`pyspy-c record` against ground truth, on every interpreter scenario.
+
+The workload (workloads/ground_truth.py) parks threads at known stacks and
+writes, from inside the process, the exact stack of each thread
+(sys._current_frames + traceback.extract_stack, root first).  The profiler's
+stack for each thread must equal it frame by frame: function name, file, line.
+"""
+
+import re
+
+import e2elib
+from e2elib import expected_frames, format_frames, parse_folded
+
+RATE = 100
+DURATION = 1
+# samples per thread expected from --rate 100 --duration 1: about 100
+MIN_SAMPLES = 30
+MAX_SAMPLES = 150
+
+
+def _record(procs, interp, tmp_path, *options):
+    w = e2elib.start_ground_truth(procs, interp, tmp_path)
+    run = e2elib.run_profiler(
+        tmp_path, ["record", "--pid", w.pid, "--duration", DURATION, "--rate", RATE] + list(options))
+    assert run.rc == 0, "profiler failed\n" + run.describe()
+    return w, run
+
+
+def _compare(w, run, stacks, full, function, threads_to_check, allow_others=()):
+    """Compare profiler stacks (with --threads) with the ground truth of threads_to_check.
+
+    Stacks of threads in allow_others may appear (and are not checked); any
+    other thread in the output is an error.
+    """
+    root = w.interp.chroot
+    errors = []
+    pid = w.pid
+    native = w.truth["native_ids"]
+    seen = set()
+    for t in threads_to_check:
+        want = expected_frames(t, full, function, root)
+        tid = t["native_id"]
+        if tid:
+            mine = [s for s in stacks if s.thread[1] == tid]
+        else:  # no OS thread id known on this version: match by name, check the shape
+            mine = [s for s in stacks if s.thread[0] == t["name"]]
+        if t["name"] == "MainThread" and tid:
+            assert tid == pid, "ground truth: main thread tid %s != pid %s" % (tid, pid)
+        if not mine:
+            errors.append("thread %r (tid %s): no samples at all" % (t["name"], tid))
+            continue
+        total = sum(s.count for s in mine)
+        if not MIN_SAMPLES <= total <= MAX_SAMPLES:
+            errors.append("thread %r (tid %s): %d samples, expected %d..%d at %d Hz for %d s" % (
+                t["name"], tid, total, MIN_SAMPLES, MAX_SAMPLES, RATE, DURATION))
+        for s in mine:
+            seen.add(id(s))
+            name, stid = s.thread
+            ok_names = [t["name"]]
+            if tid and w.comm.get(tid):
+                ok_names.append(w.comm[tid])  # contract: the OS name if the Python name is unknown
+            if name not in ok_names:
+                errors.append("thread tid %s: name %r, expected one of %r" % (stid, name, ok_names))
+            if not tid and stid <= 0:
+                errors.append("thread %r: bad tid %r" % (name, stid))
+            if s.frames != want:
+                errors.append(
+                    "thread %r (tid %s, %d samples): stack differs\n      expected (root first):\n"
+                    "        %s\n      got:\n        %s" % (
+                        t["name"], stid, s.count, "\n        ".join(format_frames(want)),
+                        "\n        ".join(format_frames(s.frames))))
+    allowed = set()
+    allowed_names = set()
+    for t in allow_others:
+        if t["native_id"]:
+            allowed.add(t["native_id"])
+        else:
+            allowed_names.add(t["name"])
+    for s in stacks:
+        if id(s) in seen:
+            continue
+        if s.thread[1] in allowed or (not native and s.thread[0] in allowed_names):
+            continue
+        errors.append("unexpected stack (thread %r tid %s, %d samples): %s" % (
+            s.thread[0], s.thread[1], s.count, ";".join(format_frames(s.frames))))
+    assert not errors, "%s: profile does not match the ground truth:\n  %s\n\n%s" % (
+        w.interp.id, "\n  ".join(errors), run.describe())
+
+
+def _all_threads(w):
+    return w.truth["threads"]
+
+
+def _busy_threads(w):
+    return [t for t in w.truth["threads"] if t["kind"] == "busy"]
+
+
+def test_stacks_full_filenames(procs, interp, tmp_path):
+    """--idle --threads --full-filenames: every thread's stack equals the ground truth."""
+    w, run = _record(procs, interp, tmp_path, "--idle", "--threads", "--full-filenames")
+    stacks = parse_folded(run.out, threads=True)
+    _compare(w, run, stacks, full=True, function=False,
+             threads_to_check=_all_threads(w), allow_others=w.truth["excluded"])
+    e2elib.assert_not_harmed(w.pid)
+
+
+def test_stacks_short_filenames(procs, interp, tmp_path):
+    """Without --full-filenames: file names are shortened below the first non-package dir."""
+    w, run = _record(procs, interp, tmp_path, "--idle", "--threads")
+    stacks = parse_folded(run.out, threads=True)
+    _compare(w, run, stacks, full=False, function=False,
+             threads_to_check=_all_threads(w), allow_others=w.truth["excluded"])
+    files = set(f for s in stacks for (_n, f, _l) in s.frames)
+    assert "pkg/mod.py" in files and "pkg/sub/deep.py" in files and "ground_truth.py" in files, (
+        "short names of package modules missing: %s\n%s" % (sorted(files), run.describe()))
+
+
+def test_stacks_function(procs, interp, tmp_path):
+    """--function: frames are `FUNCTION (FILE)`, aggregated without line numbers."""
+    w, run = _record(procs, interp, tmp_path, "--idle", "--threads", "--function", "--full-filenames")
+    stacks = parse_folded(run.out, threads=True, function=True)
+    _compare(w, run, stacks, full=True, function=True,
+             threads_to_check=_all_threads(w), allow_others=w.truth["excluded"])
+    for t in _all_threads(w):
+        n = len([s for s in stacks if s.thread[1] == t["native_id"]]) if t["native_id"] else 1
+        assert n == 1, "thread %r has %d distinct stacks with --function, expected 1\n%s" % (
+            t["name"], n, run.describe())
+
+
+def test_default_drops_idle_threads(procs, interp, tmp_path):
+    """No --idle: samples of blocked threads are dropped, the busy thread's are kept."""
+    w, run = _record(procs, interp, tmp_path, "--threads", "--full-filenames")
+    stacks = parse_folded(run.out, threads=True)
+    busy = _busy_threads(w)
+    assert len(busy) == 1
+    _compare(w, run, stacks, full=True, function=False,
+             threads_to_check=busy, allow_others=w.truth["excluded"])
+    leaf = stacks and [s.frames[-1] for s in stacks if s.thread[1] == busy[0]["native_id"]]
+    want_leaf = busy[0]["frames"][-1]
+    assert leaf and all(f[0] == "busy_spin_here" == want_leaf["name"] and f[2] == want_leaf["lineno"]
+                        for f in leaf), run.describe()
+
+
+def test_default_without_threads(procs, interp, tmp_path):
+    """No --idle, no --threads: the only stack is the busy thread's, without a thread frame."""
+    w, run = _record(procs, interp, tmp_path, "--full-filenames")
+    stacks = parse_folded(run.out, threads=False)
+    busy = _busy_threads(w)[0]
+    want = expected_frames(busy, True, False)
+    others = [expected_frames(t, True, False) for t in w.truth["threads"] if t is not busy]
+    assert stacks, "no samples of the busy thread\n" + run.describe()
+    for s in stacks:
+        assert s.frames not in others, "an idle thread's stack was kept: %s\n%s" % (
+            ";".join(format_frames(s.frames)), run.describe())
+        assert s.frames == want, "stack differs from the busy thread's:\n  expected %s\n  got      %s\n%s" % (
+            ";".join(format_frames(want)), ";".join(format_frames(s.frames)), run.describe())
+    total = sum(s.count for s in stacks)
+    assert MIN_SAMPLES <= total <= MAX_SAMPLES, "%d samples of the busy thread\n%s" % (total, run.describe())
+
+
+def test_output_file(procs, one_interp, tmp_path):
+    """-o FILE (and the short options) writes the folded profile to FILE, nothing to stdout."""
+    w = e2elib.start_ground_truth(procs, one_interp, tmp_path)
+    out = tmp_path / "profile.folded"
+    run = e2elib.run_profiler(tmp_path, ["record", "-p", w.pid, "-d", DURATION, "-r", RATE,
+                                         "-i", "-t", "--full-filenames", "-o", out])
+    assert run.rc == 0, run.describe()
+    assert run.out == "", "stdout must be empty with -o\n" + run.describe()
+    assert re.search(r"sampl", run.err, re.I), "no summary of samples on stderr\n" + run.describe()
+    text = out.read_text()
+    run.out = text
+    stacks = parse_folded(text, threads=True)
+    _compare(w, run, stacks, full=True, function=False,
+             threads_to_check=_all_threads(w), allow_others=w.truth["excluded"])
+
+
+def test_nonblocking(procs, interp, tmp_path):
+    """--nonblocking reads without stopping the target; the parked stacks are still exact."""
+    w, run = _record(procs, interp, tmp_path, "--nonblocking", "--idle", "--threads", "--full-filenames")
+    stacks = parse_folded(run.out, threads=True)
+    _compare(w, run, stacks, full=True, function=False,
+             threads_to_check=_all_threads(w), allow_others=w.truth["excluded"])
+    e2elib.assert_not_harmed(w.pid)
