@@ -58,4 +58,17 @@ bool profile_next(const struct profile *p, struct profile_iter *it,
 size_t profile_nstacks(const struct profile *p);
 uint64_t profile_total(const struct profile *p);
 
+/*
+ * Keep at most max_stacks distinct stacks (0: no bound).  When a new stack
+ * would exceed it, the rarest quarter or more are dropped and their
+ * samples counted on one "[pruned: rare stacks]" stack; totals stay exact.
+ */
+#define PROFILE_DEFAULT_MAX_STACKS 16384
+void profile_set_limit(struct profile *p, size_t max_stacks);
+/* Samples moved to the pruned stack, and how many times pruning ran. */
+uint64_t profile_pruned(const struct profile *p);
+uint64_t profile_prunings(const struct profile *p);
+/* Forget every stack and count (for windowed output); functions stay. */
+void profile_reset(struct profile *p);
+
 #endif

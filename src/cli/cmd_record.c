@@ -122,7 +122,8 @@ static int set_option(int id, const char *arg, void *ctx)
 	return 2;
 }
 
-static void summary(const struct record_args *a, const struct sampler_stats *st)
+static void summary(const struct record_args *a, const struct sampler_stats *st,
+		    const struct profile *prof)
 {
 	double eff = st->elapsed > 0 ? (double)st->taken / st->elapsed : 0;
 
@@ -140,6 +141,10 @@ static void summary(const struct record_args *a, const struct sampler_stats *st)
 	if (st->stack_errors)
 		fprintf(stderr, "; %llu stacks lost (out of memory)",
 			(unsigned long long)st->stack_errors);
+	if (profile_pruned(prof))
+		fprintf(stderr, "; %llu samples of rare stacks merged into '[pruned: rare stacks]' "
+			"(more than %d distinct stacks)",
+			(unsigned long long)profile_pruned(prof), PROFILE_DEFAULT_MAX_STACKS);
 	fputc('\n', stderr);
 	if (st->target_exited)
 		fprintf(stderr, "pyspy-c: process %d exited; wrote the samples collected until then\n",
@@ -190,6 +195,7 @@ int cmd_record(int argc, char **argv)
 		status = cli_error(1, "out of memory");
 		goto done;
 	}
+	profile_set_limit(prof, PROFILE_DEFAULT_MAX_STACKS);
 	rc = target_open(&t, a.pid, a.so.blocking);
 	if (rc) {
 		status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
@@ -209,7 +215,7 @@ int cmd_record(int argc, char **argv)
 	rc = sampler_run(&t, &pi, prof, &a.so, &st);
 	/* Let the target run free before spending time on output. */
 	target_close(&t);
-	summary(&a, &st);
+	summary(&a, &st, prof);
 	if (rc)
 		status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
 	if (fmt->write(out, prof, &oo) != 0 || fflush(out) != 0 || ferror(out))

@@ -32,6 +32,11 @@ struct profile {
 	struct frame_ref *arena;
 	size_t narena, cap_arena;
 	uint64_t total;
+
+	size_t max_stacks;      /* 0: no bound */
+	uint64_t pruned;        /* samples whose stack was pruned */
+	uint64_t prunings;      /* times the bound was hit */
+	uint32_t pruned_func;   /* the "[pruned]" label, FUNC_NONE until needed */
 };
 
 static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
@@ -53,7 +58,36 @@ static uint64_t hash_str(uint64_t h, const char *s)
 
 struct profile *profile_new(void)
 {
-	return calloc(1, sizeof(struct profile));
+	struct profile *p = calloc(1, sizeof(struct profile));
+
+	if (p)
+		p->pruned_func = FUNC_NONE;
+	return p;
+}
+
+void profile_set_limit(struct profile *p, size_t max_stacks)
+{
+	p->max_stacks = max_stacks;
+}
+
+uint64_t profile_pruned(const struct profile *p)
+{
+	return p->pruned;
+}
+
+uint64_t profile_prunings(const struct profile *p)
+{
+	return p->prunings;
+}
+
+void profile_reset(struct profile *p)
+{
+	p->nstacks = 0;
+	p->narena = 0;
+	p->total = 0;
+	p->pruned = 0;
+	if (p->stack_index)
+		memset(p->stack_index, 0, p->stack_slots * sizeof(*p->stack_index));
 }
 
 void profile_free(struct profile *p)
@@ -168,6 +202,83 @@ const struct func *profile_func_get(const struct profile *p, uint32_t id)
 	return id < p->nfuncs ? &p->funcs[id] : NULL;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void rebuild_index(struct profile *p)
+{
+	memset(p->stack_index, 0, p->stack_slots * sizeof(*p->stack_index));
+	for (size_t i = 0; i < p->nstacks; i++) {
+		size_t s = p->stacks[i].hash & (p->stack_slots - 1);
+		while (p->stack_index[s])
+			s = (s + 1) & (p->stack_slots - 1);
+		p->stack_index[s] = (uint32_t)i + 1;
+	}
+}
+
+/*
+ * The bound on distinct stacks is reached: drop the rarest quarter (at
+ * least) and count their samples on one "[pruned]" stack, so totals stay
+ * right and the loss is visible in the output and the summary.  Rare
+ * stacks are the ones a flame graph cannot show anyway.
+ */
+static int prune(struct profile *p)
+{
+	uint64_t *counts = malloc(p->nstacks * sizeof(*counts)), threshold, moved = 0;
+	size_t keep = 0, arena = 0, want = p->nstacks / 4 ? p->nstacks / 4 : 1;
+	struct frame_ref marker;
+	int marker_at = -1;
+
+	if (!counts)
+		return -1;
+	if (p->pruned_func == FUNC_NONE) {
+		p->pruned_func = profile_func(p, FUNC_LABEL, "[pruned: rare stacks]", NULL, NULL);
+		if (p->pruned_func == FUNC_NONE) {
+			free(counts);
+			return -1;
+		}
+	}
+	marker = (struct frame_ref){ p->pruned_func, -1 };
+	for (size_t i = 0; i < p->nstacks; i++)
+		counts[i] = p->stacks[i].count;
+	qsort(counts, p->nstacks, sizeof(*counts), cmp_u64);
+	threshold = counts[want - 1];
+	free(counts);
+	/* Compact in place: stacks and their frames keep their order. */
+	for (size_t i = 0; i < p->nstacks; i++) {
+		struct stack_entry e = p->stacks[i];
+		bool is_marker = e.n == 1 && p->arena[e.off].func == p->pruned_func;
+		if (!is_marker && e.count <= threshold) {
+			moved += e.count;
+			continue;
+		}
+		memmove(p->arena + arena, p->arena + e.off, e.n * sizeof(*p->arena));
+		e.off = arena;
+		arena += e.n;
+		if (is_marker)
+			marker_at = (int)keep;
+		p->stacks[keep++] = e;
+	}
+	p->nstacks = keep;
+	p->narena = arena;
+	p->pruned += moved;
+	p->prunings++;
+	if (marker_at >= 0) {
+		p->stacks[marker_at].count += moved;
+	} else {
+		/* The marker takes the place of one of the dropped stacks. */
+		uint64_t h = hash_bytes(0xcbf29ce484222325ull, &marker, sizeof(marker));
+		p->arena[p->narena] = marker;
+		p->stacks[p->nstacks++] = (struct stack_entry){ p->narena, 1, h, moved };
+		p->narena++;
+	}
+	rebuild_index(p);
+	return 0;
+}
+
 int profile_add(struct profile *p, const struct frame_ref *frames, size_t n, uint64_t weight)
 {
 	uint64_t h = n ? hash_bytes(0xcbf29ce484222325ull, frames, n * sizeof(*frames))
@@ -188,6 +299,14 @@ int profile_add(struct profile *p, const struct frame_ref *frames, size_t n, uin
 			p->total += weight;
 			return 0;
 		}
+	}
+	if (p->max_stacks && p->nstacks >= p->max_stacks) {
+		if (prune(p) != 0)
+			return -1;
+		/* The table changed: find the slot for the new stack again. */
+		for (s = h & (p->stack_slots - 1); p->stack_index[s];
+		     s = (s + 1) & (p->stack_slots - 1))
+			;
 	}
 	if (p->nstacks == p->cap_stacks) {
 		size_t ncap = p->cap_stacks ? p->cap_stacks * 2 : 256;

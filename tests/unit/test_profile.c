@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -383,9 +384,77 @@ static void test_many_samples_no_growth(void **state)
 	profile_free(p);
 }
 
+
+/* The bound on distinct stacks: rarest pruned, totals exact, loss visible. */
+static void test_prune_rarest(void **state)
+{
+	struct profile *p = profile_new();
+	struct profile_iter it = { 0 };
+	const struct frame_ref *fr;
+	size_t n, nstacks = 0;
+	uint64_t count, total = 0, marker = 0, expect_total = 0;
+	uint32_t f;
+	bool kept_hot = false;
+
+	(void)state;
+	assert_non_null(p);
+	profile_set_limit(p, 8);
+	f = profile_func(p, FUNC_PYTHON, "hot", "/x.py", "x.py");
+	for (int rep = 0; rep < 3; rep++) {
+		struct frame_ref hot = { f, 1 };
+		assert_int_equal(profile_add(p, &hot, 1, 100), 0);
+		expect_total += 100;
+		for (int i = 0; i < 40; i++) {
+			struct frame_ref cold = { f, 1000 + rep * 100 + i };
+			assert_int_equal(profile_add(p, &cold, 1, 1), 0);
+			expect_total += 1;
+		}
+	}
+	assert_true(profile_nstacks(p) <= 9);
+	assert_true(profile_prunings(p) >= 1);
+	while (profile_next(p, &it, &fr, &n, &count)) {
+		const struct func *fn = profile_func_get(p, fr[0].func);
+		nstacks++;
+		total += count;
+		if (fn->kind == FUNC_LABEL && strcmp(fn->name, "[pruned: rare stacks]") == 0)
+			marker = count;
+		if (fr[0].func == f && fr[0].line == 1 && count == 300)
+			kept_hot = true;
+	}
+	assert_int_equal(total, expect_total);
+	assert_int_equal(profile_total(p), expect_total);
+	assert_int_equal(marker, profile_pruned(p));
+	assert_true(marker > 0);
+	assert_true(kept_hot);
+	profile_free(p);
+}
+
+/* profile_reset forgets counts, keeps functions, and works again after. */
+static void test_reset(void **state)
+{
+	struct profile *p = profile_new();
+	struct frame_ref a;
+	uint32_t f;
+
+	(void)state;
+	f = profile_func(p, FUNC_PYTHON, "a", "/a.py", "a.py");
+	a = (struct frame_ref){ f, 3 };
+	assert_int_equal(profile_add(p, &a, 1, 5), 0);
+	profile_reset(p);
+	assert_int_equal(profile_nstacks(p), 0);
+	assert_int_equal(profile_total(p), 0);
+	assert_int_equal(profile_func(p, FUNC_PYTHON, "a", "/a.py", "a.py"), f);
+	assert_int_equal(profile_add(p, &a, 1, 2), 0);
+	assert_int_equal(profile_nstacks(p), 1);
+	assert_int_equal(profile_total(p), 2);
+	profile_free(p);
+}
+
 int unit_profile(void)
 {
 	static const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prune_rarest),
+		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_func_interning),
 		cmocka_unit_test(test_func_ids_survive_growth),
 		cmocka_unit_test(test_empty_profile),
