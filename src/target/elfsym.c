@@ -1,9 +1,10 @@
 /*
  * elfsym.c - symbol and section look-up with libelf's gelf_* API.
  *
- * Symbol tables are indexed once into a sorted array of (name, value) so
- * that the handful of look-ups at attach time are binary searches, even in
- * a libpython whose .symtab holds tens of thousands of symbols.
+ * Only a handful of names are looked up, once, at attach time, so each
+ * look-up is a linear scan of .dynsym and then .symtab: indexing (sorting)
+ * a libpython .symtab of tens of thousands of names first cost more than
+ * all the look-ups together and dominated the time to the first sample.
  */
 #include "pyspy/elfsym.h"
 
@@ -13,61 +14,17 @@
 #include <string.h>
 #include <unistd.h>
 
-struct sym {
-	const char *name;
-	uint64_t value;
-	int dyn;            /* from .dynsym: preferred on duplicates */
+struct symtab {
+	Elf_Data *data;
+	size_t count;
+	size_t strndx;      /* section holding the names */
 };
 
 struct elf_syms {
 	Elf *elf;
-	struct sym *syms;
-	size_t nsyms;
+	struct symtab tabs[2];  /* .dynsym first: preferred on duplicates */
 	int has_symtab;
 };
-
-static int cmp_sym(const void *a, const void *b)
-{
-	const struct sym *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-	return c ? c : y->dyn - x->dyn;
-}
-
-static void index_symtab(struct elf_syms *e, Elf_Scn *scn, GElf_Shdr *sh, int dyn)
-{
-	Elf_Data *data = elf_getdata(scn, NULL);
-	size_t count, base;
-	struct sym *n;
-
-	if (!data || sh->sh_entsize == 0)
-		return;
-	count = sh->sh_size / sh->sh_entsize;
-	if (count > 10000000)
-		return;
-	n = realloc(e->syms, (e->nsyms + count) * sizeof(*n));
-	if (!n)
-		return;
-	e->syms = n;
-	base = e->nsyms;
-	for (size_t i = 0; i < count; i++) {
-		GElf_Sym s;
-		const char *name;
-		int type;
-
-		if (!gelf_getsym(data, (int)i, &s) || s.st_value == 0 ||
-		    s.st_shndx == SHN_UNDEF)
-			continue;
-		type = GELF_ST_TYPE(s.st_info);
-		if (type != STT_OBJECT && type != STT_FUNC && type != STT_NOTYPE &&
-		    type != STT_TLS)
-			continue;
-		name = elf_strptr(e->elf, sh->sh_link, s.st_name);
-		if (!name || !*name)
-			continue;
-		e->syms[base++] = (struct sym){ name, s.st_value, dyn };
-	}
-	e->nsyms = base;
-}
 
 struct elf_syms *elfsym_open(int fd)
 {
@@ -86,16 +43,20 @@ struct elf_syms *elfsym_open(int fd)
 	}
 	while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
 		GElf_Shdr sh;
-		if (!gelf_getshdr(scn, &sh))
+		struct symtab *t;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_entsize == 0 ||
+		    (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB))
 			continue;
-		if (sh.sh_type == SHT_DYNSYM)
-			index_symtab(e, scn, &sh, 1);
-		else if (sh.sh_type == SHT_SYMTAB) {
-			index_symtab(e, scn, &sh, 0);
+		t = &e->tabs[sh.sh_type == SHT_DYNSYM ? 0 : 1];
+		t->data = elf_getdata(scn, NULL);
+		t->count = sh.sh_size / sh.sh_entsize;
+		t->strndx = sh.sh_link;
+		if (t->count > 10000000)
+			t->data = NULL;
+		if (sh.sh_type == SHT_SYMTAB)
 			e->has_symtab = 1;
-		}
 	}
-	qsort(e->syms, e->nsyms, sizeof(*e->syms), cmp_sym);
 	return e;
 }
 
@@ -105,24 +66,31 @@ void elfsym_close(struct elf_syms *e)
 		return;
 	if (e->elf)
 		elf_end(e->elf);
-	free(e->syms);
 	free(e);
 }
 
 uint64_t elfsym_lookup(struct elf_syms *e, const char *name)
 {
-	size_t lo = 0, hi = e->nsyms;
+	for (int k = 0; k < 2; k++) {
+		const struct symtab *t = &e->tabs[k];
 
-	/* Lower bound: the first entry with this name is the .dynsym one. */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(e->syms[mid].name, name) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+		for (size_t i = 0; t->data && i < t->count; i++) {
+			GElf_Sym s;
+			const char *n;
+			int type;
+
+			if (!gelf_getsym(t->data, (int)i, &s) || s.st_value == 0 ||
+			    s.st_shndx == SHN_UNDEF || s.st_name == 0)
+				continue;
+			n = elf_strptr(e->elf, t->strndx, s.st_name);
+			if (!n || n[0] != name[0] || strcmp(n, name) != 0)
+				continue;
+			type = GELF_ST_TYPE(s.st_info);
+			if (type == STT_OBJECT || type == STT_FUNC || type == STT_NOTYPE ||
+			    type == STT_TLS)
+				return s.st_value;
+		}
 	}
-	if (lo < e->nsyms && strcmp(e->syms[lo].name, name) == 0)
-		return e->syms[lo].value;
 	return 0;
 }
 
