@@ -45,5 +45,7 @@ int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2,
 int cli_main(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 extern const struct cli_command cmd_record_def;
+int cmd_dump(int argc, char **argv);
+extern const struct cli_command cmd_dump_def;
 
 #endif

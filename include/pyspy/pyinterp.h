@@ -18,6 +18,8 @@
 #include "pyspy/stacks.h"
 #include "pyspy/target.h"
 
+struct pyinterp;
+
 #define PY_MAX_DEPTH 4096   /* frames kept per thread; deeper stacks are cut at the root */
 #define PY_MAX_THREADS 1024 /* Python threads walked per sample */
 
@@ -30,12 +32,38 @@ struct py_thread_sample {
 	size_t first, nframes;  /* slice of py_sample.frames, root first */
 };
 
+/* Where a sampled frame lives, for reading its locals (dump --locals). */
+struct py_frame_src {
+	uint64_t frame;         /* PyFrameObject or _PyInterpreterFrame */
+	uint64_t code;
+};
+
 struct py_sample {
 	struct py_thread_sample threads[PY_MAX_THREADS];
 	size_t nthreads;
 	struct frame_ref *frames;   /* owned; capacity cap_frames */
+	struct py_frame_src *src;   /* parallel to frames, only with keep_sources */
 	size_t nframes, cap_frames;
+	bool keep_sources;
 };
+
+#define PY_MAX_LOCALS 512
+struct py_local {
+	char name[64];
+	char repr[160];
+	bool arg;
+};
+
+/*
+ * Arguments and local variables of frame 'i' of the last sample (taken
+ * with s->keep_sources), while the target is still stopped.  Values are
+ * short, bounded reprs: None, bool, int, float, str and bytes as Python
+ * writes them (cut), other objects as their type (and length).
+ */
+int pyinterp_frame_locals(struct pyinterp *pi, const struct py_sample *s, size_t i,
+			  struct py_local *out, size_t max, size_t *n);
+/* The short repr alone, for any object. */
+void pyinterp_repr(struct pyinterp *pi, uint64_t obj, char *out, size_t cap);
 
 struct code_cache;
 struct py_raw_frame;

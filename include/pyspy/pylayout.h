@@ -77,8 +77,24 @@ struct py_layout {
 	int16_t code_tlbc;              /* 3.14t+: _PyCodeArray *co_tlbc */
 	int16_t code_size;
 
+	/* locals (dump --locals): where values and names are */
+	int16_t frame_localsplus;       /* <= 3.10: PyObject *f_localsplus[] */
+	int16_t iframe_localsplus;      /* 3.11+: localsplus[] (_PyStackRef 3.14+) */
+	int16_t code_argcount;          /* int */
+	int16_t code_kwonlyargcount;    /* int; 3.0+ */
+	int16_t code_flags;             /* int: CO_VARARGS, CO_VARKEYWORDS */
+	int16_t code_nlocals;           /* <= 3.10: int */
+	int16_t code_varnames;          /* <= 3.10: tuple of local names */
+	int16_t code_localsplusnames;   /* 3.11+: tuple */
+	int16_t code_localspluskinds;   /* 3.11+: bytes */
+
 	/* objects */
 	int16_t object_type;            /* ob_type */
+	int16_t type_name;              /* const char *tp_name */
+	int16_t tuple_item;             /* ob_item[] of tuples (and lists' pointer) */
+	int16_t dict_used;              /* ma_used */
+	int16_t long_tag;               /* 3.12+: lv_tag; before, ob_size */
+	int16_t long_digits;            /* uint32 digits of 30 bits */
 	int16_t var_size;               /* ob_size of PyVarObject */
 	int16_t bytes_sval;             /* PyBytesObject / PyStringObject data */
 	int16_t unicode_length;

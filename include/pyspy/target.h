@@ -138,6 +138,8 @@ void target_poll(struct target *t);
 /* Map a thread id as the target sees it to the host tid (0 if unknown). */
 pid_t target_host_tid(struct target *t, pid_t nstid);
 struct target_thread *target_thread_by_tid(struct target *t, pid_t tid);
+/* The target's command line, arguments separated by spaces, into buf. */
+void target_cmdline(struct target *t, char *buf, size_t len);
 /* OS thread name (comm) of a thread, into buf. */
 void target_thread_comm(struct target *t, pid_t tid, char *buf, size_t len);
 

@@ -168,6 +168,14 @@ static const struct use {
 	U("code_object.firstlineno", code_firstlineno, 4),
 	U("code_object.co_code_adaptive", code_code_adaptive, 2),
 	U("pyobject.ob_type", object_type, 8),
+	U("type_object.tp_name", type_name, 8),
+	U("tuple_object.ob_item", tuple_item, 8),
+	U("long_object.lv_tag", long_tag, 8),
+	U("long_object.ob_digit", long_digits, 4),
+	U("interpreter_frame.localsplus", iframe_localsplus, 8),
+	U("code_object.argcount", code_argcount, 4),
+	U("code_object.localsplusnames", code_localsplusnames, 8),
+	U("code_object.localspluskinds", code_localspluskinds, 8),
 	U("bytes_object.ob_size", var_size, 8),
 	U("bytes_object.ob_sval", bytes_sval, 1),
 	U("unicode_object.state", unicode_state, 4),
@@ -411,6 +419,14 @@ int py_debug_offsets_apply(const uint8_t *buf, size_t len, struct py_layout *l,
 	n.unicode_kind_shift = n.free_threaded && minor >= 14 ? 8 : 2;
 	n.family = PY_FAMILY_313;
 	n.runtime_gil = -1;
+	n.frame_localsplus = n.code_nlocals = n.code_varnames = -1;
+	/*
+	 * Not in the table: co_flags and co_kwonlyargcount sit 4 before and 8
+	 * after co_argcount in every version from 3.11 (Include/cpython/
+	 * code.h); 3.14 also marks arguments in co_localspluskinds.
+	 */
+	n.code_flags = (int16_t)(n.code_argcount - 4);
+	n.code_kwonlyargcount = (int16_t)(n.code_argcount + 8);
 	n.tstate_frame = n.tstate_cframe = n.cframe_current_frame = -1;
 	n.frame_back = n.frame_code = n.frame_lasti = -1;
 	n.major = major;

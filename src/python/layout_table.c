@@ -27,6 +27,10 @@
 static const struct py_layout py27 = {
 	.major = 2, .minor = 7, .family = PY_FAMILY_27,
 	.runtime_interpreters_head = -1,
+	.frame_localsplus = 376, .iframe_localsplus = -1, .code_argcount = 16,
+	.code_kwonlyargcount = -1, .code_flags = 28, .code_nlocals = 20,
+	.code_varnames = 56, .code_localsplusnames = -1, .code_localspluskinds = -1,
+	.type_name = 24, .tuple_item = 24, .dict_used = 24, .long_tag = 16, .long_digits = 24,
 	.runtime_gil = -1, .interp_ceval_gil = -1,
 	.interp_next = 0, .interp_tstate_head = 8,
 	.tstate_next = 0, .tstate_interp = 8, .tstate_frame = 16,
@@ -44,6 +48,10 @@ static const struct py_layout py27 = {
 static const struct py_layout py36 = {
 	.major = 3, .minor = 6, .family = PY_FAMILY_36,
 	.runtime_interpreters_head = -1,   /* no _PyRuntime: interp_head */
+	.frame_localsplus = 376, .iframe_localsplus = -1, .code_argcount = 16,
+	.code_kwonlyargcount = 20, .code_flags = 32, .code_nlocals = 24,
+	.code_varnames = 64, .code_localsplusnames = -1, .code_localspluskinds = -1,
+	.type_name = 24, .tuple_item = 24, .dict_used = 16, .long_tag = 16, .long_digits = 24,
 	.runtime_gil = -1, .interp_ceval_gil = -1,
 	.interp_next = 0, .interp_tstate_head = 8,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = 24,
@@ -58,6 +66,10 @@ static const struct py_layout py36 = {
 static const struct py_layout py37 = {
 	.major = 3, .minor = 7, .family = PY_FAMILY_36,
 	.runtime_interpreters_head = 24,
+	.frame_localsplus = 360, .iframe_localsplus = -1, .code_argcount = 16,
+	.code_kwonlyargcount = 20, .code_flags = 32, .code_nlocals = 24,
+	.code_varnames = 64, .code_localsplusnames = -1, .code_localspluskinds = -1,
+	.type_name = 24, .tuple_item = 24, .dict_used = 16, .long_tag = 16, .long_digits = 24,
 	.runtime_gil = 1264, .interp_ceval_gil = -1,
 	.interp_next = 0, .interp_tstate_head = 8,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = 24,
@@ -73,6 +85,10 @@ static const struct py_layout py37 = {
 static const struct py_layout py38 = {
 	.major = 3, .minor = 8, .family = PY_FAMILY_36,
 	.runtime_interpreters_head = 32,
+	.frame_localsplus = 360, .iframe_localsplus = -1, .code_argcount = 16,
+	.code_kwonlyargcount = 24, .code_flags = 36, .code_nlocals = 28,
+	.code_varnames = 72, .code_localsplusnames = -1, .code_localspluskinds = -1,
+	.type_name = 24, .tuple_item = 24, .dict_used = 16, .long_tag = 16, .long_digits = 24,
 	.runtime_gil = 1152, .interp_ceval_gil = -1,
 	.interp_next = 0, .interp_tstate_head = 8,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = 24,
@@ -88,6 +104,10 @@ static const struct py_layout py38 = {
 static const struct py_layout py39 = {
 	.major = 3, .minor = 9, .family = PY_FAMILY_36,
 	.runtime_interpreters_head = 32,
+	.frame_localsplus = 360, .iframe_localsplus = -1, .code_argcount = 16,
+	.code_kwonlyargcount = 24, .code_flags = 36, .code_nlocals = 28,
+	.code_varnames = 72, .code_localsplusnames = -1, .code_localspluskinds = -1,
+	.type_name = 24, .tuple_item = 24, .dict_used = 16, .long_tag = 16, .long_digits = 24,
 	.runtime_gil = 352, .interp_ceval_gil = -1,
 	.interp_next = 0, .interp_tstate_head = 8,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = 24,
@@ -103,6 +123,10 @@ static const struct py_layout py39 = {
 static const struct py_layout py310 = {
 	.major = 3, .minor = 10, .family = PY_FAMILY_36,
 	.runtime_interpreters_head = 32,
+	.frame_localsplus = 352, .iframe_localsplus = -1, .code_argcount = 16,
+	.code_kwonlyargcount = 24, .code_flags = 36, .code_nlocals = 28,
+	.code_varnames = 72, .code_localsplusnames = -1, .code_localspluskinds = -1,
+	.type_name = 24, .tuple_item = 24, .dict_used = 16, .long_tag = 16, .long_digits = 24,
 	.runtime_gil = 352, .interp_ceval_gil = -1,
 	.interp_next = 0, .interp_tstate_head = 8,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = 24,
@@ -117,6 +141,10 @@ static const struct py_layout py310 = {
 static const struct py_layout py311 = {
 	.major = 3, .minor = 11, .family = PY_FAMILY_311,
 	.runtime_interpreters_head = 40,
+	.frame_localsplus = -1, .iframe_localsplus = 72, .code_argcount = 56,
+	.code_kwonlyargcount = 64, .code_flags = 48, .code_nlocals = -1,
+	.code_varnames = -1, .code_localsplusnames = 96, .code_localspluskinds = 104,
+	.type_name = 24, .tuple_item = 24, .dict_used = 16, .long_tag = 16, .long_digits = 24,
 	.runtime_gil = 360, .interp_ceval_gil = -1,
 	.interp_next = 0, .interp_tstate_head = 16,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = -1,
@@ -137,6 +165,10 @@ static const struct py_layout py311 = {
 static const struct py_layout py312 = {
 	.major = 3, .minor = 12, .family = PY_FAMILY_311,
 	.runtime_interpreters_head = 40,
+	.frame_localsplus = -1, .iframe_localsplus = 72, .code_argcount = 52,
+	.code_kwonlyargcount = 60, .code_flags = 48, .code_nlocals = -1,
+	.code_varnames = -1, .code_localsplusnames = 96, .code_localspluskinds = 104,
+	.type_name = 24, .tuple_item = 24, .dict_used = 16, .long_tag = 16, .long_digits = 24,
 	.runtime_gil = -1, .interp_ceval_gil = 384,
 	.interp_next = 0, .interp_tstate_head = 72,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = -1,
@@ -158,6 +190,10 @@ static const struct py_layout py312 = {
 static const struct py_layout py313 = {
 	.major = 3, .minor = 13, .family = PY_FAMILY_313,
 	.runtime_interpreters_head = 632,
+	.frame_localsplus = -1, .iframe_localsplus = 72, .code_argcount = 52,
+	.code_kwonlyargcount = 60, .code_flags = 48, .code_nlocals = -1,
+	.code_varnames = -1, .code_localsplusnames = 96, .code_localspluskinds = 104,
+	.type_name = 24, .tuple_item = 24, .dict_used = 16, .long_tag = 16, .long_digits = 24,
 	.runtime_gil = -1, .interp_ceval_gil = 16,
 	.interp_next = 7264, .interp_tstate_head = 7344,
 	.tstate_next = 8, .tstate_interp = 16, .tstate_frame = -1,

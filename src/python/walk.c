@@ -26,32 +26,53 @@
 #define MAX_INTERPRETERS 64
 #define FRAME_OWNED_BY_GENERATOR 1
 
-static int push_frame(struct py_sample *s, uint32_t func, int line)
+static int push_frame(struct py_sample *s, uint32_t func, int line, uint64_t frame,
+		      uint64_t code)
 {
 	if (s->nframes == s->cap_frames) {
 		size_t ncap = s->cap_frames ? s->cap_frames * 2 : 1024;
 		struct frame_ref *n = realloc(s->frames, ncap * sizeof(*n));
+		struct py_frame_src *src;
 		if (!n)
 			return -PERR_NOMEM;
 		s->frames = n;
+		if (s->keep_sources) {
+			src = realloc(s->src, ncap * sizeof(*src));
+			if (!src)
+				return -PERR_NOMEM;
+			s->src = src;
+		}
 		s->cap_frames = ncap;
 	}
+	if (s->keep_sources && s->src)
+		s->src[s->nframes] = (struct py_frame_src){ frame, code };
 	s->frames[s->nframes++] = (struct frame_ref){ func, line };
 	return 0;
 }
 
-/* Reverse frames[first, first+n) so the root comes first. */
-static void reverse(struct frame_ref *f, size_t n)
+/* Reverse frames [first, first+n) so the root comes first. */
+static void reverse(struct py_sample *s, size_t first, size_t n)
 {
+	struct frame_ref *f = s->frames + first;
+
 	for (size_t i = 0; i < n / 2; i++) {
 		struct frame_ref tmp = f[i];
 		f[i] = f[n - 1 - i];
 		f[n - 1 - i] = tmp;
 	}
+	if (s->keep_sources && s->src) {
+		struct py_frame_src *r = s->src + first;
+		for (size_t i = 0; i < n / 2; i++) {
+			struct py_frame_src tmp = r[i];
+			r[i] = r[n - 1 - i];
+			r[n - 1 - i] = tmp;
+		}
+	}
 }
 
 /* A frame as found in the chain, before its code object is decoded. */
 struct py_raw_frame {
+	uint64_t addr;      /* the frame itself */
 	uint64_t code;      /* code object (tag bits removed) */
 	uint64_t instr;     /* 3.11+: instruction pointer */
 	int32_t lasti;      /* <= 3.10: f_lasti */
@@ -93,6 +114,7 @@ static int chain_frame_objects(struct pyinterp *pi, uint64_t frame, size_t *n,
 		if ((rc = target_read(pi->target, frame, buf, need)) != 0)
 			return rc;
 		memset(r, 0, sizeof(*r));
+		r->addr = frame;
 		if (field_u64(buf, need, l->frame_back, &back) ||
 		    field_u64(buf, need, l->frame_code, &r->code) ||
 		    field_i32(buf, need, l->frame_lasti, &r->lasti))
@@ -155,6 +177,7 @@ static int chain_interpreter_frames(struct pyinterp *pi, uint64_t frame, size_t 
 		if ((rc = target_read(pi->target, frame, buf, need)) != 0)
 			return rc;
 		memset(r, 0, sizeof(*r));
+		r->addr = frame;
 		if (field_u64(buf, need, l->iframe_code, &r->code) ||
 		    field_u64(buf, need, l->iframe_previous, &prev) ||
 		    field_u64(buf, need, l->iframe_instr, &r->instr))
@@ -263,10 +286,10 @@ static int resolve_frames(struct pyinterp *pi, size_t n, struct py_sample *s)
 			/* 3.10 counts code units; earlier versions count bytes. */
 			off = pi->major == 3 && pi->minor == 10 ? (int64_t)r->lasti * 2 : r->lasti;
 		}
-		if ((rc = push_frame(s, ci->func, code_line(pi, ci, off))) != 0)
+		if ((rc = push_frame(s, ci->func, code_line(pi, ci, off), r->addr, r->code)) != 0)
 			return rc;
 	}
-	reverse(s->frames + first, s->nframes - first);
+	reverse(s, first, s->nframes - first);
 	return 0;
 }
 
@@ -560,6 +583,8 @@ int pyinterp_sample(struct pyinterp *pi, struct py_sample *s)
 void py_sample_free(struct py_sample *s)
 {
 	free(s->frames);
+	free(s->src);
+	s->src = NULL;
 	s->frames = NULL;
 	s->nframes = s->cap_frames = 0;
 }

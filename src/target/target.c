@@ -217,6 +217,23 @@ void target_thread_comm(struct target *t, pid_t tid, char *buf, size_t len)
 	snprintf(buf, len, "%s", tmp);
 }
 
+void target_cmdline(struct target *t, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)t->pid);
+	n = read_small(path, buf, len);
+	if (n <= 0) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	/* Arguments are NUL-separated; the last NUL ends the string. */
+	for (ssize_t i = 0; i < n - 1; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+}
+
 static bool same_pidns(pid_t pid)
 {
 	char a[64], b[64], pa[64];

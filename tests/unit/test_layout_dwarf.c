@@ -53,7 +53,8 @@
 enum dtype {
 	T_NONE, /* an unused alternative */
 	T_RUNTIME, T_IS, T_TS, T_CFRAME, T_FRAME, T_IFRAME, T_CODE, T_OBJECT,
-	T_BYTES, T_STRING, T_ASCII, T_COMPACT, T_FRAMEOWNER, T_NTYPES
+	T_BYTES, T_STRING, T_ASCII, T_COMPACT, T_FRAMEOWNER, T_TYPE, T_TUPLE, T_DICT,
+	T_LONG, T_NTYPES
 };
 
 enum dkind { K_STRUCT, K_TYPEDEF, K_ENUM };
@@ -76,6 +77,10 @@ static const struct {
 	[T_ASCII] = { "PyASCIIObject", K_TYPEDEF, "PyASCIIObject" },
 	[T_COMPACT] = { "PyCompactUnicodeObject", K_TYPEDEF, "PyCompactUnicodeObject" },
 	[T_FRAMEOWNER] = { "enum _frameowner", K_ENUM, "_frameowner" },
+	[T_TYPE] = { "struct _typeobject", K_STRUCT, "_typeobject" },
+	[T_TUPLE] = { "PyTupleObject", K_TYPEDEF, "PyTupleObject" },
+	[T_DICT] = { "PyDictObject", K_TYPEDEF, "PyDictObject" },
+	[T_LONG] = { "struct _longobject", K_STRUCT, "_longobject" },
 };
 
 struct dwarf_types {
@@ -385,7 +390,7 @@ static const struct fieldmap {
 	const char *field;
 	size_t offset;       /* in struct py_layout */
 	int from, to;        /* versions the field is defined for (pylayout.h) */
-	struct alt alts[2];  /* first one the DWARF has wins */
+	struct alt alts[3];  /* first one the DWARF has wins */
 } fields[] = {
 #define F(f, range, ...) { #f, offsetof(struct py_layout, f), range, { __VA_ARGS__ } }
 	F(runtime_interpreters_head, ANY, { T_RUNTIME, "interpreters.head" }),
@@ -419,7 +424,22 @@ static const struct fieldmap {
 	F(code_firsttraceable, R(V(3, 11), 9999), { T_CODE, "_co_firsttraceable" }),
 	F(code_tlbc, R(V(3, 14), 9999), { T_CODE, "co_tlbc" }),
 	F(code_size, ANY, { T_CODE, NULL }),
+	F(frame_localsplus, R(0, V(3, 10)), { T_FRAME, "f_localsplus" }),
+	F(iframe_localsplus, R(V(3, 11), 9999), { T_IFRAME, "localsplus" }),
+	F(code_argcount, ANY, { T_CODE, "co_argcount" }),
+	F(code_kwonlyargcount, R(V(3, 0), 9999), { T_CODE, "co_kwonlyargcount" }),
+	F(code_flags, ANY, { T_CODE, "co_flags" }),
+	F(code_nlocals, R(0, V(3, 10)), { T_CODE, "co_nlocals" }),
+	F(code_varnames, R(0, V(3, 10)), { T_CODE, "co_varnames" }),
+	F(code_localsplusnames, R(V(3, 11), 9999), { T_CODE, "co_localsplusnames" }),
+	F(code_localspluskinds, R(V(3, 11), 9999), { T_CODE, "co_localspluskinds" }),
 	F(object_type, ANY, { T_OBJECT, "ob_type" }),
+	F(type_name, ANY, { T_TYPE, "tp_name" }),
+	F(tuple_item, ANY, { T_TUPLE, "ob_item" }),
+	F(dict_used, ANY, { T_DICT, "ma_used" }),
+	F(long_tag, ANY, { T_LONG, "long_value.lv_tag" }, { T_LONG, "ob_base.ob_size" },
+	  { T_LONG, "ob_size" }),
+	F(long_digits, ANY, { T_LONG, "long_value.ob_digit" }, { T_LONG, "ob_digit" }),
 	F(var_size, ANY, { T_BYTES, "ob_base.ob_size" }, { T_STRING, "ob_size" }),
 	F(bytes_sval, ANY, { T_BYTES, "ob_sval" }, { T_STRING, "ob_sval" }),
 	F(unicode_length, ANY, { T_ASCII, "length" }),
@@ -435,7 +455,7 @@ static const struct fieldmap {
  * unicode_kind_shift); major and minor name the table.
  */
 #define OTHER_FIELDS 5
-#define PY_LAYOUT_SIZE 96 /* sizeof(struct py_layout) when this map was written */
+#define PY_LAYOUT_SIZE 124 /* sizeof(struct py_layout) when this map was written */
 
 static int16_t table_value(const struct py_layout *l, const struct fieldmap *f)
 {
@@ -660,7 +680,7 @@ static void test_field_map_complete(void **state)
 		fail_msg("struct py_layout is %zu bytes, was %d: a field was added or removed; "
 			 "update the map in test_layout_dwarf.c (and PY_LAYOUT_SIZE)",
 			 sizeof(struct py_layout), PY_LAYOUT_SIZE);
-	assert_int_equal(ARRAY_SIZE(fields), 38);
+	assert_int_equal(ARRAY_SIZE(fields), 52);
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		for (size_t j = i + 1; j < ARRAY_SIZE(fields); j++)
 			if (fields[i].offset == fields[j].offset)
