@@ -47,8 +47,9 @@ _pyspy_c()
     local commands="record help"
     local global_opts="-h --help -V --version"
     local record_opts="-p --pid -r --rate -d --duration -o --output
-        -t --threads -i --idle --nonblocking -F --function --full-filenames
-        -v --verbose -h --help"
+        -f --format --interval -t --threads -i --idle --nonblocking
+        -F --function --full-filenames -v --verbose -q --quiet -h --help"
+    local formats="folded speedscope chrometrace svg pprof"
 
     # The first word that is not an option is the command.
     local i cmd=
@@ -88,7 +89,11 @@ _pyspy_c()
                     fi
                     return
                     ;;
-                -r | --rate | -d | --duration)
+                -f | --format)
+                    mapfile -t COMPREPLY < <(compgen -W "$formats" -- "$cur")
+                    return
+                    ;;
+                -r | --rate | -d | --duration | --interval)
                     # A number: nothing to offer.
                     return
                     ;;

@@ -77,7 +77,7 @@ end
 complete -c pyspy-c -f
 
 # pyspy-c [--help | --version | COMMAND]
-complete -c pyspy-c -n __pyspy_c_no_command -a record -d 'Sample a Python process and write folded stacks'
+complete -c pyspy-c -n __pyspy_c_no_command -a record -d 'Sample a Python process and write its profile'
 complete -c pyspy-c -n __pyspy_c_no_command -a help -d 'Show help for a command'
 complete -c pyspy-c -n __pyspy_c_no_command -s h -l help -d 'Show help'
 complete -c pyspy-c -n __pyspy_c_no_command -s V -l version -d 'Show the version'
@@ -91,10 +91,13 @@ complete -c pyspy-c -n $rec -s p -l pid -x -a '(__pyspy_c_pids)' -d 'Process to 
 complete -c pyspy-c -n $rec -s r -l rate -x -d 'Samples per second (default 100)'
 complete -c pyspy-c -n $rec -s d -l duration -x -d 'Stop after this many seconds'
 complete -c pyspy-c -n $rec -s o -l output -r -F -d 'Write the profile to FILE (default stdout)'
+complete -c pyspy-c -n $rec -s f -l format -x -d 'Output format (default folded)' -a 'folded\t"Folded stacks, for flamegraph.pl" speedscope\t"speedscope JSON, a profile per thread" chrometrace\t"Chrome trace events, a timeline per thread" svg\t"Interactive flame graph" pprof\t"Gzipped profile.proto for go tool pprof"'
+complete -c pyspy-c -n $rec -l interval -x -d 'Write a folded block every SECONDS while recording'
 complete -c pyspy-c -n $rec -s t -l threads -d 'Add a root frame per thread'
 complete -c pyspy-c -n $rec -s i -l idle -d 'Keep samples of idle threads'
 complete -c pyspy-c -n $rec -l nonblocking -d 'Read without stopping the target'
 complete -c pyspy-c -n $rec -s F -l function -d 'Aggregate by function, no line numbers'
 complete -c pyspy-c -n $rec -l full-filenames -d 'Show full file paths'
 complete -c pyspy-c -n $rec -s v -l verbose -d 'Say how the interpreter was found, and more detail'
+complete -c pyspy-c -n $rec -s q -l quiet -d 'No summary on stderr at the end'
 complete -c pyspy-c -n $rec -s h -l help -d 'Show help for record'

@@ -1,26 +1,48 @@
 /*
- * output.h - writing a profile out.  One writer per format, chosen from a
- * table by name; every writer reads the same struct profile.
+ * output.h - writing a profile out.  One writer per format, one file per
+ * writer in src/output/, chosen from the table in formats.c by name;
+ * every writer reads the same struct profile (and, for the formats that
+ * show time per thread, the session's struct timeline).
  */
 #ifndef PYSPY_OUTPUT_H
 #define PYSPY_OUTPUT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "pyspy/stacks.h"
+#include "pyspy/timeline.h"
 
+/* What a writer may want to say about the recording besides the stacks. */
 struct output_opts {
 	bool full_filenames;
+	const struct timeline *timeline; /* per-thread timelines; NULL unless needed */
+	double rate;                /* samples per second asked (0: unknown) */
+	bool idle;                  /* idle samples kept: wall-clock, not CPU time */
+	pid_t pid;                  /* the target, 0: unknown */
+	const char *command;        /* its command line, for titles; may be NULL */
+	int64_t start_realtime_ns;  /* wall-clock start of the recording, 0: unknown */
+	double duration;            /* seconds recorded */
+	uint64_t samples;           /* samples taken */
+	uint64_t failed;            /* samples that failed */
 };
 
 struct output_format {
 	const char *name;
+	const char *summary;        /* one line, for --help and errors */
 	int (*write)(FILE *out, const struct profile *p, const struct output_opts *o);
+	bool needs_timeline;        /* reads o->timeline */
+	bool binary;                /* not text: refused on a terminal */
+	bool streams;               /* can be written once per --interval window */
 };
 
 /* The writer named 'name', or NULL. */
 const struct output_format *output_find(const char *name);
+/* The i-th writer of the table, or NULL past the end. */
+const struct output_format *output_format_at(size_t i);
 
 /* Folded stacks: "root;...;leaf COUNT" lines, sorted bytewise. */
 int output_folded(FILE *out, const struct profile *p, const struct output_opts *o);
@@ -31,5 +53,29 @@ int output_folded(FILE *out, const struct profile *p, const struct output_opts *
  */
 size_t output_frame_text(const struct profile *p, struct frame_ref f, bool full_filenames,
 			 char *buf, size_t cap);
+
+/*
+ * Encoders shared by the writers (src/output/encode.c).
+ *
+ * Text from the target (function and file names) is bytes that should be
+ * UTF-8; the JSON and XML writers replace every invalid sequence by
+ * U+FFFD, and every character their format cannot carry (XML 1.0 has no
+ * control characters but tab, LF and CR) likewise.
+ */
+/* 's' as a JSON string, quotes included. */
+void output_json_string(FILE *out, const char *s);
+/* 's' as XML character data or attribute value (quotes escaped too). */
+void output_xml_text(FILE *out, const char *s);
+/* The same, for at most 'len' bytes of 's' (cut on a character boundary). */
+void output_xml_text_n(FILE *out, const char *s, size_t len);
+/*
+ * Decode one UTF-8 character of s[0 .. len-1]: returns its code point and
+ * sets *used, or returns -1 for an invalid sequence (*used = 1).
+ */
+long output_utf8_next(const unsigned char *s, size_t len, size_t *used);
+/* Protocol-buffer base-128 varint of v into buf (10 bytes suffice). */
+size_t output_pb_varint(uint8_t *buf, uint64_t v);
+/* ISO 8601 UTC with milliseconds ("2026-11-21T14:05:03.120Z"). */
+void output_iso_time(int64_t realtime_ns, char *buf, size_t cap);
 
 #endif

@@ -11,6 +11,14 @@
 #include "pyspy/pyinterp.h"
 #include "pyspy/stacks.h"
 #include "pyspy/target.h"
+#include "pyspy/timeline.h"
+
+/* One window of --interval: when it started, how long, how many samples. */
+struct sampler_window {
+	int64_t start_realtime_ns; /* wall clock (CLOCK_REALTIME) */
+	double seconds;
+	uint64_t samples;          /* samples taken in it */
+};
 
 struct sampler_opts {
 	double rate;         /* Hz */
@@ -19,6 +27,17 @@ struct sampler_opts {
 	bool idle;           /* keep idle threads */
 	bool threads;        /* a root frame per thread */
 	bool function;       /* no line numbers */
+	struct timeline *timeline; /* also record per-thread timelines; NULL: no */
+	double interval;     /* seconds per window; 0 = one window, no callback */
+	/*
+	 * Called at the end of each full window, between samples (the target
+	 * runs), with the profile holding that window's samples; it may
+	 * write and reset the profile.  A negative PERR_* return ends the
+	 * recording with that error.  The last, partial window is not passed
+	 * here but left in sampler_stats.window for the caller.
+	 */
+	int (*window_end)(void *ctx, const struct sampler_window *w);
+	void *window_ctx;
 };
 
 struct sampler_stats {
@@ -31,6 +50,9 @@ struct sampler_stats {
 	uint64_t full_stops; /* selective stops redone with every thread stopped */
 	uint64_t stack_errors; /* stacks dropped: profile out of memory */
 	double elapsed;      /* seconds */
+	int64_t start_realtime_ns; /* wall clock at the start */
+	struct sampler_window window; /* the last window (the whole recording
+					 without an interval) */
 	bool target_exited;
 	int stop_signal;     /* SIGINT/SIGTERM/SIGHUP that ended it, or 0 */
 };

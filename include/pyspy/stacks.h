@@ -47,6 +47,18 @@ const struct func *profile_func_get(const struct profile *p, uint32_t id);
 /* Count one sample of 'frames' (root first, n of them) 'weight' times. */
 int profile_add(struct profile *p, const struct frame_ref *frames, size_t n,
 		uint64_t weight);
+/*
+ * The same, returning the stack's index (as profile_stack() takes it), or
+ * -1 when out of memory.  Indexes are stable until the profile is pruned
+ * or reset (a profile without a limit never prunes).
+ */
+long profile_add_index(struct profile *p, const struct frame_ref *frames, size_t n,
+		       uint64_t weight);
+/* The index of stack 'frames' if the profile has it, else -1. */
+long profile_find(const struct profile *p, const struct frame_ref *frames, size_t n);
+/* Stack number 'index' (0 .. profile_nstacks() - 1); false if out of range. */
+bool profile_stack(const struct profile *p, size_t index, const struct frame_ref **frames,
+		   size_t *n, uint64_t *count);
 
 /* Iterate over distinct stacks: returns false at the end. */
 struct profile_iter {

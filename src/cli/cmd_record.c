@@ -3,7 +3,13 @@
  *
  * The pipeline: target_open (attach) -> pyinterp_attach (find Python) ->
  * sampler_run (until duration, signal or exit) -> target_close (the target
- * runs free again before we spend time writing) -> output writer.
+ * runs free again before we spend time writing) -> output writer, chosen
+ * by --format from the table in src/output/formats.c.
+ *
+ * With --interval the folded writer runs once per window while sampling
+ * (called back by the sampler between two samples), each block headed by
+ * a "# window" comment line and flushed, and the profile starts afresh;
+ * the last, partial window is written after detaching.
  */
 #define _GNU_SOURCE
 #include "pyspy/cli.h"
@@ -13,17 +19,21 @@
 #include "pyspy/sampler.h"
 #include "pyspy/stacks.h"
 #include "pyspy/target.h"
+#include "pyspy/timeline.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum {
 	OPT_PID = 1, OPT_RATE, OPT_DURATION, OPT_OUTPUT, OPT_THREADS, OPT_IDLE,
-	OPT_NONBLOCKING, OPT_FUNCTION, OPT_FULL_FILENAMES, OPT_VERBOSE,
+	OPT_NONBLOCKING, OPT_FUNCTION, OPT_FULL_FILENAMES, OPT_VERBOSE, OPT_FORMAT,
+	OPT_INTERVAL, OPT_QUIET,
 };
 
 static const struct cli_option record_options[] = {
@@ -32,18 +42,23 @@ static const struct cli_option record_options[] = {
 	{ OPT_DURATION, 'd', "duration", "SECONDS",
 	  "stop after this long (default: until Ctrl-C or target exit)" },
 	{ OPT_OUTPUT, 'o', "output", "FILE", "write the profile to FILE (default stdout)" },
+	{ OPT_FORMAT, 'f', "format", "FORMAT",
+	  "folded, speedscope, chrometrace, svg or pprof (default folded)" },
+	{ OPT_INTERVAL, 0, "interval", "SECONDS",
+	  "write a folded block every SECONDS while recording" },
 	{ OPT_THREADS, 't', "threads", NULL, "add a root frame per thread" },
 	{ OPT_IDLE, 'i', "idle", NULL, "keep samples of idle threads (dropped by default)" },
 	{ OPT_NONBLOCKING, 0, "nonblocking", NULL, "read without stopping the target" },
 	{ OPT_FUNCTION, 'F', "function", NULL, "aggregate by function, no line numbers" },
 	{ OPT_FULL_FILENAMES, 0, "full-filenames", NULL, "show full file paths" },
 	{ OPT_VERBOSE, 'v', "verbose", NULL, "say how the interpreter was found, and more detail" },
+	{ OPT_QUIET, 'q', "quiet", NULL, "no summary on stderr at the end (errors still)" },
 	{ 0, 0, NULL, NULL, NULL },
 };
 
 const struct cli_command cmd_record_def = {
 	.name = "record",
-	.summary = "sample a running Python process and write folded stacks",
+	.summary = "sample a running Python process and write its profile",
 	.usage = "pyspy-c record --pid PID [options]",
 	.options = record_options,
 	.run = cmd_record,
@@ -52,7 +67,9 @@ const struct cli_command cmd_record_def = {
 struct record_args {
 	pid_t pid;
 	const char *output;
+	const char *format;
 	bool verbose;
+	bool quiet;
 	bool full_filenames;
 	struct sampler_opts so;
 };
@@ -100,6 +117,17 @@ static int set_option(int id, const char *arg, void *ctx)
 	case OPT_OUTPUT:
 		a->output = arg;
 		return 0;
+	case OPT_FORMAT:
+		a->format = arg;
+		return 0;
+	case OPT_INTERVAL:
+		if (parse_number("interval", arg, 0.01, 1e9, &v))
+			return 2;
+		a->so.interval = v;
+		return 0;
+	case OPT_QUIET:
+		a->quiet = true;
+		return 0;
 	case OPT_THREADS:
 		a->so.threads = true;
 		return 0;
@@ -123,7 +151,7 @@ static int set_option(int id, const char *arg, void *ctx)
 }
 
 static void summary(const struct record_args *a, const struct sampler_stats *st,
-		    const struct profile *prof)
+		    uint64_t pruned, const struct timeline *tl, const char *format)
 {
 	double eff = st->elapsed > 0 ? (double)st->taken / st->elapsed : 0;
 
@@ -141,14 +169,110 @@ static void summary(const struct record_args *a, const struct sampler_stats *st,
 	if (st->stack_errors)
 		fprintf(stderr, "; %llu stacks lost (out of memory)",
 			(unsigned long long)st->stack_errors);
-	if (profile_pruned(prof))
+	if (pruned)
 		fprintf(stderr, "; %llu samples of rare stacks merged into '[pruned: rare stacks]' "
 			"(more than %d distinct stacks)",
-			(unsigned long long)profile_pruned(prof), PROFILE_DEFAULT_MAX_STACKS);
+			(unsigned long long)pruned, PROFILE_DEFAULT_MAX_STACKS);
+	if (tl && timeline_dropped(tl) && timeline_full_at(tl) >= 0)
+		fprintf(stderr, "; timeline full after %.1f s (%u slices or %u stacks, or out of "
+			"memory): %llu thread samples from then on are missing from the %s output",
+			(double)timeline_full_at(tl) / 1e9, TIMELINE_DEFAULT_MAX_SLICES,
+			TIMELINE_DEFAULT_MAX_STACKS, (unsigned long long)timeline_dropped(tl),
+			format);
+	else if (tl && timeline_dropped(tl))
+		fprintf(stderr, "; %llu thread samples missing from the %s output (a thread state "
+			"seen twice in one sample)", (unsigned long long)timeline_dropped(tl), format);
 	fputc('\n', stderr);
 	if (st->target_exited)
 		fprintf(stderr, "pyspy-c: process %d exited; wrote the samples collected until then\n",
 			(int)a->pid);
+}
+
+/* The folded writer, once per --interval window. */
+struct stream {
+	FILE *out;
+	const char *name;         /* for messages */
+	struct profile *prof;
+	const struct output_opts *oo;
+	uint64_t pruned;          /* over all windows */
+};
+
+static int write_block(struct stream *s, const struct sampler_window *w)
+{
+	char start[40];
+
+	output_iso_time(w->start_realtime_ns, start, sizeof(start));
+	fprintf(s->out, "# window start=%s seconds=%.3f samples=%llu\n", start, w->seconds,
+		(unsigned long long)w->samples);
+	if (output_folded(s->out, s->prof, s->oo) != 0 || fflush(s->out) != 0 || ferror(s->out))
+		return perr_set(PERR_RUNTIME, "cannot write the profile to '%s': %s", s->name,
+				strerror(errno));
+	s->pruned += profile_pruned(s->prof);
+	profile_reset(s->prof);
+	return 0;
+}
+
+static int window_end(void *ctx, const struct sampler_window *w)
+{
+	return write_block(ctx, w);
+}
+
+/* The target's command line, NULs as spaces; NULL if it cannot be read. */
+static char *read_command(pid_t pid)
+{
+	char path[64], *buf = malloc(4096);
+	ssize_t n;
+	int fd;
+
+	if (!buf)
+		return NULL;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, 4095) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0) {
+		free(buf);
+		return NULL;
+	}
+	while (n > 0 && buf[n - 1] == '\0')
+		n--;
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n] = '\0';
+	return buf;
+}
+
+static int unknown_format(const char *name)
+{
+	char list[256] = "";
+	const struct output_format *f;
+
+	for (size_t i = 0; (f = output_format_at(i)); i++) {
+		if (i)
+			strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+		strncat(list, f->name, sizeof(list) - strlen(list) - 1);
+	}
+	return cli_error(2, "unknown format '%s' (expected one of: %s)", name, list);
+}
+
+/* For tests: PYSPY_C_ALSO_FOLDED=FILE writes the same profile as folded too. */
+static int also_folded(const struct profile *prof, const struct output_opts *oo)
+{
+	const char *path = getenv("PYSPY_C_ALSO_FOLDED");
+	FILE *f;
+	int rc;
+
+	if (!path || !*path)
+		return 0;
+	f = fopen(path, "w");
+	if (!f)
+		return cli_error(1, "cannot open '%s': %s", path, strerror(errno));
+	rc = output_folded(f, prof, oo);
+	if (fclose(f) != 0 || rc != 0)
+		return cli_error(1, "cannot write '%s': %s", path, strerror(errno));
+	return 0;
 }
 
 int cmd_record(int argc, char **argv)
@@ -159,7 +283,10 @@ int cmd_record(int argc, char **argv)
 	struct pyinterp pi;
 	struct sampler_stats st;
 	struct profile *prof = NULL;
-	const struct output_format *fmt = output_find("folded");
+	struct timeline *tl = NULL;
+	const struct output_format *fmt;
+	struct stream stream = { 0 };
+	char *command = NULL;
 	FILE *out = stdout;
 	sigset_t set;
 	bool help;
@@ -174,6 +301,15 @@ int cmd_record(int argc, char **argv)
 				 argv[optind]);
 	if (!a.pid)
 		return cli_error(2, "record needs --pid PID (see 'pyspy-c record --help')");
+	fmt = output_find(a.format ? a.format : "folded");
+	if (!fmt)
+		return unknown_format(a.format);
+	if (a.so.interval > 0 && !fmt->streams)
+		return cli_error(2, "--interval writes folded blocks: it cannot be used with "
+				 "--format %s", fmt->name);
+	if (fmt->binary && !a.output && isatty(STDOUT_FILENO))
+		return cli_error(2, "%s output is binary: write it to a file with -o FILE, "
+				 "not to a terminal", fmt->name);
 	oo.full_filenames = a.full_filenames;
 
 	/* Signals that end the recording are read by the sampler, not fatal. */
@@ -186,7 +322,7 @@ int cmd_record(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (a.output) {
-		out = fopen(a.output, "w");
+		out = fopen(a.output, fmt->binary ? "wb" : "w");
 		if (!out)
 			return cli_error(1, "cannot open '%s': %s", a.output, strerror(errno));
 	}
@@ -196,6 +332,15 @@ int cmd_record(int argc, char **argv)
 		goto done;
 	}
 	profile_set_limit(prof, PROFILE_DEFAULT_MAX_STACKS);
+	if (fmt->needs_timeline) {
+		tl = timeline_new((int64_t)(1e9 / a.so.rate), 0, 0);
+		if (!tl) {
+			status = cli_error(1, "out of memory");
+			goto done;
+		}
+		a.so.timeline = tl;
+	}
+	command = read_command(a.pid);
 	rc = target_open(&t, a.pid, a.so.blocking);
 	if (rc) {
 		status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
@@ -212,19 +357,45 @@ int cmd_record(int argc, char **argv)
 		pyinterp_describe(&pi, desc, sizeof(desc));
 		fprintf(stderr, "pyspy-c: pid %d: %s\n", (int)a.pid, desc);
 	}
+	stream = (struct stream){ .out = out, .name = a.output ? a.output : "stdout",
+				  .prof = prof, .oo = &oo };
+	if (a.so.interval > 0) {
+		a.so.window_end = window_end;
+		a.so.window_ctx = &stream;
+	}
 	rc = sampler_run(&t, &pi, prof, &a.so, &st);
 	/* Let the target run free before spending time on output. */
 	target_close(&t);
-	summary(&a, &st, prof);
+	oo.timeline = tl;
+	oo.rate = a.so.rate;
+	oo.idle = a.so.idle;
+	oo.pid = a.pid;
+	oo.command = command;
+	oo.start_realtime_ns = st.start_realtime_ns;
+	oo.duration = st.elapsed;
+	oo.samples = st.taken;
+	oo.failed = st.failed;
+	if (!a.quiet)
+		summary(&a, &st, stream.pruned + profile_pruned(prof), tl, fmt->name);
 	if (rc)
 		status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
-	if (fmt->write(out, prof, &oo) != 0 || fflush(out) != 0 || ferror(out))
-		status = cli_error(1, "cannot write the profile to '%s': %s",
-				   a.output ? a.output : "stdout", strerror(errno));
+	if (a.so.interval > 0) {
+		/* After a write error the stream is broken: no last block. */
+		if (rc == 0 && (rc = write_block(&stream, &st.window)) != 0)
+			status = cli_error(1, "%s", perr_detail(rc));
+	} else {
+		if (fmt->write(out, prof, &oo) != 0 || fflush(out) != 0 || ferror(out))
+			status = cli_error(1, "cannot write the profile to '%s': %s",
+					   a.output ? a.output : "stdout", strerror(errno));
+		if (also_folded(prof, &oo) != 0)
+			status = 1;
+	}
 done:
 	target_close(&t);
 	pyinterp_release(&pi);
+	timeline_free(tl);
 	profile_free(prof);
+	free(command);
 	if (out != stdout && fclose(out) != 0 && status == 0)
 		status = cli_error(1, "cannot write '%s': %s", a.output, strerror(errno));
 	return status;

@@ -141,3 +141,10 @@ out:
 	free(lines);
 	return rc;
 }
+
+const struct output_format output_format_folded = {
+	.name = "folded",
+	.summary = "folded stacks, as flamegraph.pl reads them",
+	.write = output_folded,
+	.streams = true,
+};

@@ -36,6 +36,13 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Thread root frames, interned once per thread. */
 struct labels {
 	pid_t tid[MAX_LABELS];
@@ -69,23 +76,28 @@ static uint32_t thread_label(struct labels *lb, struct target *t, struct profile
 }
 
 static int record_sample(struct target *t, struct profile *prof, const struct sampler_opts *o,
-			 struct py_sample *s, struct labels *lb, struct sampler_stats *st)
+			 struct py_sample *s, struct labels *lb, struct sampler_stats *st,
+			 int64_t when)
 {
 	static struct frame_ref buf[PY_MAX_DEPTH + 1];
 
+	if (o->timeline)
+		timeline_begin_sample(o->timeline, when);
 	for (size_t i = 0; i < s->nthreads; i++) {
 		const struct py_thread_sample *th = &s->threads[i];
-		size_t n = 0;
+		uint32_t label = FUNC_NONE;
+		size_t n = 0, root;
 
 		if (th->nframes == 0 || (th->idle && !o->idle))
 			continue;
 		if (th->truncated)
 			st->truncated++;
-		if (o->threads) {
-			uint32_t f = thread_label(lb, t, prof, th);
-			if (f != FUNC_NONE)
-				buf[n++] = (struct frame_ref){ f, -1 };
-		}
+		/* The timeline names its threads even without --threads. */
+		if (o->threads || o->timeline)
+			label = thread_label(lb, t, prof, th);
+		if (o->threads && label != FUNC_NONE)
+			buf[n++] = (struct frame_ref){ label, -1 };
+		root = n;
 		for (size_t k = 0; k < th->nframes && n < PY_MAX_DEPTH + 1; k++) {
 			struct frame_ref fr = s->frames[th->first + k];
 			if (o->function)
@@ -94,6 +106,10 @@ static int record_sample(struct target *t, struct profile *prof, const struct sa
 		}
 		if (profile_add(prof, buf, n, 1) != 0)
 			st->stack_errors++;
+		/* Failures are counted by the timeline itself and reported. */
+		if (o->timeline)
+			timeline_add(o->timeline, th->tid, th->tstate, th->thread_id, label,
+				     buf + root, n - root);
 	}
 	return 0;
 }
@@ -150,7 +166,8 @@ static int stop_for_sample(struct target *t, struct pyinterp *pi, struct py_samp
 /* One tick: stop (if blocking), walk, resume, count. */
 static int take_sample(struct target *t, struct pyinterp *pi, struct profile *prof,
 		       const struct sampler_opts *o, struct py_sample *s, struct labels *lb,
-		       struct sampler_stats *st, int64_t *last_refresh, bool *unknown_thread)
+		       struct sampler_stats *st, int64_t *last_refresh, bool *unknown_thread,
+		       int64_t when)
 {
 	int rc;
 
@@ -196,7 +213,7 @@ static int take_sample(struct target *t, struct pyinterp *pi, struct profile *pr
 	for (size_t i = 0; i < s->nthreads; i++)
 		if (!s->threads[i].tid)
 			*unknown_thread = true;
-	return record_sample(t, prof, o, s, lb, st);
+	return record_sample(t, prof, o, s, lb, st, when);
 }
 
 static int make_signalfd(void)
@@ -230,7 +247,10 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		const struct sampler_opts *o, struct sampler_stats *st)
 {
 	int64_t period = (int64_t)(1e9 / o->rate);
-	int64_t start, next, end, last_refresh = 0;
+	int64_t start, next, end, last_refresh = 0, realtime0;
+	int64_t interval = o->interval > 0 ? (int64_t)(o->interval * 1e9) : 0;
+	int64_t window_start, window_end;
+	uint64_t window_taken = 0;
 	bool unknown_thread = false;
 	struct py_sample *s = calloc(1, sizeof(*s));
 	struct labels *lb = calloc(1, sizeof(*lb));
@@ -254,14 +274,34 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		pyinterp_sample(pi, s);
 	}
 	start = now_ns();
+	realtime0 = realtime_ns();
+	st->start_realtime_ns = realtime0;
 	next = start;
 	end = o->duration > 0 ? start + (int64_t)(o->duration * 1e9) : INT64_MAX;
+	window_start = start;
+	window_end = interval > 0 ? start + interval : INT64_MAX;
 	for (;;) {
 		int64_t now = now_ns(), wait;
 		struct timespec ts;
 
 		if (now >= end)
 			break;
+		if (now >= window_end) {
+			struct sampler_window w = {
+				.start_realtime_ns = realtime0 + (window_start - start),
+				.seconds = (double)(window_end - window_start) / 1e9,
+				.samples = st->taken - window_taken,
+			};
+			window_start = window_end;
+			window_end += interval;
+			window_taken = st->taken;
+			if (o->window_end) {
+				rc = o->window_end(o->window_ctx, &w);
+				if (rc)
+					break;
+			}
+			continue;
+		}
 		/*
 		 * One ppoll per tick: it sleeps until the deadline and wakes for
 		 * ptrace events and stop signals; when the loop is behind, it
@@ -272,6 +312,8 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 			wait = 0;
 		if (now + wait > end)
 			wait = end - now;
+		if (now + wait > window_end)
+			wait = window_end - now;
 		ts.tv_sec = wait / 1000000000;
 		ts.tv_nsec = wait % 1000000000;
 		if (ppoll(&pfd, 1, &ts, NULL) > 0) {
@@ -294,7 +336,8 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		}
 		next += period;
 		st->ticks++;
-		rc = take_sample(t, pi, prof, o, s, lb, st, &last_refresh, &unknown_thread);
+		rc = take_sample(t, pi, prof, o, s, lb, st, &last_refresh, &unknown_thread,
+				 now - start);
 		if (rc == -PERR_GONE) {
 			rc = 0;
 			st->target_exited = true;
@@ -303,7 +346,17 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		if (rc)
 			break;
 	}
-	st->elapsed = (double)(now_ns() - start) / 1e9;
+	{
+		int64_t stop = now_ns();
+		st->elapsed = (double)(stop - start) / 1e9;
+		st->window = (struct sampler_window){
+			.start_realtime_ns = realtime0 + (window_start - start),
+			.seconds = (double)(stop - window_start) / 1e9,
+			.samples = st->taken - window_taken,
+		};
+	}
+	if (o->timeline)
+		timeline_finish(o->timeline);
 out:
 	if (sfd >= 0)
 		close(sfd);

@@ -279,10 +279,37 @@ static int prune(struct profile *p)
 	return 0;
 }
 
+static uint64_t stack_hash(const struct frame_ref *frames, size_t n)
+{
+	return n ? hash_bytes(0xcbf29ce484222325ull, frames, n * sizeof(*frames))
+		 : 0xcbf29ce484222325ull;
+}
+
+long profile_find(const struct profile *p, const struct frame_ref *frames, size_t n)
+{
+	uint64_t h = stack_hash(frames, n);
+
+	if (!p->stack_slots)
+		return -1;
+	for (size_t s = h & (p->stack_slots - 1); p->stack_index[s];
+	     s = (s + 1) & (p->stack_slots - 1)) {
+		const struct stack_entry *e = &p->stacks[p->stack_index[s] - 1];
+		if (e->hash == h && e->n == n &&
+		    (n == 0 || memcmp(p->arena + e->off, frames, n * sizeof(*frames)) == 0))
+			return (long)(p->stack_index[s] - 1);
+	}
+	return -1;
+}
+
 int profile_add(struct profile *p, const struct frame_ref *frames, size_t n, uint64_t weight)
 {
-	uint64_t h = n ? hash_bytes(0xcbf29ce484222325ull, frames, n * sizeof(*frames))
-		       : 0xcbf29ce484222325ull;
+	return profile_add_index(p, frames, n, weight) < 0 ? -1 : 0;
+}
+
+long profile_add_index(struct profile *p, const struct frame_ref *frames, size_t n,
+		       uint64_t weight)
+{
+	uint64_t h = stack_hash(frames, n);
 	struct stack_entry *e;
 	size_t s;
 
@@ -297,7 +324,7 @@ int profile_add(struct profile *p, const struct frame_ref *frames, size_t n, uin
 		    (n == 0 || memcmp(p->arena + e->off, frames, n * sizeof(*frames)) == 0)) {
 			e->count += weight;
 			p->total += weight;
-			return 0;
+			return (long)(p->stack_index[s] - 1);
 		}
 	}
 	if (p->max_stacks && p->nstacks >= p->max_stacks) {
@@ -335,7 +362,21 @@ int profile_add(struct profile *p, const struct frame_ref *frames, size_t n, uin
 	p->stack_index[s] = (uint32_t)p->nstacks + 1;
 	p->nstacks++;
 	p->total += weight;
-	return 0;
+	return (long)(p->nstacks - 1);
+}
+
+bool profile_stack(const struct profile *p, size_t index, const struct frame_ref **frames,
+		   size_t *n, uint64_t *count)
+{
+	const struct stack_entry *e;
+
+	if (index >= p->nstacks)
+		return false;
+	e = &p->stacks[index];
+	*frames = p->arena + e->off;
+	*n = e->n;
+	*count = e->count;
+	return true;
 }
 
 bool profile_next(const struct profile *p, struct profile_iter *it,

@@ -15,5 +15,6 @@ int unit_profile(void);
 int unit_folded(void);
 int unit_debug_offsets(void);
 int unit_layout_dwarf(void);
+int unit_output_formats(void);
 
 #endif

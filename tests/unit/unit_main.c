@@ -18,6 +18,7 @@ static const struct {
 	{ "folded", unit_folded },
 	{ "debug_offsets", unit_debug_offsets },
 	{ "layout_dwarf", unit_layout_dwarf },
+	{ "output_formats", unit_output_formats },
 };
 
 int main(void)
