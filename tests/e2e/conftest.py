@@ -1,7 +1,9 @@
 """pytest configuration for the pyspy-c end-to-end suite.
 
 Fixtures and parametrisation:
-  interp        every interpreter scenario found (ground-truth tests)
+  interp        every core interpreter scenario found (ground-truth tests)
+  scenario      every scenario found, core and extra (the main ground-truth
+                comparisons and test_verbose.py)
   harm_interp   the subset interpreters.HARM_IDS (slower do-no-harm tests)
   one_interp    a single interpreter for the error-path tests
   procs         every process a test starts; killed (by pid) and reaped at teardown
@@ -31,8 +33,11 @@ def _by_id():
 
 def pytest_generate_tests(metafunc):
     if "interp" in metafunc.fixturenames:
-        found = discovered()[0]
+        found = interpreters.core(discovered()[0])
         metafunc.parametrize("interp", found, ids=[i.id for i in found])
+    if "scenario" in metafunc.fixturenames:
+        found = discovered()[0]
+        metafunc.parametrize("scenario", found, ids=[i.id for i in found])
     if "harm_interp" in metafunc.fixturenames:
         by_id = _by_id()
         found = [by_id[i] for i in interpreters.HARM_IDS if i in by_id]
@@ -40,7 +45,7 @@ def pytest_generate_tests(metafunc):
     if "one_interp" in metafunc.fixturenames:
         by_id = _by_id()
         pick = [by_id[i] for i in ("pyenv-3.12", "system-3.11", "pyenv-3.11") if i in by_id]
-        pick = pick[:1] or discovered()[0][:1]
+        pick = pick[:1] or interpreters.core(discovered()[0])[:1]
         metafunc.parametrize("one_interp", pick, ids=[i.id for i in pick])
 
 
@@ -48,7 +53,7 @@ def pytest_runtest_setup(item):
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return
-    for key in ("interp", "harm_interp", "one_interp"):
+    for key in ("interp", "scenario", "harm_interp", "one_interp"):
         interp = callspec.params.get(key)
         if interp is not None:
             _TESTED[interp.id] = interp
@@ -73,7 +78,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line("interpreters tested (%d): %s" % (len(ids), ", ".join(ids)))
         for sid in ids:
             i = _TESTED[sid]
-            tr.write_line("  %-20s Python %s  %s" % (sid, i.vstr, " ".join(i.argv)))
+            tr.write_line("  %-26s Python %-5s %s" % (sid, i.vstr, i.describe()))
     else:
         tr.write_line("interpreters tested (0): none")
     for problem in done[1]:

@@ -74,6 +74,49 @@ def task_comm(pid, tid):
         return None
 
 
+def ppid_of(pid):
+    """The parent pid of pid, or None if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except (IOError, OSError):
+        return None
+    return int(data[data.rindex(")") + 2:].split()[1])
+
+
+def children_of(pid):
+    """Pids whose parent is pid (from /proc/PID/task/*/children, else a /proc scan)."""
+    kids = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                kids.extend(int(x) for x in f.read().split())
+        return sorted(kids)
+    except (IOError, OSError):
+        pass
+    for name in os.listdir("/proc"):
+        if name.isdigit() and ppid_of(int(name)) == pid:
+            kids.append(int(name))
+    return sorted(kids)
+
+
+def ns_tid_map(pid):
+    """{tid in the target's innermost PID namespace: host tid} for every thread of pid,
+    from the NSpid: lines of /proc/PID/task/*/status."""
+    out = {}
+    for name in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, name)) as f:
+                for line in f:
+                    if line.startswith("NSpid:"):
+                        ids = [int(x) for x in line.split()[1:]]
+                        assert ids[0] == int(name), (name, line)
+                        out[ids[-1]] = ids[0]
+        except (IOError, OSError):
+            pass  # thread just exited
+    return out
+
+
 def tracer_pid(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -105,6 +148,16 @@ class Processes(object):
     def __init__(self):
         self.procs = []
         self.cleanups = []
+        self.children = []  # (parent Popen, pid): grandchildren, e.g. a namespace's init
+
+    def kill_child_of(self, parent, pid):
+        """At teardown, SIGKILL pid (a child of the Popen parent) before anything else.
+
+        Used for the PID-namespace init a container scenario starts: it ignores
+        every signal but SIGKILL.  It is killed only while still an unreaped child
+        of parent, so its pid cannot have been reused.
+        """
+        self.children.append((parent, pid))
 
     def start(self, argv, **kw):
         kw.setdefault("stdin", subprocess.DEVNULL)
@@ -116,6 +169,13 @@ class Processes(object):
         self.cleanups.append(fn)
 
     def cleanup(self):
+        for parent, pid in reversed(self.children):
+            if parent.poll() is None and ppid_of(pid) == parent.pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError as e:
+                    if e.errno != errno.ESRCH:
+                        raise
         # last started first: tracers (strace) end before the processes they trace
         for p in reversed(self.procs):
             if p.poll() is None:
@@ -184,10 +244,22 @@ class Workload(object):
     def __init__(self, interp, proc, log_path):
         self.interp = interp
         self.proc = proc
-        self.pid = proc.pid
+        self.pid = proc.pid  # the target as seen from the host (profiler)
         self.log_path = log_path
         self.truth = None
         self.comm = {}
+        self.ns_tids = {}  # container: {host tid: namespace-local tid}
+
+    def find_target(self, procs):
+        """Set self.pid to the interpreter process.  For a container scenario that is
+        the only child of unshare; it is SIGKILLed by its host pid at teardown."""
+        if self.interp.launch != "container":
+            return
+        kids = children_of(self.proc.pid)
+        assert len(kids) == 1, "unshare %d has children %s, expected exactly one (the python)" % (
+            self.proc.pid, kids)
+        self.pid = kids[0]
+        procs.kill_child_of(self.proc, self.pid)
 
     def log(self):
         return file_text(self.log_path)
@@ -222,16 +294,39 @@ def start_ground_truth(procs, interp, tmpdir, timeout=60):
         raise AssertionError(
             "workload %s did not become ready (exit %s):\n%s" % (interp.id, p.poll(), w.log())
         )
+    w.find_target(procs)
     with open(os.path.join(h_dir, "truth.json")) as f:
         w.truth = json.load(f)
-    assert w.truth["pid"] == p.pid, "workload pid %s != Popen pid %s (chroot must exec python)" % (
-        w.truth["pid"], p.pid)
+    if interp.launch == "container":
+        _to_host_tids(w)
+    else:
+        assert w.truth["pid"] == p.pid, (
+            "workload pid %s != Popen pid %s (chroot must exec python)" % (w.truth["pid"], p.pid))
     w.check_is_interpreter()
     assert tuple(w.truth["version"]) == interp.version
     for t in w.truth["threads"] + w.truth["excluded"]:
         if t["native_id"]:
-            w.comm[t["native_id"]] = task_comm(p.pid, t["native_id"])
+            w.comm[t["native_id"]] = task_comm(w.pid, t["native_id"])
     return w
+
+
+def _to_host_tids(w):
+    """Container: the workload reported namespace-local pid and tids; map them to host ids
+    (what the profiler, in the host namespace, must print) through NSpid."""
+    ns_to_host = ns_tid_map(w.pid)
+    assert w.truth["pid"] == 1, "the container's python has pid %s in its namespace, expected 1" % (
+        w.truth["pid"],)
+    assert ns_to_host.get(1) == w.pid, "NSpid of %d does not map namespace pid 1 to it: %s" % (
+        w.pid, ns_to_host)
+    w.truth["ns_pid"] = w.truth["pid"]
+    w.truth["pid"] = w.pid
+    for t in w.truth["threads"] + w.truth["excluded"]:
+        ns = t["native_id"]
+        assert ns in ns_to_host, "thread %r: namespace tid %s not among the target's threads %s" % (
+            t["name"], ns, ns_to_host)
+        t["ns_native_id"] = ns
+        t["native_id"] = ns_to_host[ns]
+        w.ns_tids[ns_to_host[ns]] = ns
 
 
 class HarmTarget(Workload):
@@ -286,24 +381,35 @@ def _rmtree(path):
 
 
 class Run(object):
-    def __init__(self, argv, rc, out, err):
+    def __init__(self, argv, rc, out, err, env=None):
+        self.env = env
         self.argv = argv
         self.rc = rc
         self.out = out
         self.err = err
 
     def describe(self):
-        return "$ %s\nexit %s\n--- stderr ---\n%s--- stdout (first 3000 chars) ---\n%s" % (
-            " ".join(self.argv), self.rc, self.err, self.out[:3000])
+        env = " ".join("%s=%s" % (k, v) for k, v in sorted((self.env or {}).items())
+                       if k.startswith("PYSPY_C"))
+        return "$ %s%s\nexit %s\n--- stderr ---\n%s--- stdout (first 3000 chars) ---\n%s" % (
+            env + " " if env else "", " ".join(self.argv), self.rc, self.err, self.out[:3000])
 
 
-def run_profiler(tmpdir, args, timeout=60, prefix=(), binary_path=None):
+def profiler_env(interp):
+    """The profiler's environment for a scenario: ours, without PYSPY_C_FIND unless the
+    scenario sets it."""
+    env = dict((k, v) for k, v in os.environ.items() if k != "PYSPY_C_FIND")
+    env.update(interp.profiler_env)
+    return env
+
+
+def run_profiler(tmpdir, args, timeout=60, prefix=(), binary_path=None, env=None):
     """Run pyspy-c ARGS to completion; stdout and stderr go through files."""
     argv = list(prefix) + [binary_path or require_binary()] + [str(a) for a in args]
     out_path = tempfile.mktemp(prefix="prof-out-", dir=str(tmpdir))
     err_path = tempfile.mktemp(prefix="prof-err-", dir=str(tmpdir))
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
         try:
             rc = p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -311,7 +417,7 @@ def run_profiler(tmpdir, args, timeout=60, prefix=(), binary_path=None):
             p.wait()
             raise AssertionError("profiler did not finish within %ss: %s\n%s" % (
                 timeout, " ".join(argv), file_text(err_path)))
-    return Run(argv, rc, file_text(out_path), file_text(err_path))
+    return Run(argv, rc, file_text(out_path), file_text(err_path), env=env)
 
 
 class Background(object):

@@ -62,3 +62,34 @@ def test_env_entries():
     assert interpreters.env_entries("/a/python3:chroot:/srv/c::/b/python2.7") == [
         "/a/python3", "chroot:/srv/c", "/b/python2.7"]
     assert interpreters.env_entries("") == []
+
+
+def test_missing_gdb_is_a_problem(monkeypatch):
+    """No gdb: the embedded scenario is reported missing (so test_matrix_complete fails)."""
+    monkeypatch.setattr(interpreters, "GDB", "/nonexistent/gdb")
+    with pytest.raises(RuntimeError, match="gdb"):
+        interpreters._embedded_gdb()
+
+
+def test_gdb_and_container_commands():
+    gdb = interpreters.Interpreter("embedded-gdb-3.11", ["/usr/bin/gdb", "-nx", "-batch"], (3, 11),
+                                   launch="gdb")
+    argv = gdb.command("/w/ground_truth.py", "/t/truth.json", 5, 6)
+    assert argv[:4] == ["/usr/bin/gdb", "-nx", "-batch", "-ex"] and len(argv) == 5
+    assert argv[4].startswith("python ")
+    assert "sys.argv = ['/w/ground_truth.py', '/t/truth.json', '5', '6']" in argv[4]
+    c = interpreters.Interpreter("container-sid-3.14", ["chroot", "/c", "python3"], (3, 14),
+                                 chroot="/c", launch="container")
+    argv = c.command("/tmp/ground_truth.py", 1)
+    assert argv[0] == interpreters.UNSHARE and "--pid" in argv and "--fork" in argv
+    assert argv[-5:] == ["chroot", "/c", "python3", "/tmp/ground_truth.py", "1"]
+
+
+def test_chroot_missing_packages(tmp_path):
+    """A sid chroot built with python3 only lacks the python3.15 package."""
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "usr", "bin"))
+    open(os.path.join(root, "usr", "bin", "python3"), "w").close()
+    assert interpreters.chroot_ready(root, "trixie")
+    assert not interpreters.chroot_ready(root, "sid")
+    assert interpreters._missing(root, "sid") == ["python3.15-minimal"]

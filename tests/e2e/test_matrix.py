@@ -16,5 +16,13 @@ def test_matrix_complete():
 def test_scenario_versions():
     """Every scenario id names the version the interpreter reports."""
     for i in interpreters.discovered()[0]:
-        if i.id.startswith(("pyenv-", "system-", "chroot-")):
+        if not i.id.startswith("env-"):
             assert i.id.endswith("-" + i.vstr) or i.id.startswith("pyenv-%s." % i.vstr), (i.id, i.version)
+
+
+def test_extra_scenarios_expected():
+    """The "every CPython in use" scenarios are part of the expected matrix."""
+    for sid in ("chroot-sid-3.14", "chroot-sid-3.15", "renamed-system-3.11", "renamed-pyenv-3.6",
+                "embedded-gdb-3.11", "container-sid-3.14", "find-section-pyenv-3.10",
+                "find-section-system-3.11", "find-scan-pyenv-2.7", "find-scan-system-3.11"):
+        assert sid in interpreters.EXPECTED, sid

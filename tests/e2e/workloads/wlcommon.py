@@ -145,6 +145,7 @@ def ground_truth(registry, frames):
     return {
         "pid": os.getpid(),
         "version": list(sys.version_info[:2]),
+        "version_full": list(sys.version_info[:3]),
         "executable": sys.executable,
         "native_ids": hasattr(threading, "get_native_id"),
         "threads": threads,
