@@ -16,5 +16,6 @@ int unit_folded(void);
 int unit_debug_offsets(void);
 int unit_layout_dwarf(void);
 int unit_output_formats(void);
+int unit_native_merge(void);
 
 #endif

@@ -19,6 +19,7 @@ static const struct {
 	{ "debug_offsets", unit_debug_offsets },
 	{ "layout_dwarf", unit_layout_dwarf },
 	{ "output_formats", unit_output_formats },
+	{ "native_merge", unit_native_merge },
 };
 
 int main(void)

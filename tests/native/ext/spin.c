@@ -1,0 +1,94 @@
+/*
+ * spin.c - a tiny C extension for the native-stack tests, built at test
+ * time against each interpreter's own headers (Python 2.7 and 3.x).
+ *
+ *   call_back(fn)          C calls the Python function fn()
+ *   spin(fd)               writes "ready\n" to fd, then spins in C forever
+ *   start_native_thread()  starts a pthread that spins in C and never
+ *                          touches Python
+ *
+ * Built with -O0 so that every function keeps its own frame and the
+ * lines of the calls stay where the source has them.  The busy loops sit
+ * on one line each, so that whichever of their instructions a sample
+ * stops at, the line is the same.
+ */
+#include <Python.h>
+
+#include <pthread.h>
+#include <unistd.h>
+
+static volatile unsigned long spin_counter;
+
+static void native_spin_forever(void)
+{
+	for (;;) spin_counter++; /* LINE:native_loop */
+}
+
+static void *native_thread_main(void *arg)
+{
+	(void)arg;
+	native_spin_forever(); /* LINE:native_call */
+	return NULL;
+}
+
+static PyObject *call_back(PyObject *self, PyObject *fn)
+{
+	PyObject *res;
+
+	(void)self;
+	res = PyObject_CallObject(fn, NULL); /* LINE:call_back */
+	if (!res)
+		return NULL;
+	Py_DECREF(res);
+	Py_RETURN_NONE;
+}
+
+static PyObject *spin(PyObject *self, PyObject *args)
+{
+	int fd;
+	ssize_t w;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "i", &fd))
+		return NULL;
+	w = write(fd, "ready\n", 6);
+	(void)w;
+	for (;;) spin_counter++; /* LINE:spin */
+	Py_RETURN_NONE;
+}
+
+static PyObject *start_native_thread(PyObject *self, PyObject *unused)
+{
+	pthread_t th;
+
+	(void)self;
+	(void)unused;
+	if (pthread_create(&th, NULL, native_thread_main, NULL) != 0) {
+		PyErr_SetString(PyExc_OSError, "pthread_create failed");
+		return NULL;
+	}
+	pthread_detach(th);
+	return PyLong_FromUnsignedLong((unsigned long)th);
+}
+
+static PyMethodDef methods[] = {
+	{ "call_back", call_back, METH_O, "call fn() from C" },
+	{ "spin", spin, METH_VARARGS, "write ready to fd, then spin in C forever" },
+	{ "start_native_thread", start_native_thread, METH_NOARGS, "start a C-only thread" },
+	{ NULL, NULL, 0, NULL },
+};
+
+#if PY_MAJOR_VERSION >= 3
+static struct PyModuleDef module = { PyModuleDef_HEAD_INIT, "spin", NULL, -1, methods,
+				     NULL, NULL, NULL, NULL };
+
+PyMODINIT_FUNC PyInit_spin(void)
+{
+	return PyModule_Create(&module);
+}
+#else
+PyMODINIT_FUNC initspin(void)
+{
+	Py_InitModule("spin", methods);
+}
+#endif
