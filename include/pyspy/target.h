@@ -47,6 +47,8 @@ struct target {
 	bool traced;        /* threads are seized (blocking mode) */
 	bool gone;          /* the process exited */
 	bool pidns_differs; /* the target lives in another PID namespace */
+	bool spawned;       /* we started it (record -- PROGRAM): it is our child */
+	int exit_status;    /* spawned: its wait status once gone, else -1 */
 	int sig_fd;         /* signalfd for SIGCHLD, owned by the caller */
 	struct target_thread *threads;
 	size_t nthreads, cap_threads;
@@ -66,6 +68,20 @@ struct target {
  * refused, naming another tracer if /proc says there is one).
  */
 int target_open(struct target *t, pid_t pid, bool seize);
+/*
+ * Start 'argv' as our child and return its pid once it has exec'd (its
+ * interpreter still starting).  The child keeps our terminal and process
+ * group, so Ctrl-C reaches it as it would without us.  Returns the pid,
+ * or a negative PERR_* (the program could not be run: the message says
+ * why).
+ */
+pid_t target_spawn(char *const argv[]);
+/*
+ * Wait (bounded) for a spawned child that exited after we closed the
+ * target, and give its wait status; -1 if unknown.
+ */
+int target_reap(pid_t pid, int timeout_ms);
+
 /* Release everything; safe on a zeroed or already-closed target. */
 void target_close(struct target *t);
 

@@ -154,6 +154,9 @@ static void handle_status(struct target *t, pid_t tid, int status)
 	int sig, event;
 
 	if (WIFEXITED(status) || WIFSIGNALED(status)) {
+		/* Our own child (spawned): this is its exit status. */
+		if (tid == t->pid)
+			t->exit_status = status;
 		if (th)
 			target_remove_thread(t, th);
 		if (tid == t->pid || t->nthreads == 0)

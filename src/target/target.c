@@ -322,6 +322,7 @@ int target_open(struct target *t, pid_t pid, bool seize)
 	memset(t, 0, sizeof(*t));
 	t->pid = pid;
 	t->sig_fd = -1;
+	t->exit_status = -1;
 	if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH))
 		return perr_set(PERR_NOPROC, "no such process: %d", (int)pid);
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
