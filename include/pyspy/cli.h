@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define PYSPY_VERSION "0.1.0"
 
@@ -41,6 +42,28 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, int *optind,
 void cli_print_help(const struct cli_command *cmd, FILE *out);
 /* "pyspy-c: message" on stderr; returns the exit status given. */
 int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * record -- PROGRAM ARGS (launch.c).  launch_attach() starts argv and
+ * attaches to it (target_open + pyinterp_attach), waiting a bounded time
+ * for its interpreter to start; *pid is set once it runs (0 if it could
+ * not be started).  launch_on_signal() is the sampler's on_signal policy
+ * (ctx: a struct launch_signals).  launch_wait() waits for the program
+ * after the recording (status: its wait status if already known, else
+ * -1), passing on SIGTERM and SIGHUP, and returns the exit status
+ * pyspy-c should end with: the program's, or 128 + its signal.
+ */
+struct target;
+struct pyinterp;
+struct profile;
+struct launch_signals {
+	pid_t pid;
+	int seen;
+};
+int launch_attach(char *const argv[], bool seize, struct target *t, struct pyinterp *pi,
+		  struct profile *prof, pid_t *pid);
+bool launch_on_signal(void *ctx, int sig);
+int launch_wait(pid_t pid, int status);
 
 int cli_main(int argc, char **argv);
 int cmd_record(int argc, char **argv);

@@ -245,8 +245,9 @@ struct native_item {
  *     matched eval call (NATIVE_MERGED_PARTIAL: they are kept);
  *   - NATIVE_INTERP and NATIVE_EVAL_PART frames are hidden, and so are
  *     NATIVE_SYSTEM frames outside the outermost eval call (start-up
- *     code), unless NATIVE_MERGE_SHOW_INTERNAL; every other frame
- *     (extension modules, libraries) is kept.
+ *     code; in a thread without one, outside its outermost frame that
+ *     is not start-up code), unless NATIVE_MERGE_SHOW_INTERNAL; every
+ *     other frame (extension modules, libraries) is kept.
  */
 int native_merge(const struct native_frame *c, size_t nc, bool c_complete,
 		 const uint8_t *entry, size_t npy, unsigned flags,
@@ -275,6 +276,19 @@ const char *native_merge_strerror(int rc);
 int native_thread_stack(struct native *n, struct profile *prof, const struct native_stack *c,
 			const struct frame_ref *py, const uint8_t *entry, size_t npy,
 			struct frame_ref *out, size_t cap, size_t *nout);
+
+/*
+ * The whole per-thread sequence of a sample, as record and dump use it:
+ * unwind thread 'tid' (held stopped by the caller; 0 when unknown: no C
+ * stack), symbolise, find the eval calls of Python thread 'th' of sample
+ * 's' (th NULL: a thread Python does not know) and merge, into out (root
+ * first; cap >= NATIVE_STACK_CAP always suffices).  Same results as
+ * native_thread_stack().
+ */
+#define NATIVE_STACK_CAP (NATIVE_MAX_FRAMES + 4096 + 1) /* PY_MAX_DEPTH + 1 */
+int native_collect(struct native *n, struct profile *prof, const struct py_sample *s,
+		   const struct py_thread_sample *th, pid_t tid, struct frame_ref *out,
+		   size_t cap, size_t *nout);
 
 /* The frame_ref for C frame 'f' (FUNC_NONE when out of memory). */
 struct frame_ref native_frame_ref(struct native *n, struct profile *prof,

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pyspy/native.h"
 #include "pyspy/pyinterp.h"
 #include "pyspy/stacks.h"
 #include "pyspy/target.h"
@@ -28,6 +29,11 @@ struct sampler_opts {
 	bool threads;        /* a root frame per thread */
 	bool function;       /* no line numbers */
 	struct timeline *timeline; /* also record per-thread timelines; NULL: no */
+	/*
+	 * Merge each thread's C stack (blocking only); NULL: Python frames
+	 * only.  With 'threads', threads Python does not know are shown too.
+	 */
+	struct native *native;
 	double interval;     /* seconds per window; 0 = one window, no callback */
 	/*
 	 * Called at the end of each full window, between samples (the target
@@ -38,6 +44,12 @@ struct sampler_opts {
 	 */
 	int (*window_end)(void *ctx, const struct sampler_window *w);
 	void *window_ctx;
+	/*
+	 * A stop signal (SIGINT, SIGTERM, SIGHUP) arrived: end the recording?
+	 * NULL: yes, always.  (record -- PROGRAM lets the program decide.)
+	 */
+	bool (*on_signal)(void *ctx, int sig);
+	void *signal_ctx;
 };
 
 struct sampler_stats {

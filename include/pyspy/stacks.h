@@ -18,7 +18,9 @@
 #define FUNC_NONE UINT32_MAX
 
 enum func_kind {
-	FUNC_PYTHON,    /* "name (file:line)" */
+	FUNC_PYTHON,    /* code with a file: "name (file:line)", "name (file)";
+			   Python functions, and with --native C functions
+			   (file: the source file, else the module) */
 	FUNC_LABEL,     /* printed as is: thread roots, markers */
 };
 

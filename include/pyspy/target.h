@@ -82,6 +82,12 @@ pid_t target_spawn(char *const argv[]);
  */
 int target_reap(pid_t pid, int timeout_ms);
 
+/*
+ * Reread what the process runs: /proc/PID/exe and its maps (after an
+ * exec, or while a program we started loads its libraries).
+ */
+int target_reload(struct target *t);
+
 /* Release everything; safe on a zeroed or already-closed target. */
 void target_close(struct target *t);
 

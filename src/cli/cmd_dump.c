@@ -2,13 +2,15 @@
  * cmd_dump.c - "pyspy-c dump": every thread's Python stack, once.
  *
  * The target is stopped once, for as short a time as possible: the
- * threads' OS states and the GIL are read before the stop, the stacks (and
- * with --locals the frames' values) during it, and everything is printed
- * after the target runs again.
+ * threads' OS states are read before the stop, the GIL and the stacks
+ * (with --locals the frames' values, with --native the C stacks, unwound
+ * and merged) during it, and everything is printed after the target runs
+ * again.
  */
 #define _GNU_SOURCE
 #include "pyspy/cli.h"
 #include "pyspy/error.h"
+#include "pyspy/native.h"
 #include "pyspy/output.h"
 #include "pyspy/pyinterp.h"
 #include "pyspy/stacks.h"
@@ -23,6 +25,7 @@
 
 enum {
 	OPT_PID = 1, OPT_LOCALS, OPT_JSON, OPT_NONBLOCKING, OPT_FULL_FILENAMES, OPT_VERBOSE,
+	OPT_NATIVE, OPT_NATIVE_ALL,
 };
 
 static const struct cli_option dump_options[] = {
@@ -30,6 +33,9 @@ static const struct cli_option dump_options[] = {
 	{ OPT_LOCALS, 'l', "locals", NULL, "show each frame's arguments and local variables" },
 	{ OPT_JSON, 'j', "json", NULL, "write JSON instead of text" },
 	{ OPT_NONBLOCKING, 0, "nonblocking", NULL, "read without stopping the target" },
+	{ OPT_NATIVE, 'n', "native", NULL, "merge C stacks (extensions, libraries) with Python frames" },
+	{ OPT_NATIVE_ALL, 0, "native-all", NULL,
+	  "--native, also showing the interpreter's own C frames" },
 	{ OPT_FULL_FILENAMES, 0, "full-filenames", NULL, "show full file paths" },
 	{ OPT_VERBOSE, 'v', "verbose", NULL, "say how the interpreter was found, and how long the target was stopped" },
 	{ 0, 0, NULL, NULL, NULL },
@@ -45,7 +51,7 @@ const struct cli_command cmd_dump_def = {
 
 struct dump_args {
 	pid_t pid;
-	bool locals, json, blocking, full_filenames, verbose;
+	bool locals, json, blocking, full_filenames, verbose, native, native_all;
 };
 
 static int set_option(int id, const char *arg, void *ctx)
@@ -78,6 +84,12 @@ static int set_option(int id, const char *arg, void *ctx)
 	case OPT_VERBOSE:
 		a->verbose = true;
 		return 0;
+	case OPT_NATIVE_ALL:
+		a->native_all = true;
+		/* fall through */
+	case OPT_NATIVE:
+		a->native = true;
+		return 0;
 	}
 	return 2;
 }
@@ -90,6 +102,10 @@ struct frame_locals {
 
 static void json_string(FILE *out, const char *s)
 {
+	if (!s) {
+		fputs("null", out);
+		return;
+	}
 	fputc('"', out);
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
@@ -110,16 +126,64 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/*
+ * One thread as dumped: its frames root first, each with the index of its
+ * Python frame in the sample (for locals), or -1 for a C frame.
+ */
+struct dthread {
+	pid_t tid;
+	const struct py_thread_sample *th; /* NULL: a thread Python does not know */
+	bool idle;
+	struct frame_ref *frames;
+	long *pyidx;
+	size_t n;
+	bool own;                          /* frames/pyidx allocated here */
+};
+
 struct dump {
 	struct dump_args *a;
 	struct target *t;
 	struct pyinterp *pi;
 	struct py_sample *s;
+	struct native *native;
 	struct frame_locals *fl;
+	struct dthread *threads;
+	size_t nthreads;
 	uint64_t gil_holder;
 	bool gil_locked;
 	char cmdline[1024];
 };
+
+static bool holds_gil(const struct dump *d, const struct dthread *dt)
+{
+	return dt->th && d->gil_locked && dt->th->tstate == d->gil_holder;
+}
+
+static void thread_name(const struct dump *d, const struct dthread *dt, char *name, size_t cap)
+{
+	if (dt->tid)
+		target_thread_comm(d->t, dt->tid, name, cap);
+	else
+		snprintf(name, cap, "?");
+}
+
+static void print_locals(const struct dump *d, long fi, FILE *out)
+{
+	if (!d->fl || fi < 0)
+		return;
+	for (int pass = 0; pass < 2; pass++) {
+		bool header = false;
+		for (size_t v = 0; v < d->fl[fi].n; v++) {
+			const struct py_local *lo = &d->fl[fi].v[v];
+			if (lo->arg != (pass == 0))
+				continue;
+			if (!header)
+				fprintf(out, "        %s:\n", pass == 0 ? "Arguments" : "Locals");
+			header = true;
+			fprintf(out, "            %s: %s\n", lo->name, lo->repr);
+		}
+	}
+}
 
 static void print_text(const struct dump *d, FILE *out)
 {
@@ -131,37 +195,20 @@ static void print_text(const struct dump *d, FILE *out)
 		snprintf(ver, sizeof(ver), "%d.%d", d->pi->major, d->pi->minor);
 	fprintf(out, "Process %d: %s\nPython %s (%s)\n", (int)d->t->pid, d->cmdline, ver,
 		d->pi->module);
-	for (size_t i = 0; i < d->s->nthreads; i++) {
-		const struct py_thread_sample *th = &d->s->threads[i];
-		bool gil = d->gil_locked && th->tstate == d->gil_holder;
+	for (size_t i = 0; i < d->nthreads; i++) {
+		const struct dthread *dt = &d->threads[i];
 
-		if (th->tid)
-			target_thread_comm(d->t, th->tid, name, sizeof(name));
-		else
-			snprintf(name, sizeof(name), "?");
-		fprintf(out, "\nThread %d (%s%s): \"%s\"\n", (int)th->tid,
-			th->idle ? "idle" : "active", gil ? ", gil" : "", name);
-		if (!th->nframes)
-			fprintf(out, "    (no Python frames)\n");
-		for (size_t k = th->nframes; k-- > 0;) {
-			size_t fi = th->first + k;
-			output_frame_text(d->pi->profile, d->s->frames[fi], d->a->full_filenames,
-					  frame, sizeof(frame));
+		thread_name(d, dt, name, sizeof(name));
+		fprintf(out, "\nThread %d (%s%s%s): \"%s\"\n", (int)dt->tid,
+			dt->idle ? "idle" : "active", holds_gil(d, dt) ? ", gil" : "",
+			dt->th ? "" : ", native only", name);
+		if (!dt->n)
+			fprintf(out, "    (no %s frames)\n", d->native ? "readable" : "Python");
+		for (size_t k = dt->n; k-- > 0;) {
+			output_frame_text(d->pi->profile, dt->frames[k], d->a->full_filenames, frame,
+					  sizeof(frame));
 			fprintf(out, "    %s\n", frame);
-			if (!d->fl)
-				continue;
-			for (int pass = 0; pass < 2; pass++) {
-				bool header = false;
-				for (size_t v = 0; v < d->fl[fi].n; v++) {
-					const struct py_local *lo = &d->fl[fi].v[v];
-					if (lo->arg != (pass == 0))
-						continue;
-					if (!header)
-						fprintf(out, "        %s:\n", pass == 0 ? "Arguments" : "Locals");
-					header = true;
-					fprintf(out, "            %s: %s\n", lo->name, lo->repr);
-				}
-			}
+			print_locals(d, dt->pyidx[k], out);
 		}
 	}
 }
@@ -174,33 +221,31 @@ static void print_json(const struct dump *d, FILE *out)
 	if (d->pi->micro >= 0)
 		fprintf(out, ".%d", d->pi->micro);
 	fprintf(out, "\", \"threads\": [");
-	for (size_t i = 0; i < d->s->nthreads; i++) {
-		const struct py_thread_sample *th = &d->s->threads[i];
+	for (size_t i = 0; i < d->nthreads; i++) {
+		const struct dthread *dt = &d->threads[i];
 		char name[64];
 
-		if (th->tid)
-			target_thread_comm(d->t, th->tid, name, sizeof(name));
-		else
-			snprintf(name, sizeof(name), "?");
+		thread_name(d, dt, name, sizeof(name));
 		fprintf(out, "%s\n  {\"tid\": %d, \"thread_id\": %llu, \"name\": ", i ? "," : "",
-			(int)th->tid, (unsigned long long)th->thread_id);
+			(int)dt->tid, dt->th ? (unsigned long long)dt->th->thread_id : 0ull);
 		json_string(out, name);
-		fprintf(out, ", \"active\": %s, \"gil\": %s, \"frames\": [",
-			th->idle ? "false" : "true",
-			d->gil_locked && th->tstate == d->gil_holder ? "true" : "false");
-		for (size_t k = th->nframes; k-- > 0;) {
-			size_t fi = th->first + k;
-			struct frame_ref fr = d->s->frames[fi];
+		fprintf(out, ", \"active\": %s, \"gil\": %s, \"python\": %s, \"frames\": [",
+			dt->idle ? "false" : "true", holds_gil(d, dt) ? "true" : "false",
+			dt->th ? "true" : "false");
+		for (size_t k = dt->n; k-- > 0;) {
+			struct frame_ref fr = dt->frames[k];
 			const struct func *fn = profile_func_get(d->pi->profile, fr.func);
+			long fi = dt->pyidx[k];
 
-			fprintf(out, "%s\n    {\"function\": ", k + 1 == th->nframes ? "" : ",");
+			fprintf(out, "%s\n    {\"function\": ", k + 1 == dt->n ? "" : ",");
 			json_string(out, fn ? fn->name : "?");
 			fprintf(out, ", \"file\": ");
-			json_string(out, fn ? fn->file : "?");
+			json_string(out, fn ? fn->file : NULL);
 			fprintf(out, ", \"short_file\": ");
-			json_string(out, fn ? fn->short_file : "?");
-			fprintf(out, ", \"line\": %d", (int)fr.line);
-			if (d->fl) {
+			json_string(out, fn ? fn->short_file : NULL);
+			fprintf(out, ", \"line\": %d, \"kind\": \"%s\"", (int)fr.line,
+				fi >= 0 ? "python" : "native");
+			if (d->fl && fi >= 0) {
 				fprintf(out, ", \"locals\": [");
 				for (size_t v = 0; v < d->fl[fi].n; v++) {
 					const struct py_local *lo = &d->fl[fi].v[v];
@@ -219,7 +264,100 @@ static void print_json(const struct dump *d, FILE *out)
 	fprintf(out, "\n]}\n");
 }
 
-/* Stop, walk (and read locals), resume; returns the stop time in ns. */
+static bool python_knows(const struct py_sample *s, pid_t tid)
+{
+	for (size_t i = 0; i < s->nthreads; i++)
+		if (s->threads[i].tid == tid)
+			return true;
+	return false;
+}
+
+/*
+ * A thread's merged C and Python stack, copied out; its Python frames are
+ * found in order among the merged ones (the merge keeps their order, and
+ * C frames are never the same functions).  While the target is stopped.
+ */
+static int native_thread(struct dump *d, struct dthread *dt, struct frame_ref *buf)
+{
+	const struct target_thread *tt = dt->tid ? target_thread_by_tid(d->t, dt->tid) : NULL;
+	size_t n = 0, j = 0;
+
+	if (native_collect(d->native, d->pi->profile, d->s, dt->th,
+			   tt && tt->stopped ? dt->tid : 0, buf, NATIVE_STACK_CAP, &n) == -PERR_NOMEM)
+		return -PERR_NOMEM;
+	dt->frames = malloc((n ? n : 1) * sizeof(*dt->frames));
+	dt->pyidx = malloc((n ? n : 1) * sizeof(*dt->pyidx));
+	dt->own = true;
+	if (!dt->frames || !dt->pyidx)
+		return -PERR_NOMEM;
+	memcpy(dt->frames, buf, n * sizeof(*buf));
+	dt->n = n;
+	for (size_t k = 0; k < n; k++) {
+		const struct frame_ref *py = dt->th && j < dt->th->nframes
+						     ? &d->s->frames[dt->th->first + j]
+						     : NULL;
+		dt->pyidx[k] = -1;
+		if (py && py->func == buf[k].func && py->line == buf[k].line)
+			dt->pyidx[k] = (long)(dt->th->first + j++);
+	}
+	return 0;
+}
+
+/* The threads to print, from the sample (and with --native, the C stacks). */
+static int collect_threads(struct dump *d)
+{
+	static struct frame_ref buf[NATIVE_STACK_CAP];
+	size_t cap = d->s->nthreads + (d->native ? d->t->nthreads : 0);
+
+	d->threads = calloc(cap ? cap : 1, sizeof(*d->threads));
+	if (!d->threads)
+		return -PERR_NOMEM;
+	if (d->native)
+		native_begin_sample(d->native);
+	for (size_t i = 0; i < d->s->nthreads; i++) {
+		const struct py_thread_sample *th = &d->s->threads[i];
+		struct dthread *dt = &d->threads[d->nthreads++];
+
+		*dt = (struct dthread){ .tid = th->tid, .th = th, .idle = th->idle };
+		if (d->native) {
+			if (native_thread(d, dt, buf) != 0)
+				return -PERR_NOMEM;
+			continue;
+		}
+		dt->frames = d->s->frames + th->first;
+		dt->n = th->nframes;
+		dt->pyidx = malloc((th->nframes ? th->nframes : 1) * sizeof(*dt->pyidx));
+		dt->own = false;
+		if (!dt->pyidx)
+			return -PERR_NOMEM;
+		for (size_t k = 0; k < th->nframes; k++)
+			dt->pyidx[k] = (long)(th->first + k);
+	}
+	for (size_t i = 0; d->native && i < d->t->nthreads; i++) {
+		const struct target_thread *tt = &d->t->threads[i];
+		struct dthread *dt;
+
+		if (python_knows(d->s, tt->tid))
+			continue;
+		dt = &d->threads[d->nthreads++];
+		*dt = (struct dthread){ .tid = tt->tid, .idle = tt->state != 'R' };
+		if (native_thread(d, dt, buf) != 0)
+			return -PERR_NOMEM;
+	}
+	return 0;
+}
+
+static void free_threads(struct dump *d)
+{
+	for (size_t i = 0; i < d->nthreads; i++) {
+		if (d->threads[i].own)
+			free(d->threads[i].frames);
+		free(d->threads[i].pyidx);
+	}
+	free(d->threads);
+}
+
+/* Stop, walk (and read locals, unwind C stacks), resume; returns the stop time in ns. */
 static int snapshot(struct dump *d, int64_t *stopped_ns)
 {
 	struct py_gil g;
@@ -256,12 +394,16 @@ static int snapshot(struct dump *d, int64_t *stopped_ns)
 				d->fl[i].n = 0;
 		}
 	}
+	if (rc == 0)
+		rc = collect_threads(d);
 	if (d->a->blocking)
 		target_resume(d->t);
 	*stopped_ns = d->a->blocking ? now_ns() - t0 : 0;
 	if (rc == -PERR_TORN)
 		return perr_set(PERR_RUNTIME, "pid %d: the stacks changed while being read "
 				"(try again, or without --nonblocking)", (int)d->t->pid);
+	if (rc == -PERR_NOMEM)
+		return perr_set(PERR_NOMEM, "out of memory");
 	return rc;
 }
 
@@ -274,6 +416,7 @@ int cmd_dump(int argc, char **argv)
 	struct py_sample *s = calloc(1, sizeof(*s));
 	struct profile *prof = profile_new();
 	int64_t stopped = 0;
+	size_t nstopped = 0;
 	sigset_t set;
 	bool help;
 	int optind, rc, status = 0;
@@ -297,6 +440,11 @@ int cmd_dump(int argc, char **argv)
 		status = cli_error(2, "dump needs --pid PID (see 'pyspy-c dump --help')");
 		goto done;
 	}
+	if (a.native && !a.blocking) {
+		status = cli_error(2, "--native reads the C stacks of stopped threads: it cannot "
+				   "be used with --nonblocking");
+		goto done;
+	}
 	/* A Ctrl-C while the target is stopped must not leave it stopped. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -315,12 +463,24 @@ int cmd_dump(int argc, char **argv)
 		goto done;
 	}
 	pi.full_filenames = a.full_filenames;
-	s->keep_sources = a.locals;
+	/* Locals, and from 3.11 the native merge, need the frames' addresses. */
+	s->keep_sources = a.locals || a.native;
+	if (a.native) {
+		struct native_options no = { .show_internal = a.native_all,
+					     .debug_dirs = getenv("PYSPY_C_DEBUG_DIRS") };
+		d.native = native_open(&t, &pi, &no);
+		if (!d.native) {
+			status = cli_error(1, "cannot start native unwinding: %s",
+					   perr_detail(-PERR_RUNTIME));
+			goto done;
+		}
+	}
 	d.t = &t;
 	d.pi = &pi;
 	d.s = s;
 	target_cmdline(&t, d.cmdline, sizeof(d.cmdline));
 	rc = snapshot(&d, &stopped);
+	nstopped = t.nthreads;
 	target_close(&t);
 	if (a.verbose) {
 		char desc[2048];
@@ -328,8 +488,10 @@ int cmd_dump(int argc, char **argv)
 		fprintf(stderr, "pyspy-c: pid %d: %s\n", (int)a.pid, desc);
 		if (a.blocking)
 			fprintf(stderr, "pyspy-c: target stopped for %.0f us (%zu threads)\n",
-				(double)stopped / 1e3, s->nthreads);
+				(double)stopped / 1e3, nstopped);
 	}
+	if (d.native)
+		native_report(d.native, stderr, a.verbose);
 	if (rc) {
 		status = cli_error(perr_exit_status(rc) ? perr_exit_status(rc) : 1, "%s",
 				   perr_detail(rc));
@@ -343,6 +505,8 @@ int cmd_dump(int argc, char **argv)
 		status = cli_error(1, "cannot write the dump: %s", strerror(errno));
 done:
 	target_close(&t);
+	native_close(d.native);
+	free_threads(&d);
 	if (d.fl) {
 		for (size_t i = 0; s && i < s->nframes; i++)
 			free(d.fl[i].v);

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "pyspy/cli.h"
 #include "pyspy/error.h"
+#include "pyspy/native.h"
 #include "pyspy/output.h"
 #include "pyspy/pyinterp.h"
 #include "pyspy/sampler.h"
@@ -33,7 +34,7 @@
 enum {
 	OPT_PID = 1, OPT_RATE, OPT_DURATION, OPT_OUTPUT, OPT_THREADS, OPT_IDLE,
 	OPT_NONBLOCKING, OPT_FUNCTION, OPT_FULL_FILENAMES, OPT_VERBOSE, OPT_FORMAT,
-	OPT_INTERVAL, OPT_QUIET,
+	OPT_INTERVAL, OPT_QUIET, OPT_NATIVE, OPT_NATIVE_ALL,
 };
 
 static const struct cli_option record_options[] = {
@@ -49,6 +50,9 @@ static const struct cli_option record_options[] = {
 	{ OPT_THREADS, 't', "threads", NULL, "add a root frame per thread" },
 	{ OPT_IDLE, 'i', "idle", NULL, "keep samples of idle threads (dropped by default)" },
 	{ OPT_NONBLOCKING, 0, "nonblocking", NULL, "read without stopping the target" },
+	{ OPT_NATIVE, 'n', "native", NULL, "merge C stacks (extensions, libraries) with Python frames" },
+	{ OPT_NATIVE_ALL, 0, "native-all", NULL,
+	  "--native, also showing the interpreter's own C frames" },
 	{ OPT_FUNCTION, 'F', "function", NULL, "aggregate by function, no line numbers" },
 	{ OPT_FULL_FILENAMES, 0, "full-filenames", NULL, "show full file paths" },
 	{ OPT_VERBOSE, 'v', "verbose", NULL, "say how the interpreter was found, and more detail" },
@@ -59,7 +63,8 @@ static const struct cli_option record_options[] = {
 const struct cli_command cmd_record_def = {
 	.name = "record",
 	.summary = "sample a running Python process and write its profile",
-	.usage = "pyspy-c record --pid PID [options]",
+	.usage = "pyspy-c record [options] --pid PID\n"
+		 "       pyspy-c record [options] -- PROGRAM [ARGS...]",
 	.options = record_options,
 	.run = cmd_record,
 };
@@ -71,6 +76,7 @@ struct record_args {
 	bool verbose;
 	bool quiet;
 	bool full_filenames;
+	bool native, native_all;
 	struct sampler_opts so;
 };
 
@@ -139,6 +145,12 @@ static int set_option(int id, const char *arg, void *ctx)
 		return 0;
 	case OPT_FUNCTION:
 		a->so.function = true;
+		return 0;
+	case OPT_NATIVE_ALL:
+		a->native_all = true;
+		/* fall through */
+	case OPT_NATIVE:
+		a->native = true;
 		return 0;
 	case OPT_FULL_FILENAMES:
 		a->full_filenames = true;
@@ -288,6 +300,10 @@ int cmd_record(int argc, char **argv)
 	struct stream stream = { 0 };
 	char *command = NULL;
 	FILE *out = stdout;
+	char **program = NULL;
+	bool launched_early_exit = false;
+	struct launch_signals signals = { 0 };
+	int exit_status = -1;
 	sigset_t set;
 	bool help;
 	int optind, rc, status = 0;
@@ -296,17 +312,25 @@ int cmd_record(int argc, char **argv)
 	memset(&pi, 0, sizeof(pi));
 	if (cli_parse(&cmd_record_def, argc, argv, &optind, set_option, &a, &help))
 		return help ? 0 : 2;
-	if (optind < argc)
-		return cli_error(2, "unexpected argument '%s' (see 'pyspy-c record --help')",
-				 argv[optind]);
-	if (!a.pid)
-		return cli_error(2, "record needs --pid PID (see 'pyspy-c record --help')");
+	if (optind < argc && strcmp(argv[optind - 1], "--") == 0)
+		program = argv + optind;
+	else if (optind < argc)
+		return cli_error(2, "unexpected argument '%s' (to run a program, put it after "
+				 "'--'; see 'pyspy-c record --help')", argv[optind]);
+	if (a.pid && program)
+		return cli_error(2, "give either --pid PID or a program after '--', not both");
+	if (!a.pid && !program)
+		return cli_error(2, "record needs --pid PID or a program to run after '--' "
+				 "(see 'pyspy-c record --help')");
 	fmt = output_find(a.format ? a.format : "folded");
 	if (!fmt)
 		return unknown_format(a.format);
 	if (a.so.interval > 0 && !fmt->streams)
 		return cli_error(2, "--interval writes folded blocks: it cannot be used with "
 				 "--format %s", fmt->name);
+	if (a.native && !a.so.blocking)
+		return cli_error(2, "--native reads the C stacks of stopped threads: it cannot be "
+				 "used with --nonblocking");
 	if (fmt->binary && !a.output && isatty(STDOUT_FILENO))
 		return cli_error(2, "%s output is binary: write it to a file with -o FILE, "
 				 "not to a terminal", fmt->name);
@@ -340,22 +364,50 @@ int cmd_record(int argc, char **argv)
 		}
 		a.so.timeline = tl;
 	}
+	if (program) {
+		rc = launch_attach(program, a.so.blocking, &t, &pi, prof, &a.pid);
+		if (a.pid)
+			target_guard_crashes(&t);
+		if (rc == -PERR_GONE) {
+			/* It ran to its end before Python was up: say so, and end
+			 * as it did, with an empty profile. */
+			cli_error(0, "%s", perr_detail(rc));
+			launched_early_exit = true;
+		} else if (rc) {
+			status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
+			goto done;
+		}
+		a.so.on_signal = launch_on_signal;
+		a.so.signal_ctx = &signals;
+		signals.pid = a.pid;
+	} else {
+		rc = target_open(&t, a.pid, a.so.blocking);
+		if (rc) {
+			status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
+			goto done;
+		}
+		target_guard_crashes(&t);
+		rc = pyinterp_attach(&pi, &t, prof);
+		if (rc) {
+			status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
+			goto done;
+		}
+	}
 	command = read_command(a.pid);
-	rc = target_open(&t, a.pid, a.so.blocking);
-	if (rc) {
-		status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
-		goto done;
-	}
-	target_guard_crashes(&t);
-	rc = pyinterp_attach(&pi, &t, prof);
-	if (rc) {
-		status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
-		goto done;
-	}
 	if (a.verbose) {
 		char desc[2048];
 		pyinterp_describe(&pi, desc, sizeof(desc));
 		fprintf(stderr, "pyspy-c: pid %d: %s\n", (int)a.pid, desc);
+	}
+	if (a.native) {
+		struct native_options no = { .show_internal = a.native_all,
+					     .debug_dirs = getenv("PYSPY_C_DEBUG_DIRS") };
+		a.so.native = native_open(&t, &pi, &no);
+		if (!a.so.native) {
+			status = cli_error(1, "cannot start native unwinding: %s",
+					   perr_detail(-PERR_RUNTIME));
+			goto done;
+		}
 	}
 	stream = (struct stream){ .out = out, .name = a.output ? a.output : "stdout",
 				  .prof = prof, .oo = &oo };
@@ -363,8 +415,14 @@ int cmd_record(int argc, char **argv)
 		a.so.window_end = window_end;
 		a.so.window_ctx = &stream;
 	}
-	rc = sampler_run(&t, &pi, prof, &a.so, &st);
+	if (launched_early_exit) {
+		memset(&st, 0, sizeof(st));
+		rc = 0;
+	} else {
+		rc = sampler_run(&t, &pi, prof, &a.so, &st);
+	}
 	/* Let the target run free before spending time on output. */
+	exit_status = t.exit_status;
 	target_close(&t);
 	oo.timeline = tl;
 	oo.rate = a.so.rate;
@@ -375,8 +433,11 @@ int cmd_record(int argc, char **argv)
 	oo.duration = st.elapsed;
 	oo.samples = st.taken;
 	oo.failed = st.failed;
-	if (!a.quiet)
+	if (!a.quiet && !launched_early_exit) {
 		summary(&a, &st, stream.pruned + profile_pruned(prof), tl, fmt->name);
+		if (a.so.native)
+			native_report(a.so.native, stderr, a.verbose);
+	}
 	if (rc)
 		status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
 	if (a.so.interval > 0) {
@@ -391,7 +452,19 @@ int cmd_record(int argc, char **argv)
 			status = 1;
 	}
 done:
+	if (t.pid && t.spawned)
+		exit_status = t.exit_status;
 	target_close(&t);
+	/*
+	 * A program we started: wait for its end (it may go on after the
+	 * recording), and end as it did, unless pyspy-c itself failed.
+	 */
+	if (program && a.pid) {
+		int code = launch_wait(a.pid, exit_status);
+		if (status == 0)
+			status = code;
+	}
+	native_close(a.so.native);
 	pyinterp_release(&pi);
 	timeline_free(tl);
 	profile_free(prof);

@@ -100,10 +100,26 @@ int native_merge(const struct native_frame *c, size_t nc, bool c_complete,
 		rc = NATIVE_MERGED_PARTIAL;
 	}
 
+	/*
+	 * Start-up code (_start, start_thread, clone) at the root is hidden:
+	 * what is outside the outermost eval call or, in a thread that runs
+	 * no Python, outside its outermost frame that is not start-up code.
+	 * A thread that is all start-up code (not started yet) shows it.
+	 */
+	if (!outermost) {
+		for (size_t i = nc; i-- > 0;)
+			if (!(c[i].flags & NATIVE_SYSTEM)) {
+				outermost = i + 1;
+				break;
+			}
+		if (!outermost)
+			outermost = nc;
+	}
+
 	/* Built innermost first, reversed at the end. */
 	for (size_t i = 0; i < nc; i++) {
 		uint16_t f = c[i].flags;
-		bool root = outermost && i >= outermost;
+		bool root = i >= outermost;
 
 		if (starts_call(c, i)) {
 			if (skip_first) {

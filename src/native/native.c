@@ -14,6 +14,9 @@
 
 #define MAPS_RELOAD_NS 200000000 /* at most every 200 ms */
 
+_Static_assert(NATIVE_STACK_CAP == NATIVE_MAX_FRAMES + PY_MAX_DEPTH + 1,
+	       "NATIVE_STACK_CAP must follow PY_MAX_DEPTH");
+
 static char **split_dirs(const char *s)
 {
 	size_t n = 1;
@@ -66,7 +69,9 @@ struct native *native_open(struct target *t, const struct pyinterp *pi,
 	n->vol = calloc(NVOL_PAGES, sizeof(*n->vol));
 	n->pers = calloc(NPERS_PAGES, sizeof(*n->pers));
 	n->items = calloc(NATIVE_MAX_FRAMES + PY_MAX_DEPTH + 1, sizeof(*n->items));
-	if (!n->vol || !n->pers || !n->items)
+	n->scratch = calloc(1, sizeof(*n->scratch));
+	n->entry = calloc(PY_MAX_DEPTH, 1);
+	if (!n->vol || !n->pers || !n->items || !n->scratch || !n->entry)
 		goto nomem;
 	if (nunw_init(n) != 0 || nsym_init(n) != 0 || nmod_load_maps(n) != 0) {
 		native_close(n);
@@ -94,6 +99,8 @@ void native_close(struct native *n)
 	free(n->vol);
 	free(n->pers);
 	free(n->items);
+	free(n->scratch);
+	free(n->entry);
 	free(n);
 }
 
@@ -268,6 +275,11 @@ struct frame_ref native_frame_ref(struct native *n, struct profile *prof,
 			const char *slash = strrchr(file, '/');
 			s->func = profile_func(prof, FUNC_PYTHON, s->sym.name, file,
 					       slash ? slash + 1 : file);
+		} else if (s->mod) {
+			/* No line information: "name (module)", the module
+			 * as a file name (a full path with --full-filenames). */
+			s->func = profile_func(prof, FUNC_PYTHON, s->sym.name, s->mod->path,
+					       s->sym.module);
 		} else {
 			s->func = profile_func(prof, FUNC_LABEL, s->sym.name, NULL, NULL);
 		}
@@ -343,6 +355,24 @@ int native_thread_stack(struct native *n, struct profile *prof, const struct nat
 	return rc;
 }
 
+int native_collect(struct native *n, struct profile *prof, const struct py_sample *s,
+		   const struct py_thread_sample *th, pid_t tid, struct frame_ref *out,
+		   size_t cap, size_t *nout)
+{
+	struct native_stack *cs = n->scratch;
+	bool unwound = tid > 0 && native_unwind(n, tid, cs) == 0;
+
+	if (unwound)
+		native_symbolise(n, cs);
+	if (!th)
+		return native_thread_stack(n, prof, unwound ? cs : NULL, NULL, NULL, 0, out, cap,
+					   nout);
+	/* Unreadable entry flags are all 1: the merge then fails visibly. */
+	native_py_entries(n, s, th, unwound ? cs : NULL, n->entry);
+	return native_thread_stack(n, prof, unwound ? cs : NULL, s->frames + th->first, n->entry,
+				   th->nframes, out, cap, nout);
+}
+
 void native_get_stats(const struct native *n, struct native_stats *st)
 {
 	*st = n->st;
@@ -358,14 +388,14 @@ void native_report(const struct native *n, FILE *f, bool verbose)
 	const struct native_stats *st = &n->st;
 
 	if (st->stacks && (verbose || st->failed || st->partial)) {
-		fprintf(f, "native: %" PRIu64 " of %" PRIu64 " stacks merged (%.1f%%)", st->merged,
+		fprintf(f, "pyspy-c: native: %" PRIu64 " of %" PRIu64 " stacks merged (%.1f%%)", st->merged,
 			st->stacks, pct(st->merged, st->stacks));
 		if (st->partial)
 			fprintf(f, ", %" PRIu64 " with the C stack cut short", st->partial);
 		fputc('\n', f);
 		if (st->failed)
 			fprintf(f,
-				"native: %" PRIu64 " stacks kept as Python only with "
+				"pyspy-c: native: %" PRIu64 " stacks kept as Python only with "
 				"\"[native merge failed]\": %" PRIu64 " more eval calls than Python "
 				"frames, %" PRIu64 " Python frames without an eval call, %" PRIu64
 				" threads not unwound\n",
@@ -374,7 +404,7 @@ void native_report(const struct native *n, FILE *f, bool verbose)
 	}
 	if (verbose)
 		fprintf(f,
-			"native: %" PRIu64 " unwinds (%" PRIu64 " cut short, %" PRIu64
+			"pyspy-c: native: %" PRIu64 " unwinds (%" PRIu64 " cut short, %" PRIu64
 			" failed), %" PRIu64 " frames, %" PRIu64 " addresses symbolised, %" PRIu64
 			" page reads\n",
 			st->unwinds, st->unwinds_cut, st->unwind_errors, st->frames, st->syms,
@@ -383,7 +413,7 @@ void native_report(const struct native *n, FILE *f, bool verbose)
 		const struct nmodule *m = n->mods[i];
 		if (!m->unnamed)
 			continue;
-		fprintf(f, "native: could not resolve %" PRIu64 " of %" PRIu64
+		fprintf(f, "pyspy-c: native: could not resolve %" PRIu64 " of %" PRIu64
 			   " frames in %s (%.0f%%): ",
 			m->unnamed, m->frames, m->path, pct(m->unnamed, m->frames));
 		if (!m->dw)

@@ -115,6 +115,8 @@ struct native {
 	uint32_t marker_func;
 	const struct profile *marker_prof;
 	struct native_item *items;
+	struct native_stack *scratch; /* native_collect()'s C stack */
+	uint8_t *entry;               /* and its entry flags */
 	struct native_stats st;
 };
 

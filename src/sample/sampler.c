@@ -75,41 +75,94 @@ static uint32_t thread_label(struct labels *lb, struct target *t, struct profile
 	return f;
 }
 
+/* Host tid of a thread we hold stopped, else 0 (its C stack cannot be read). */
+static pid_t stopped_tid(struct target *t, pid_t tid)
+{
+	const struct target_thread *tt = tid ? target_thread_by_tid(t, tid) : NULL;
+
+	return tt && tt->stopped ? tid : 0;
+}
+
+static bool python_knows(const struct py_sample *s, pid_t tid)
+{
+	for (size_t i = 0; i < s->nthreads; i++)
+		if (s->threads[i].tid == tid)
+			return true;
+	return false;
+}
+
+/*
+ * Count one thread's stack: 'th' is a Python thread of sample 's', or,
+ * with --native --threads, a thread Python does not know (th->nframes 0,
+ * no thread state).
+ */
+static void record_thread(struct target *t, struct profile *prof, const struct sampler_opts *o,
+			  const struct py_sample *s, const struct py_thread_sample *th,
+			  bool python, struct labels *lb, struct sampler_stats *st)
+{
+	static struct frame_ref buf[NATIVE_STACK_CAP + 1];
+	uint32_t label = FUNC_NONE;
+	size_t n = 0, root, m = 0;
+
+	if (th->truncated)
+		st->truncated++;
+	/* The timeline names its threads even without --threads. */
+	if (o->threads || o->timeline)
+		label = thread_label(lb, t, prof, th);
+	if (o->threads && label != FUNC_NONE)
+		buf[n++] = (struct frame_ref){ label, -1 };
+	root = n;
+	if (o->native) {
+		if (native_collect(o->native, prof, s, python ? th : NULL,
+				   stopped_tid(t, th->tid), buf + n, NATIVE_STACK_CAP, &m) ==
+		    -PERR_NOMEM) {
+			st->stack_errors++;
+			return;
+		}
+	} else {
+		m = th->nframes < PY_MAX_DEPTH ? th->nframes : PY_MAX_DEPTH;
+		memcpy(buf + n, s->frames + th->first, m * sizeof(*buf));
+	}
+	if (m == 0)
+		return;
+	if (o->function)
+		for (size_t k = n; k < n + m; k++)
+			buf[k].line = -1;
+	n += m;
+	if (profile_add(prof, buf, n, 1) != 0)
+		st->stack_errors++;
+	/* Failures are counted by the timeline itself and reported. */
+	if (o->timeline)
+		timeline_add(o->timeline, th->tid, th->tstate, th->thread_id, label, buf + root,
+			     n - root);
+}
+
 static int record_sample(struct target *t, struct profile *prof, const struct sampler_opts *o,
 			 struct py_sample *s, struct labels *lb, struct sampler_stats *st,
 			 int64_t when)
 {
-	static struct frame_ref buf[PY_MAX_DEPTH + 1];
-
 	if (o->timeline)
 		timeline_begin_sample(o->timeline, when);
+	if (o->native)
+		native_begin_sample(o->native);
 	for (size_t i = 0; i < s->nthreads; i++) {
 		const struct py_thread_sample *th = &s->threads[i];
-		uint32_t label = FUNC_NONE;
-		size_t n = 0, root;
 
-		if (th->nframes == 0 || (th->idle && !o->idle))
+		/* Without --native a thread with no Python frame has nothing to
+		 * show; with it, its C stack. */
+		if ((th->nframes == 0 && !o->native) || (th->idle && !o->idle))
 			continue;
-		if (th->truncated)
-			st->truncated++;
-		/* The timeline names its threads even without --threads. */
-		if (o->threads || o->timeline)
-			label = thread_label(lb, t, prof, th);
-		if (o->threads && label != FUNC_NONE)
-			buf[n++] = (struct frame_ref){ label, -1 };
-		root = n;
-		for (size_t k = 0; k < th->nframes && n < PY_MAX_DEPTH + 1; k++) {
-			struct frame_ref fr = s->frames[th->first + k];
-			if (o->function)
-				fr.line = -1;
-			buf[n++] = fr;
-		}
-		if (profile_add(prof, buf, n, 1) != 0)
-			st->stack_errors++;
-		/* Failures are counted by the timeline itself and reported. */
-		if (o->timeline)
-			timeline_add(o->timeline, th->tid, th->tstate, th->thread_id, label,
-				     buf + root, n - root);
+		record_thread(t, prof, o, s, th, true, lb, st);
+	}
+	if (!o->native || !o->threads)
+		return 0;
+	for (size_t i = 0; i < t->nthreads; i++) {
+		const struct target_thread *tt = &t->threads[i];
+		struct py_thread_sample th = { .tid = tt->tid, .idle = tt->state != 'R' };
+
+		if ((th.idle && !o->idle) || !tt->stopped || python_knows(s, tt->tid))
+			continue;
+		record_thread(t, prof, o, s, &th, false, lb, st);
 	}
 	return 0;
 }
@@ -130,7 +183,7 @@ static int record_sample(struct target *t, struct profile *prof, const struct sa
  * stop.
  */
 static int stop_for_sample(struct target *t, struct pyinterp *pi, struct py_sample *s,
-			   struct sampler_stats *st)
+			   const struct sampler_opts *o, struct sampler_stats *st)
 {
 	static pid_t tids[TARGET_MAX_THREADS];
 	struct py_gil g1, g2;
@@ -138,7 +191,10 @@ static int stop_for_sample(struct target *t, struct pyinterp *pi, struct py_samp
 	pid_t holder;
 	int rc;
 
-	if (pyinterp_gil(pi, &g1) != 0 || !g1.known || pi->ninterps > 1 ||
+	/* --native --idle shows the C stacks of sleeping threads too: they
+	 * must be stopped to be unwound. */
+	if ((o->native && o->idle) || pyinterp_gil(pi, &g1) != 0 || !g1.known ||
+	    pi->ninterps > 1 ||
 	    (g1.no_switch_count && !g1.locked) ||
 	    !(holder = pyinterp_tstate_tid(pi, g1.holder))) {
 		rc = target_stop(t, STOP_TIMEOUT_MS);
@@ -185,7 +241,7 @@ static int take_sample(struct target *t, struct pyinterp *pi, struct profile *pr
 	if (!o->idle || o->blocking)
 		target_read_states(t);
 	if (o->blocking) {
-		rc = stop_for_sample(t, pi, s, st);
+		rc = stop_for_sample(t, pi, s, o, st);
 		if (rc) {
 			target_resume(t);
 			if (rc == -PERR_GONE)
@@ -198,7 +254,11 @@ static int take_sample(struct target *t, struct pyinterp *pi, struct profile *pr
 	} else {
 		rc = pyinterp_sample(pi, s);
 	}
-	if (o->blocking)
+	/*
+	 * C stacks are read from the stopped threads while recording: with
+	 * --native the target runs again only after that.
+	 */
+	if (o->blocking && (rc || !o->native))
 		target_resume(t);
 	if (rc == -PERR_GONE || t->gone)
 		return -PERR_GONE;
@@ -213,7 +273,10 @@ static int take_sample(struct target *t, struct pyinterp *pi, struct profile *pr
 	for (size_t i = 0; i < s->nthreads; i++)
 		if (!s->threads[i].tid)
 			*unknown_thread = true;
-	return record_sample(t, prof, o, s, lb, st, when);
+	rc = record_sample(t, prof, o, s, lb, st, when);
+	if (o->blocking && o->native)
+		target_resume(t);
+	return rc;
 }
 
 static int make_signalfd(void)
@@ -264,6 +327,9 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 	}
 	if (period < 1000)
 		period = 1000;
+	/* 3.11+ needs the frames' addresses to find the eval calls. */
+	if (o->native)
+		s->keep_sources = true;
 	/*
 	 * Learn which thread state is which thread with one walk that stops
 	 * nothing, so that even the first sample stops only what must stop
@@ -317,9 +383,11 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		ts.tv_sec = wait / 1000000000;
 		ts.tv_nsec = wait % 1000000000;
 		if (ppoll(&pfd, 1, &ts, NULL) > 0) {
-			st->stop_signal = drain_signals(sfd, t);
-			if (st->stop_signal)
+			int sig = drain_signals(sfd, t);
+			if (sig && (!o->on_signal || o->on_signal(o->signal_ctx, sig))) {
+				st->stop_signal = sig;
 				break;
+			}
 		}
 		if (t->gone) {
 			st->target_exited = true;

@@ -242,8 +242,14 @@ void target_poll(struct target *t)
 	int status;
 	pid_t tid;
 
-	if (!t->traced)
+	if (!t->traced) {
+		/* A program we started but do not trace: notice its exit. */
+		if (t->spawned && !t->gone && waitpid(t->pid, &status, WNOHANG) == t->pid) {
+			t->exit_status = status;
+			t->gone = true;
+		}
 		return;
+	}
 	for (int i = 0; i < 100000; i++) {
 		tid = waitpid(-1, &status, __WALL | WNOHANG);
 		if (tid <= 0)

@@ -311,10 +311,31 @@ static int seize_all(struct target *t)
 	return 0;
 }
 
-int target_open(struct target *t, pid_t pid, bool seize)
+int target_reload(struct target *t)
 {
 	char path[64];
 	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)t->pid);
+	n = readlink(path, t->exe, sizeof(t->exe) - 1);
+	if (n < 0) {
+		if (errno == ENOENT)
+			return perr_set(PERR_NOPROC, "no such process: %d", (int)t->pid);
+		if (errno == EACCES || errno == EPERM)
+			return explain_perm(t->pid, errno);
+		return perr_set(PERR_RUNTIME, "cannot read '%s': %s", path, strerror(errno));
+	}
+	t->exe[n] = '\0';
+	{
+		char *del = strstr(t->exe, " (deleted)");
+		if (del && del[10] == '\0')
+			*del = '\0';
+	}
+	return target_load_maps(t);
+}
+
+int target_open(struct target *t, pid_t pid, bool seize)
+{
 	sigset_t set;
 	uint64_t probe;
 	int rc;
@@ -325,25 +346,10 @@ int target_open(struct target *t, pid_t pid, bool seize)
 	t->exit_status = -1;
 	if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH))
 		return perr_set(PERR_NOPROC, "no such process: %d", (int)pid);
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	n = readlink(path, t->exe, sizeof(t->exe) - 1);
-	if (n < 0) {
-		if (errno == ENOENT)
-			return perr_set(PERR_NOPROC, "no such process: %d", (int)pid);
-		if (errno == EACCES || errno == EPERM)
-			return explain_perm(pid, errno);
-		return perr_set(PERR_RUNTIME, "cannot read '%s': %s", path, strerror(errno));
-	}
-	t->exe[n] = '\0';
-	{
-		char *del = strstr(t->exe, " (deleted)");
-		if (del && del[10] == '\0')
-			*del = '\0';
-	}
-	t->pidns_differs = !same_pidns(pid);
-	rc = target_load_maps(t);
+	rc = target_reload(t);
 	if (rc)
 		return rc;
+	t->pidns_differs = !same_pidns(pid);
 	/* Can we read its memory at all?  Probe the first mapping. */
 	if (t->nmaps && target_read(t, t->maps[0].start, &probe, sizeof(probe)) == -PERR_PERM)
 		return explain_perm(pid, EPERM);

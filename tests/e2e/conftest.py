@@ -5,6 +5,7 @@ Fixtures and parametrisation:
   scenario      every scenario found, core and extra (the main ground-truth
                 comparisons and test_verbose.py)
   harm_interp   the subset interpreters.HARM_IDS (slower do-no-harm tests)
+  native_interp the core scenarios and interpreters.NATIVE_EXTRA_IDS (--native)
   one_interp    a single interpreter for the error-path tests
   procs         every process a test starts; killed (by pid) and reaped at teardown
 
@@ -42,6 +43,9 @@ def pytest_generate_tests(metafunc):
         by_id = _by_id()
         found = [by_id[i] for i in interpreters.HARM_IDS if i in by_id]
         metafunc.parametrize("harm_interp", found, ids=[i.id for i in found])
+    if "native_interp" in metafunc.fixturenames:
+        found = interpreters.native(discovered()[0])
+        metafunc.parametrize("native_interp", found, ids=[i.id for i in found])
     if "one_interp" in metafunc.fixturenames:
         by_id = _by_id()
         pick = [by_id[i] for i in ("pyenv-3.12", "system-3.11", "pyenv-3.11") if i in by_id]
@@ -53,7 +57,7 @@ def pytest_runtest_setup(item):
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return
-    for key in ("interp", "scenario", "harm_interp", "one_interp"):
+    for key in ("interp", "scenario", "harm_interp", "native_interp", "one_interp"):
         interp = callspec.params.get(key)
         if interp is not None:
             _TESTED[interp.id] = interp

@@ -536,6 +536,16 @@ def core(interps):
     return [i for i in interps if i.core]
 
 
+# Scenarios of the --native tests besides the core ones: the newest
+# interpreters, and a target in its own PID namespace (its threads are
+# unwound by host tid).
+NATIVE_EXTRA_IDS = ["chroot-sid-3.14", "chroot-sid-3.15", "container-sid-3.14"]
+
+
+def native(interps):
+    return [i for i in interps if i.core or i.id in NATIVE_EXTRA_IDS]
+
+
 if __name__ == "__main__":
     interps, probs = discover()
     for i in interps:

@@ -120,10 +120,42 @@ def wait_until_all_at_block_points(registry, timeout=30.0):
         time.sleep(0.001)
 
 
+SIMPLE_TYPES = (type(None), bool, int, str, bytes) + ((long, unicode) if sys.version_info[0] == 2 else ())  # noqa: F821
+
+
+def locals_of(frame):
+    """The frame's variables as the interpreter sees them: argument names, every
+    name it may show (co_varnames, cells, free variables), and repr() of the set
+    local variables of simple types (None, bool, int, str, bytes; short)."""
+    code = frame.f_code
+    nargs = code.co_argcount + getattr(code, "co_kwonlyargcount", 0)
+    nargs += bool(code.co_flags & 0x4) + bool(code.co_flags & 0x8)  # *args, **kw
+    values = {}
+    for name, value in list(frame.f_locals.items()):
+        if name in code.co_varnames and isinstance(value, SIMPLE_TYPES):
+            r = repr(value)
+            if sys.version_info[0] == 2 and isinstance(value, unicode):  # noqa: F821
+                continue
+            if len(r) <= 40:
+                values[name] = r
+    return {"args": list(code.co_varnames[:nargs]),
+            "names": list(code.co_varnames + code.co_cellvars + code.co_freevars),
+            "values": values}
+
+
 def stack_of(frame):
     out = []
-    for filename, lineno, name, _line in traceback.extract_stack(frame):
-        out.append({"name": name, "filename": filename, "lineno": lineno})
+    summary = traceback.extract_stack(frame)
+    frames = []
+    f = frame
+    while f is not None:
+        frames.append(f)
+        f = f.f_back
+    frames.reverse()
+    assert len(frames) == len(summary)
+    for f, (filename, lineno, name, _line) in zip(frames, summary):
+        out.append({"name": name, "filename": filename, "lineno": lineno,
+                    "locals": locals_of(f)})
     return out
 
 
