@@ -2,8 +2,8 @@
 #
 # `make install` puts it in $(PREFIX)/share/bash-completion/completions/pyspy-c,
 # where bash-completion loads it on first use; or source it from ~/.bashrc.
-# The option lists below must match `pyspy-c --help` and `pyspy-c record
-# --help`; tests/docs/test_docs.py checks that they do.
+# The option lists below must match `pyspy-c --help` and `pyspy-c COMMAND
+# --help` for every command; tests/docs/test_docs.py checks that they do.
 
 # Print the ids of processes that look like Python: the command name or the
 # first word of the command line contains "python".  If none of them starts
@@ -44,15 +44,18 @@ _pyspy_c()
         prev=${COMP_WORDS[COMP_CWORD - 1]}
     fi
 
-    local commands="record help"
+    local commands="record dump help"
     local global_opts="-h --help -V --version"
     local record_opts="-p --pid -r --rate -d --duration -o --output
         -f --format --interval -t --threads -i --idle --nonblocking
+        -n --native --native-all
         -F --function --full-filenames -v --verbose -q --quiet -h --help"
+    local dump_opts="-p --pid -l --locals -j --json --nonblocking
+        -n --native --native-all --full-filenames -v --verbose -h --help"
     local formats="folded speedscope chrometrace svg pprof"
 
     # The first word that is not an option is the command.
-    local i cmd=
+    local i j cmd=
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
             -*) ;;
@@ -74,7 +77,19 @@ _pyspy_c()
                 mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
             fi
             ;;
-        record)
+        record | dump)
+            # record -- PROGRAM ARGS: complete the program's words as commands.
+            for ((j = i + 1; j < cword; j++)); do
+                if [[ ${words[j]} == -- ]]; then
+                    if ((cword == j + 1)); then
+                        mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+                    else
+                        compopt -o default 2>/dev/null
+                        COMPREPLY=()
+                    fi
+                    return
+                fi
+            done
             case $prev in
                 -p | --pid)
                     mapfile -t COMPREPLY < <(_pyspy_c_pids "$cur")
@@ -99,7 +114,9 @@ _pyspy_c()
                     ;;
             esac
             if [[ $cur == -* ]]; then
-                mapfile -t COMPREPLY < <(compgen -W "$record_opts" -- "$cur")
+                local opts=$record_opts
+                [[ $cmd == dump ]] && opts=$dump_opts
+                mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
             fi
             ;;
     esac

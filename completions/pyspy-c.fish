@@ -1,8 +1,8 @@
 # fish completion for pyspy-c.  `make install` puts it in
 # $(PREFIX)/share/fish/vendor_completions.d (searched when $XDG_DATA_DIRS
 # includes $(PREFIX)/share); ~/.config/fish/completions/ works too.
-# The option lists below must match `pyspy-c --help` and `pyspy-c record
-# --help`; tests/docs/test_docs.py checks that they do.
+# The option lists below must match `pyspy-c --help` and `pyspy-c COMMAND
+# --help` for every command; tests/docs/test_docs.py checks that they do.
 
 # Process ids with their command lines.  Processes whose command name or
 # first command-line word contains "python" are offered; when there are
@@ -78,12 +78,13 @@ complete -c pyspy-c -f
 
 # pyspy-c [--help | --version | COMMAND]
 complete -c pyspy-c -n __pyspy_c_no_command -a record -d 'Sample a Python process and write its profile'
+complete -c pyspy-c -n __pyspy_c_no_command -a dump -d 'Print the Python stack of every thread, once'
 complete -c pyspy-c -n __pyspy_c_no_command -a help -d 'Show help for a command'
 complete -c pyspy-c -n __pyspy_c_no_command -s h -l help -d 'Show help'
 complete -c pyspy-c -n __pyspy_c_no_command -s V -l version -d 'Show the version'
 
 # pyspy-c help COMMAND
-complete -c pyspy-c -n '__pyspy_c_command_is help' -a 'record help'
+complete -c pyspy-c -n '__pyspy_c_command_is help' -a 'record dump help'
 
 # pyspy-c record --pid PID [options]
 set -l rec '__pyspy_c_command_is record'
@@ -96,8 +97,22 @@ complete -c pyspy-c -n $rec -l interval -x -d 'Write a folded block every SECOND
 complete -c pyspy-c -n $rec -s t -l threads -d 'Add a root frame per thread'
 complete -c pyspy-c -n $rec -s i -l idle -d 'Keep samples of idle threads'
 complete -c pyspy-c -n $rec -l nonblocking -d 'Read without stopping the target'
+complete -c pyspy-c -n $rec -s n -l native -d 'Merge C stacks (extensions, libraries) with Python frames'
+complete -c pyspy-c -n $rec -l native-all -d 'Like --native, also showing the interpreter C frames'
 complete -c pyspy-c -n $rec -s F -l function -d 'Aggregate by function, no line numbers'
 complete -c pyspy-c -n $rec -l full-filenames -d 'Show full file paths'
 complete -c pyspy-c -n $rec -s v -l verbose -d 'Say how the interpreter was found, and more detail'
 complete -c pyspy-c -n $rec -s q -l quiet -d 'No summary on stderr at the end'
 complete -c pyspy-c -n $rec -s h -l help -d 'Show help for record'
+
+# pyspy-c dump --pid PID [options]
+set -l dmp '__pyspy_c_command_is dump'
+complete -c pyspy-c -n $dmp -s p -l pid -x -a '(__pyspy_c_pids)' -d 'Process to dump'
+complete -c pyspy-c -n $dmp -s l -l locals -d 'Show the arguments and local variables of each frame'
+complete -c pyspy-c -n $dmp -s j -l json -d 'Write JSON instead of text'
+complete -c pyspy-c -n $dmp -l nonblocking -d 'Read without stopping the target'
+complete -c pyspy-c -n $dmp -s n -l native -d 'Merge C stacks (extensions, libraries) with Python frames'
+complete -c pyspy-c -n $dmp -l native-all -d 'Like --native, also showing the interpreter C frames'
+complete -c pyspy-c -n $dmp -l full-filenames -d 'Show full file paths'
+complete -c pyspy-c -n $dmp -s v -l verbose -d 'Say how the interpreter was found, and how long the target was stopped'
+complete -c pyspy-c -n $dmp -s h -l help -d 'Show help for dump'

@@ -1,8 +1,9 @@
 """The documentation agrees with the program.
 
-Every option that `pyspy-c --help` and `pyspy-c record --help` print must be
-documented in the man page's OPTIONS section and offered by each shell
-completion, and nothing else may be; the man page, README.md and
+Every option that `pyspy-c --help` and `pyspy-c COMMAND --help` print, for
+every command `pyspy-c --help` lists, must be documented in the man page's
+OPTIONS section and offered by each shell completion (for that command),
+and nothing else may be; the man page, README.md and
 doc/CONTRACT.md must list the same exit codes.  The contract's own help
 block is checked the same way, so that a change of the contract shows up
 here even before the binary follows it.
@@ -241,20 +242,32 @@ def run_help(*args):
     return proc.stdout
 
 
+def binary_commands():
+    """The commands `pyspy-c --help` lists (indented lines under 'commands:')."""
+    text = run_help("--help")
+    block = re.search(r"^commands:\n(.*?)(?:\n\n|\Z)", text, re.M | re.S)
+    assert block, "no 'commands:' list in `pyspy-c --help`"
+    names = [line.split()[0] for line in block.group(1).splitlines() if line.strip()]
+    assert "record" in names, names
+    return names
+
+
 @pytest.fixture(scope="module")
 def binary_help():
-    """{'top': options of --help, 'record': options of record --help}."""
-    top = help_options(run_help("--help"))
-    record = help_options(run_help("record", "--help"))
-    assert record, "no options found in `pyspy-c record --help`"
-    return {"top": top, "record": record}
+    """{'top': options of --help, COMMAND: options of COMMAND --help, ...}."""
+    out = {"top": help_options(run_help("--help"))}
+    for cmd in binary_commands():
+        out[cmd] = help_options(run_help(cmd, "--help"))
+        assert out[cmd], f"no options found in `pyspy-c {cmd} --help`"
+    return out
 
 
 @pytest.fixture(scope="module")
 def all_options(binary_help):
-    merged = dict(binary_help["top"])
-    for name, arg in binary_help["record"].items():
-        merged[name] = merged.get(name, False) or arg
+    merged = {}
+    for opts in binary_help.values():
+        for name, arg in opts.items():
+            merged[name] = merged.get(name, False) or arg
     return merged
 
 
@@ -382,36 +395,40 @@ def test_docs_match_contract(source):
 @pytest.mark.parametrize("source", DOC_SOURCES)
 def test_docs_match_binary_help(source, all_options):
     documented = DOC_SOURCES[source]()
-    assert_same(all_options, documented, "pyspy-c --help + record --help", source)
-    assert_same_arguments(all_options, documented, "pyspy-c --help + record --help", source)
+    assert_same(all_options, documented, "pyspy-c --help + every COMMAND --help", source)
+    assert_same_arguments(all_options, documented, "pyspy-c --help + every COMMAND --help", source)
 
 
 def test_binary_help_matches_contract(all_options):
     contract = help_options(contract_help_block())
-    assert_same(contract, all_options, "doc/CONTRACT.md", "pyspy-c --help + record --help")
+    assert_same(contract, all_options, "doc/CONTRACT.md", "pyspy-c --help + every COMMAND --help")
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-def test_shell_offers_record_options(shell, binary_help):
-    offered = option_words(SHELLS[shell]("pyspy-c record -"))
-    assert_same(binary_help["record"], offered, "pyspy-c record --help",
-                f"{shell} completion of 'pyspy-c record -'")
+def test_shell_offers_command_options(shell, binary_help):
+    for cmd in binary_commands():
+        offered = option_words(SHELLS[shell](f"pyspy-c {cmd} -"))
+        assert_same(binary_help[cmd], offered, f"pyspy-c {cmd} --help",
+                    f"{shell} completion of 'pyspy-c {cmd} -'")
 
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_shell_offers_every_option(shell, all_options):
     complete = SHELLS[shell]
-    offered = option_words(complete("pyspy-c -")) | option_words(complete("pyspy-c record -"))
-    assert_same(all_options, offered, "pyspy-c --help + record --help",
+    offered = option_words(complete("pyspy-c -"))
+    for cmd in binary_commands():
+        offered |= option_words(complete(f"pyspy-c {cmd} -"))
+    assert_same(all_options, offered, "pyspy-c --help + every COMMAND --help",
                 f"{shell} completion")
 
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_shell_offers_commands(shell):
+    commands = set(binary_commands())
     offered = set(SHELLS[shell]("pyspy-c "))
-    assert {"record", "help"} <= offered, f"{shell} offers {sorted(offered)}"
+    assert commands | {"help"} <= offered, f"{shell} offers {sorted(offered)}"
     offered = set(SHELLS[shell]("pyspy-c help "))
-    assert "record" in offered, f"{shell} offers {sorted(offered)} after 'help'"
+    assert commands <= offered, f"{shell} offers {sorted(offered)} after 'help'"
 
 
 @pytest.fixture(scope="module")
@@ -436,9 +453,11 @@ def python_process():
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("option", ["--pid", "-p"])
 def test_shell_completes_pid(shell, option, python_process):
-    offered = SHELLS[shell](f"pyspy-c record {option} {str(python_process)[:-1]}")
-    assert str(python_process) in offered, (
-        f"{shell} did not offer the python process {python_process}: {offered}")
+    for cmd in binary_commands():
+        offered = SHELLS[shell](f"pyspy-c {cmd} {option} {str(python_process)[:-1]}")
+        assert str(python_process) in offered, (
+            f"{shell} did not offer the python process {python_process} after "
+            f"'pyspy-c {cmd} {option}': {offered}")
 
 
 @pytest.mark.parametrize("shell", SHELLS)
