@@ -59,6 +59,7 @@ struct sampler_stats {
 	uint64_t failed;     /* samples dropped: torn memory, stop timeouts */
 	uint64_t timeouts;   /* of which: a thread did not stop in time */
 	uint64_t truncated;  /* thread stacks cut at PY_MAX_DEPTH */
+	uint64_t rewalks;    /* selective stops widened to the GIL's new holder */
 	uint64_t full_stops; /* selective stops redone with every thread stopped */
 	uint64_t stack_errors; /* stacks dropped: profile out of memory */
 	double elapsed;      /* seconds */

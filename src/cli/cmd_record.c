@@ -195,6 +195,10 @@ static void summary(const struct record_args *a, const struct sampler_stats *st,
 		fprintf(stderr, "; %llu thread samples missing from the %s output (a thread state "
 			"seen twice in one sample)", (unsigned long long)timeline_dropped(tl), format);
 	fputc('\n', stderr);
+	if (a->verbose && a->so.blocking)
+		fprintf(stderr, "pyspy-c: stops: %llu walks widened to a new GIL holder, %llu with "
+			"every thread stopped\n", (unsigned long long)st->rewalks,
+			(unsigned long long)st->full_stops);
 	if (st->target_exited)
 		fprintf(stderr, "pyspy-c: process %d exited; wrote the samples collected until then\n",
 			(int)a->pid);

@@ -175,13 +175,18 @@ static int record_sample(struct target *t, struct profile *prof, const struct sa
  * are running (OS state R) and the GIL's last holder; threads asleep in a
  * system call are left alone, which also spares them the interrupted
  * system call a stop costs.  If the GIL changed hands during the walk
- * (its switch count moved), a thread we did not stop may have run:
- * stop everything and walk again.  2.7 keeps no switch count: there the
- * walk counts as consistent only if the same thread held the GIL before
- * and after it (a stopped holder cannot release it).  Free-threaded
- * builds, subinterpreters and thread states of unknown tid get a full
- * stop.
+ * (its switch count moved), the thread that took it may have run: stop
+ * it too and walk again (up to SELECTIVE_ROUNDS walks), and only then
+ * stop everything.  Stopping everything wakes every sleeping thread out
+ * of its system call (some, such as a Python lock wait, then run for a
+ * moment), so it is the last resort.  2.7 keeps no switch count: there
+ * the walk counts as consistent only if the same thread held the GIL
+ * before and after it (a stopped holder cannot release it).  Free-
+ * threaded builds, subinterpreters and thread states of unknown tid get
+ * a full stop.
  */
+#define SELECTIVE_ROUNDS 3
+
 static int stop_for_sample(struct target *t, struct pyinterp *pi, struct py_sample *s,
 			   const struct sampler_opts *o, struct sampler_stats *st)
 {
@@ -205,15 +210,26 @@ static int stop_for_sample(struct target *t, struct pyinterp *pi, struct py_samp
 		if ((t->threads[i].state == 'R' || t->threads[i].state == '?') &&
 		    t->threads[i].tid != holder)
 			tids[n++] = t->threads[i].tid;
-	rc = target_stop_tids(t, tids, n, STOP_TIMEOUT_MS);
-	if (rc)
-		return rc;
-	rc = pyinterp_sample(pi, s);
-	if (rc == -PERR_GONE || rc == -PERR_PERM)
-		return rc;
-	if (pyinterp_gil(pi, &g2) == 0 && g2.known && g2.switches == g1.switches && rc == 0 &&
-	    (!g1.no_switch_count || (g2.locked && g2.holder == g1.holder)))
-		return 0;
+	for (int round = 0; round < SELECTIVE_ROUNDS; round++) {
+		rc = target_stop_tids(t, tids, n, STOP_TIMEOUT_MS);
+		if (rc)
+			return rc;
+		rc = pyinterp_sample(pi, s);
+		if (rc == -PERR_GONE || rc == -PERR_PERM)
+			return rc;
+		if (pyinterp_gil(pi, &g2) != 0 || !g2.known)
+			break;
+		if (g2.switches == g1.switches && rc == 0 &&
+		    (!g1.no_switch_count || (g2.locked && g2.holder == g1.holder)))
+			return 0;
+		/* The GIL moved: add its new holder, and walk again. */
+		if (g1.no_switch_count || !(holder = pyinterp_tstate_tid(pi, g2.holder)) ||
+		    n >= TARGET_MAX_THREADS)
+			break;
+		tids[n++] = holder;
+		g1 = g2;
+		st->rewalks++;
+	}
 	st->full_stops++;
 	rc = target_stop(t, STOP_TIMEOUT_MS);
 	return rc ? rc : pyinterp_sample(pi, s);

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -130,7 +131,21 @@ def start_native_workload(procs, interp, tmp_path, *extra):
     assert tuple(w.truth["version"][:2]) == interp.version
     # The main thread's host tid: the pid, also in a container (NSpid maps pid 1).
     w.main_tid = w.pid
+    wait_out_of_syscalls(w.pid, w.main_tid)
     return w
+
+
+def wait_out_of_syscalls(pid, tid, timeout=10):
+    """Wait until the thread is past its write of "ready" and in its C loop: it
+    makes no system call there, so /proc/PID/task/TID/syscall reads "running"."""
+    path = "/proc/%d/task/%d/syscall" % (pid, tid)
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(path) as f:
+            if f.read().split()[0] == "running":
+                return
+        assert time.monotonic() < deadline, "thread %d never left its system call" % tid
+        time.sleep(0.001)
 
 
 def expected_main(w):
