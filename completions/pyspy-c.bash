@@ -47,7 +47,7 @@ _pyspy_c()
     local commands="record dump help"
     local global_opts="-h --help -V --version"
     local record_opts="-p --pid -r --rate -d --duration -o --output
-        -f --format --interval -t --threads -i --idle --nonblocking
+        -f --format --interval -s --subprocesses -t --threads -i --idle --nonblocking
         -n --native --native-all
         -F --function --full-filenames -v --verbose -q --quiet -h --help"
     local dump_opts="-p --pid -l --locals -j --json --nonblocking

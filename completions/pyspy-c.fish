@@ -94,6 +94,7 @@ complete -c pyspy-c -n $rec -s d -l duration -x -d 'Stop after this many seconds
 complete -c pyspy-c -n $rec -s o -l output -r -F -d 'Write the profile to FILE (default stdout)'
 complete -c pyspy-c -n $rec -s f -l format -x -d 'Output format (default folded)' -a 'folded\t"Folded stacks, for flamegraph.pl" speedscope\t"speedscope JSON, a profile per thread" chrometrace\t"Chrome trace events, a timeline per thread" svg\t"Interactive flame graph" pprof\t"Gzipped profile.proto for go tool pprof"'
 complete -c pyspy-c -n $rec -l interval -x -d 'Write a folded block every SECONDS while recording'
+complete -c pyspy-c -n $rec -s s -l subprocesses -d 'Also profile child processes, present and future'
 complete -c pyspy-c -n $rec -s t -l threads -d 'Add a root frame per thread'
 complete -c pyspy-c -n $rec -s i -l idle -d 'Keep samples of idle threads'
 complete -c pyspy-c -n $rec -l nonblocking -d 'Read without stopping the target'

@@ -34,6 +34,12 @@ struct sampler_opts {
 	 * only.  With 'threads', threads Python does not know are shown too.
 	 */
 	struct native *native;
+	const struct native_options *native_opts; /* for descendants' natives */
+	/*
+	 * Also sample the target's descendants, present and future, each
+	 * rooted by a "process PID:"COMMAND"" frame (the target's too).
+	 */
+	bool subprocesses;
 	double interval;     /* seconds per window; 0 = one window, no callback */
 	/*
 	 * Called at the end of each full window, between samples (the target
@@ -66,6 +72,7 @@ struct sampler_stats {
 	int64_t start_realtime_ns; /* wall clock at the start */
 	struct sampler_window window; /* the last window (the whole recording
 					 without an interval) */
+	uint64_t processes;  /* processes sampled (1 without subprocesses) */
 	bool target_exited;
 	int stop_signal;     /* SIGINT/SIGTERM/SIGHUP that ended it, or 0 */
 };

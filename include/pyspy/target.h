@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #define TARGET_MAX_THREADS 4096
+#define TARGET_MAX_PROCS 256     /* processes traced at once (--subprocesses) */
 
 struct target_thread {
 	pid_t tid;          /* in the profiler's PID namespace */
@@ -45,6 +46,7 @@ struct target_map {
 struct target {
 	pid_t pid;
 	bool traced;        /* threads are seized (blocking mode) */
+	bool holding;       /* a sample is being taken: threads that stop are held */
 	bool gone;          /* the process exited */
 	bool pidns_differs; /* the target lives in another PID namespace */
 	bool spawned;       /* we started it (record -- PROGRAM): it is our child */
@@ -68,6 +70,8 @@ struct target {
  * refused, naming another tracer if /proc says there is one).
  */
 int target_open(struct target *t, pid_t pid, bool seize);
+/* Seize every thread of a target opened without (as target_open(.., true) would). */
+int target_seize(struct target *t);
 /*
  * Start 'argv' as our child and return its pid once it has exec'd (its
  * interpreter still starting).  The child keeps our terminal and process
@@ -160,6 +164,16 @@ void target_poll(struct target *t);
 /* Map a thread id as the target sees it to the host tid (0 if unknown). */
 pid_t target_host_tid(struct target *t, pid_t nstid);
 struct target_thread *target_thread_by_tid(struct target *t, pid_t tid);
+/*
+ * The descendants of process 'root' (children, grandchildren, ...), at
+ * most 'cap', from /proc/PID/task/TID/children.  Returns how many.
+ */
+size_t target_descendants(pid_t root, pid_t *out, size_t cap);
+/*
+ * A number that identifies the program a process runs now: it changes
+ * when the process execs (its code and stack move).  0 if it is gone.
+ */
+uint64_t target_image_id(pid_t pid);
 /* The target's command line, arguments separated by spaces, into buf. */
 void target_cmdline(struct target *t, char *buf, size_t len);
 /* OS thread name (comm) of a thread, into buf. */

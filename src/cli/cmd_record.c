@@ -34,7 +34,7 @@
 enum {
 	OPT_PID = 1, OPT_RATE, OPT_DURATION, OPT_OUTPUT, OPT_THREADS, OPT_IDLE,
 	OPT_NONBLOCKING, OPT_FUNCTION, OPT_FULL_FILENAMES, OPT_VERBOSE, OPT_FORMAT,
-	OPT_INTERVAL, OPT_QUIET, OPT_NATIVE, OPT_NATIVE_ALL,
+	OPT_INTERVAL, OPT_QUIET, OPT_NATIVE, OPT_NATIVE_ALL, OPT_SUBPROCESSES,
 };
 
 static const struct cli_option record_options[] = {
@@ -47,6 +47,8 @@ static const struct cli_option record_options[] = {
 	  "folded, speedscope, chrometrace, svg or pprof (default folded)" },
 	{ OPT_INTERVAL, 0, "interval", "SECONDS",
 	  "write a folded block every SECONDS while recording" },
+	{ OPT_SUBPROCESSES, 's', "subprocesses", NULL,
+	  "also profile child processes, present and future" },
 	{ OPT_THREADS, 't', "threads", NULL, "add a root frame per thread" },
 	{ OPT_IDLE, 'i', "idle", NULL, "keep samples of idle threads (dropped by default)" },
 	{ OPT_NONBLOCKING, 0, "nonblocking", NULL, "read without stopping the target" },
@@ -137,6 +139,9 @@ static int set_option(int id, const char *arg, void *ctx)
 	case OPT_THREADS:
 		a->so.threads = true;
 		return 0;
+	case OPT_SUBPROCESSES:
+		a->so.subprocesses = true;
+		return 0;
 	case OPT_IDLE:
 		a->so.idle = true;
 		return 0;
@@ -194,6 +199,8 @@ static void summary(const struct record_args *a, const struct sampler_stats *st,
 	else if (tl && timeline_dropped(tl))
 		fprintf(stderr, "; %llu thread samples missing from the %s output (a thread state "
 			"seen twice in one sample)", (unsigned long long)timeline_dropped(tl), format);
+	if (a->so.subprocesses)
+		fprintf(stderr, "; %llu processes", (unsigned long long)st->processes);
 	fputc('\n', stderr);
 	if (a->verbose && a->so.blocking)
 		fprintf(stderr, "pyspy-c: stops: %llu walks widened to a new GIL holder, %llu with "
@@ -304,6 +311,7 @@ int cmd_record(int argc, char **argv)
 	struct stream stream = { 0 };
 	char *command = NULL;
 	FILE *out = stdout;
+	struct native_options native_opts;
 	char **program = NULL;
 	bool launched_early_exit = false;
 	struct launch_signals signals = { 0 };
@@ -404,9 +412,10 @@ int cmd_record(int argc, char **argv)
 		fprintf(stderr, "pyspy-c: pid %d: %s\n", (int)a.pid, desc);
 	}
 	if (a.native) {
-		struct native_options no = { .show_internal = a.native_all,
-					     .debug_dirs = getenv("PYSPY_C_DEBUG_DIRS") };
-		a.so.native = native_open(&t, &pi, &no);
+		native_opts = (struct native_options){ .show_internal = a.native_all,
+						       .debug_dirs = getenv("PYSPY_C_DEBUG_DIRS") };
+		a.so.native_opts = &native_opts;
+		a.so.native = native_open(&t, &pi, &native_opts);
 		if (!a.so.native) {
 			status = cli_error(1, "cannot start native unwinding: %s",
 					   perr_detail(-PERR_RUNTIME));

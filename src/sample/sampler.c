@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "pyspy/sampler.h"
 #include "pyspy/error.h"
+#include "sample_internal.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -96,24 +97,28 @@ static bool python_knows(const struct py_sample *s, pid_t tid)
  * with --native --threads, a thread Python does not know (th->nframes 0,
  * no thread state).
  */
-static void record_thread(struct target *t, struct profile *prof, const struct sampler_opts *o,
-			  const struct py_sample *s, const struct py_thread_sample *th,
-			  bool python, struct labels *lb, struct sampler_stats *st)
+static void record_thread(struct sproc *p, struct profile *prof, const struct sampler_opts *o,
+			  const struct py_thread_sample *th, bool python, struct labels *lb,
+			  struct sampler_stats *st)
 {
-	static struct frame_ref buf[NATIVE_STACK_CAP + 1];
+	static struct frame_ref buf[NATIVE_STACK_CAP + 3];
+	struct target *t = p->t;
+	const struct py_sample *s = p->s;
 	uint32_t label = FUNC_NONE;
 	size_t n = 0, root, m = 0;
 
 	if (th->truncated)
 		st->truncated++;
+	if (p->label != FUNC_NONE)
+		buf[n++] = (struct frame_ref){ p->label, -1 };
 	/* The timeline names its threads even without --threads. */
 	if (o->threads || o->timeline)
 		label = thread_label(lb, t, prof, th);
 	if (o->threads && label != FUNC_NONE)
 		buf[n++] = (struct frame_ref){ label, -1 };
 	root = n;
-	if (o->native) {
-		if (native_collect(o->native, prof, s, python ? th : NULL,
+	if (p->native) {
+		if (native_collect(p->native, prof, s, python ? th : NULL,
 				   stopped_tid(t, th->tid), buf + n, NATIVE_STACK_CAP, &m) ==
 		    -PERR_NOMEM) {
 			st->stack_errors++;
@@ -137,24 +142,24 @@ static void record_thread(struct target *t, struct profile *prof, const struct s
 			     n - root);
 }
 
-static int record_sample(struct target *t, struct profile *prof, const struct sampler_opts *o,
-			 struct py_sample *s, struct labels *lb, struct sampler_stats *st,
-			 int64_t when)
+static int record_sample(struct sproc *p, struct profile *prof, const struct sampler_opts *o,
+			 struct labels *lb, struct sampler_stats *st)
 {
-	if (o->timeline)
-		timeline_begin_sample(o->timeline, when);
-	if (o->native)
-		native_begin_sample(o->native);
+	struct target *t = p->t;
+	struct py_sample *s = p->s;
+
+	if (p->native)
+		native_begin_sample(p->native);
 	for (size_t i = 0; i < s->nthreads; i++) {
 		const struct py_thread_sample *th = &s->threads[i];
 
 		/* Without --native a thread with no Python frame has nothing to
 		 * show; with it, its C stack. */
-		if ((th->nframes == 0 && !o->native) || (th->idle && !o->idle))
+		if ((th->nframes == 0 && !p->native) || (th->idle && !o->idle))
 			continue;
-		record_thread(t, prof, o, s, th, true, lb, st);
+		record_thread(p, prof, o, th, true, lb, st);
 	}
-	if (!o->native || !o->threads)
+	if (!p->native || !o->threads)
 		return 0;
 	for (size_t i = 0; i < t->nthreads; i++) {
 		const struct target_thread *tt = &t->threads[i];
@@ -162,7 +167,7 @@ static int record_sample(struct target *t, struct profile *prof, const struct sa
 
 		if ((th.idle && !o->idle) || !tt->stopped || python_knows(s, tt->tid))
 			continue;
-		record_thread(t, prof, o, s, &th, false, lb, st);
+		record_thread(p, prof, o, &th, false, lb, st);
 	}
 	return 0;
 }
@@ -187,9 +192,12 @@ static int record_sample(struct target *t, struct profile *prof, const struct sa
  */
 #define SELECTIVE_ROUNDS 3
 
-static int stop_for_sample(struct target *t, struct pyinterp *pi, struct py_sample *s,
-			   const struct sampler_opts *o, struct sampler_stats *st)
+static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
+			   struct sampler_stats *st)
 {
+	struct target *t = p->t;
+	struct pyinterp *pi = p->pi;
+	struct py_sample *s = p->s;
 	static pid_t tids[TARGET_MAX_THREADS];
 	struct py_gil g1, g2;
 	size_t n = 0;
@@ -198,7 +206,7 @@ static int stop_for_sample(struct target *t, struct pyinterp *pi, struct py_samp
 
 	/* --native --idle shows the C stacks of sleeping threads too: they
 	 * must be stopped to be unwound. */
-	if ((o->native && o->idle) || pyinterp_gil(pi, &g1) != 0 || !g1.known ||
+	if ((p->native && o->idle) || pyinterp_gil(pi, &g1) != 0 || !g1.known ||
 	    pi->ninterps > 1 ||
 	    (g1.no_switch_count && !g1.locked) ||
 	    !(holder = pyinterp_tstate_tid(pi, g1.holder))) {
@@ -235,12 +243,16 @@ static int stop_for_sample(struct target *t, struct pyinterp *pi, struct py_samp
 	return rc ? rc : pyinterp_sample(pi, s);
 }
 
-/* One tick: stop (if blocking), walk, resume, count. */
-static int take_sample(struct target *t, struct pyinterp *pi, struct profile *prof,
-		       const struct sampler_opts *o, struct py_sample *s, struct labels *lb,
-		       struct sampler_stats *st, int64_t *last_refresh, bool *unknown_thread,
-		       int64_t when)
+/*
+ * One process, one tick: stop (if blocking), walk, resume, record.
+ * Returns 1 when a sample was taken, 0 when it failed (counted), or a
+ * negative PERR_*: -PERR_GONE when the process is gone.
+ */
+static int take_sample(struct sproc *p, struct profile *prof, const struct sampler_opts *o,
+		       struct labels *lb, struct sampler_stats *st)
 {
+	struct target *t = p->t;
+	struct py_sample *s = p->s;
 	int rc;
 
 	/*
@@ -248,16 +260,16 @@ static int take_sample(struct target *t, struct pyinterp *pi, struct profile *pr
 	 * (every REFRESH_NS), and at once when a thread of the last sample
 	 * was missing from the list.
 	 */
-	if (!o->blocking && (now_ns() - *last_refresh >= REFRESH_NS || *unknown_thread)) {
+	if (!o->blocking && (now_ns() - p->last_refresh >= REFRESH_NS || p->unknown_thread)) {
 		target_refresh_threads(t);
-		*last_refresh = now_ns();
+		p->last_refresh = now_ns();
 	}
 	/* The OS state must be read before the stop, which changes it; with
 	 * --idle, non-blocking, nothing depends on it. */
 	if (!o->idle || o->blocking)
 		target_read_states(t);
 	if (o->blocking) {
-		rc = stop_for_sample(t, pi, s, o, st);
+		rc = stop_for_sample(p, o, st);
 		if (rc) {
 			target_resume(t);
 			if (rc == -PERR_GONE)
@@ -268,13 +280,13 @@ static int take_sample(struct target *t, struct pyinterp *pi, struct profile *pr
 			return 0;
 		}
 	} else {
-		rc = pyinterp_sample(pi, s);
+		rc = pyinterp_sample(p->pi, s);
 	}
 	/*
 	 * C stacks are read from the stopped threads while recording: with
 	 * --native the target runs again only after that.
 	 */
-	if (o->blocking && (rc || !o->native))
+	if (o->blocking && (rc || !p->native))
 		target_resume(t);
 	if (rc == -PERR_GONE || t->gone)
 		return -PERR_GONE;
@@ -284,15 +296,38 @@ static int take_sample(struct target *t, struct pyinterp *pi, struct profile *pr
 		st->failed++;
 		return 0;
 	}
-	st->taken++;
-	*unknown_thread = false;
+	p->unknown_thread = false;
 	for (size_t i = 0; i < s->nthreads; i++)
 		if (!s->threads[i].tid)
-			*unknown_thread = true;
-	rc = record_sample(t, prof, o, s, lb, st, when);
-	if (o->blocking && o->native)
+			p->unknown_thread = true;
+	rc = record_sample(p, prof, o, lb, st);
+	if (o->blocking && p->native)
 		target_resume(t);
-	return rc;
+	return rc ? rc : 1;
+}
+
+/* One tick over every process; the target's exit ends the recording. */
+static int take_samples(struct procs *ps, struct profile *prof, const struct sampler_opts *o,
+			struct labels *lb, struct sampler_stats *st, int64_t when)
+{
+	bool taken = false;
+
+	if (o->timeline)
+		timeline_begin_sample(o->timeline, when);
+	for (size_t i = 0; i < ps->n;) {
+		int rc = take_sample(ps->p[i], prof, o, lb, st);
+		if (rc == -PERR_GONE && i > 0) {
+			procs_drop(ps, i);
+			continue;
+		}
+		if (rc < 0)
+			return rc;
+		taken |= rc == 1;
+		i++;
+	}
+	if (taken)
+		st->taken++;
+	return 0;
 }
 
 static int make_signalfd(void)
@@ -308,7 +343,7 @@ static int make_signalfd(void)
 }
 
 /* Drain the signalfd; returns a stop signal seen, or 0. */
-static int drain_signals(int fd, struct target *t)
+static int drain_signals(int fd, struct procs *ps)
 {
 	struct signalfd_siginfo si;
 	int stop = 0;
@@ -318,7 +353,9 @@ static int drain_signals(int fd, struct target *t)
 			continue;
 		stop = (int)si.ssi_signo;
 	}
-	target_poll(t);
+	/* Events of every traced process go to their owner (ptrace.c). */
+	for (size_t i = 0; i < ps->n; i++)
+		target_poll(ps->p[i]->t);
 	return stop;
 }
 
@@ -326,18 +363,17 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		const struct sampler_opts *o, struct sampler_stats *st)
 {
 	int64_t period = (int64_t)(1e9 / o->rate);
-	int64_t start, next, end, last_refresh = 0, realtime0;
+	int64_t start, next, end, realtime0, last_procs = 0;
 	int64_t interval = o->interval > 0 ? (int64_t)(o->interval * 1e9) : 0;
 	int64_t window_start, window_end;
 	uint64_t window_taken = 0;
-	bool unknown_thread = false;
-	struct py_sample *s = calloc(1, sizeof(*s));
+	struct procs *ps = calloc(1, sizeof(*ps));
 	struct labels *lb = calloc(1, sizeof(*lb));
 	int sfd = make_signalfd(), rc = 0;
 	struct pollfd pfd = { .fd = sfd, .events = POLLIN };
 
 	memset(st, 0, sizeof(*st));
-	if (!s || !lb || sfd < 0) {
+	if (!ps || !lb || sfd < 0 || procs_init(ps, t, pi, prof, o) != 0) {
 		rc = perr_set(PERR_RUNTIME, "cannot set up the sampler: %s", strerror(errno));
 		goto out;
 	}
@@ -345,7 +381,7 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		period = 1000;
 	/* 3.11+ needs the frames' addresses to find the eval calls. */
 	if (o->native)
-		s->keep_sources = true;
+		ps->p[0]->s->keep_sources = true;
 	/*
 	 * Learn which thread state is which thread with one walk that stops
 	 * nothing, so that even the first sample stops only what must stop
@@ -353,8 +389,10 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 	 */
 	if (o->blocking) {
 		target_read_states(t);
-		pyinterp_sample(pi, s);
+		pyinterp_sample(pi, ps->p[0]->s);
 	}
+	if (o->subprocesses)
+		procs_refresh(ps, now_ns());
 	start = now_ns();
 	realtime0 = realtime_ns();
 	st->start_realtime_ns = realtime0;
@@ -399,7 +437,7 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		ts.tv_sec = wait / 1000000000;
 		ts.tv_nsec = wait % 1000000000;
 		if (ppoll(&pfd, 1, &ts, NULL) > 0) {
-			int sig = drain_signals(sfd, t);
+			int sig = drain_signals(sfd, ps);
 			if (sig && (!o->on_signal || o->on_signal(o->signal_ctx, sig))) {
 				st->stop_signal = sig;
 				break;
@@ -420,8 +458,11 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		}
 		next += period;
 		st->ticks++;
-		rc = take_sample(t, pi, prof, o, s, lb, st, &last_refresh, &unknown_thread,
-				 now - start);
+		if (o->subprocesses && now - last_procs >= REFRESH_NS) {
+			procs_refresh(ps, now);
+			last_procs = now;
+		}
+		rc = take_samples(ps, prof, o, lb, st, now - start);
 		if (rc == -PERR_GONE) {
 			rc = 0;
 			st->target_exited = true;
@@ -444,9 +485,11 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 out:
 	if (sfd >= 0)
 		close(sfd);
-	if (s)
-		py_sample_free(s);
-	free(s);
+	if (ps) {
+		st->processes = ps->attached;
+		procs_free(ps);
+	}
+	free(ps);
 	free(lb);
 	return rc;
 }

@@ -8,7 +8,8 @@
  *
  * Every ptrace-stop is classified (see handle_status):
  *   - our PTRACE_INTERRUPT, or the first stop of a new thread
- *     (PTRACE_EVENT_STOP + SIGTRAP): held while sampling, else resumed;
+ *     (PTRACE_EVENT_STOP + SIGTRAP): held while we hold the target for a
+ *     sample (t->holding), else resumed;
  *   - group-stop (PTRACE_EVENT_STOP + a stop signal): the user stopped the
  *     process; we PTRACE_LISTEN so it stays stopped exactly as without us;
  *   - signal-delivery-stop: the signal is remembered and re-injected when
@@ -39,7 +40,69 @@
 #define PTRACE_EVENT_STOP 128
 #endif
 
-static bool sampling; /* threads stopped by us are held, not resumed */
+/*
+ * Every target whose threads we trace.  One profiler may trace several
+ * processes (record --subprocesses), and waitpid(-1) reports the events of
+ * all of them: each is handled by the target that owns the thread.
+ */
+static struct target *traced[TARGET_MAX_PROCS];
+static size_t ntraced;
+
+void target_register(struct target *t)
+{
+	for (size_t i = 0; i < ntraced; i++)
+		if (traced[i] == t)
+			return;
+	if (ntraced < TARGET_MAX_PROCS)
+		traced[ntraced++] = t;
+}
+
+void target_unregister(struct target *t)
+{
+	for (size_t i = 0; i < ntraced; i++)
+		if (traced[i] == t) {
+			traced[i] = traced[--ntraced];
+			return;
+		}
+}
+
+/* The thread group (process) id of a thread, from /proc; 0 if gone. */
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strstr(buf, "\nTgid:");
+	return p ? (pid_t)atoi(p + 6) : 0;
+}
+
+/* The traced target a reported thread belongs to ('t' when unknown). */
+static struct target *owner_of(struct target *t, pid_t tid)
+{
+	pid_t tgid;
+
+	if (target_thread_by_tid(t, tid) || ntraced <= 1)
+		return t;
+	for (size_t i = 0; i < ntraced; i++)
+		if (traced[i] != t && target_thread_by_tid(traced[i], tid))
+			return traced[i];
+	/* A new thread whose creator's clone event is not seen yet. */
+	tgid = tgid_of(tid);
+	for (size_t i = 0; tgid && i < ntraced; i++)
+		if (traced[i]->pid == tgid)
+			return traced[i];
+	return t;
+}
 
 static bool is_stop_signal(int sig)
 {
@@ -188,7 +251,7 @@ static void handle_status(struct target *t, pid_t tid, int status)
 			ptrace(PTRACE_LISTEN, tid, 0, 0);
 			return;
 		}
-		if (sampling) {
+		if (t->holding) {
 			th->stopped = true;
 			th->expect_stop = false;
 		} else {
@@ -213,7 +276,7 @@ static void handle_status(struct target *t, pid_t tid, int status)
 			}
 		}
 		/* Our interrupt may still be queued; it will be seen later. */
-		if (sampling && th->expect_stop) {
+		if (t->holding && th->expect_stop) {
 			th->stopped = true;
 			th->expect_stop = false;
 		} else {
@@ -229,7 +292,7 @@ static void handle_status(struct target *t, pid_t tid, int status)
 	/* Signal-delivery-stop: hand the signal back to the thread. */
 	t->signals_forwarded++;
 	th->pending_sig = redirect_to_main(t, th, sig) ? 0 : sig;
-	if (sampling && th->expect_stop) {
+	if (t->holding && th->expect_stop) {
 		th->stopped = true;
 		th->expect_stop = false;
 	} else {
@@ -254,7 +317,7 @@ void target_poll(struct target *t)
 		tid = waitpid(-1, &status, __WALL | WNOHANG);
 		if (tid <= 0)
 			break;
-		handle_status(t, tid, status);
+		handle_status(owner_of(t, tid), tid, status);
 	}
 }
 
@@ -296,7 +359,7 @@ static int stop_threads(struct target *t, const pid_t *tids, size_t n, int timeo
 
 	if (!t->traced)
 		return 0;
-	sampling = true;
+	t->holding = true;
 	target_poll(t);
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct target_thread *th = &t->threads[i];
@@ -313,7 +376,7 @@ static int stop_threads(struct target *t, const pid_t *tids, size_t n, int timeo
 		pid_t tid;
 
 		while ((tid = waitpid(-1, &status, __WALL | WNOHANG)) > 0)
-			handle_status(t, tid, status);
+			handle_status(owner_of(t, tid), tid, status);
 		if (t->gone)
 			return -PERR_GONE;
 		if (all_stopped(t))
@@ -343,7 +406,7 @@ void target_resume(struct target *t)
 		if (th->stopped)
 			resume_thread(t, th);
 	}
-	sampling = false;
+	t->holding = false;
 	/* Stops that raced with the resume are handled now, not next sample. */
 	target_poll(t);
 }
@@ -372,23 +435,24 @@ void target_detach_all(struct target *t)
 		th->seized = th->stopped = false;
 		th->pending_sig = 0;
 	}
-	sampling = false;
+	t->holding = false;
 	t->traced = false;
+	target_unregister(t);
 }
 
 /*
- * Crash guard: if the profiler itself faults, detach from every thread,
+ * Crash guard: if the profiler itself faults, detach from every thread of
+ * every traced target,
  * handing back held signals, before dying.  Only async-signal-safe calls.
  * (On SIGKILL the kernel detaches for us; a signal held at that instant is
  * the one thing that can be lost, which the short hold time makes rare.)
  */
-static struct target *guarded;
-
 static void crash_handler(int sig)
 {
-	struct target *t = guarded;
-
-	if (t && t->traced) {
+	for (size_t k = 0; k < ntraced; k++) {
+		struct target *t = traced[k];
+		if (!t->traced)
+			continue;
 		for (size_t i = 0; i < t->nthreads; i++) {
 			struct target_thread *th = &t->threads[i];
 			if (!th->seized)
@@ -408,7 +472,8 @@ void target_guard_crashes(struct target *t)
 	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
 	struct sigaction sa;
 
-	guarded = t;
+	if (t && t->traced)
+		target_register(t);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = crash_handler;
 	sa.sa_flags = SA_RESETHAND;

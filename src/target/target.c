@@ -234,6 +234,69 @@ void target_cmdline(struct target *t, char *buf, size_t len)
 			buf[i] = ' ';
 }
 
+/* Append the children of 'pid' that out[0 .. *n) does not hold yet. */
+static void add_children(pid_t pid, pid_t root, pid_t *out, size_t *n, size_t cap)
+{
+	static pid_t tids[TARGET_MAX_THREADS];
+	int nt = list_tasks(pid, tids, TARGET_MAX_THREADS);
+
+	for (int i = 0; i < nt && *n < cap; i++) {
+		char path[96], buf[4096], *p = buf, *end;
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)tids[i]);
+		len = read_small(path, buf, sizeof(buf) - 1);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		while (*n < cap) {
+			long child = strtol(p, &end, 10);
+			bool seen = child == root;
+			if (end == p)
+				break;
+			p = end;
+			for (size_t k = 0; k < *n && !seen; k++)
+				seen = out[k] == child;
+			if (!seen && child > 0)
+				out[(*n)++] = (pid_t)child;
+		}
+	}
+}
+
+size_t target_descendants(pid_t root, pid_t *out, size_t cap)
+{
+	size_t n = 0;
+
+	/* Breadth first: out[] is also the queue; each pid is looked into once. */
+	add_children(root, root, out, &n, cap);
+	for (size_t next = 0; next < n; next++)
+		add_children(out[next], root, out, &n, cap);
+	return n;
+}
+
+uint64_t target_image_id(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v[3] = { 0, 0, 0 };
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	n = read_small(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* Fields 26-28: startcode, endcode, startstack; field 3 follows ") ". */
+	p = strrchr(buf, ')');
+	for (int field = 3; p && field <= 28; field++) {
+		p = strchr(p + 1, ' ');
+		if (p && field >= 26)
+			v[field - 26] = strtoull(p + 1, NULL, 10);
+	}
+	if (!p)
+		return 0;
+	return v[0] * 0x9e3779b97f4a7c15ull ^ v[1] * 0xc2b2ae3d27d4eb4full ^ v[2];
+}
+
 static bool same_pidns(pid_t pid)
 {
 	char a[64], b[64], pa[64];
@@ -287,6 +350,7 @@ static int seize_all(struct target *t)
 	static pid_t tids[TARGET_MAX_THREADS];
 
 	t->traced = true;
+	target_register(t);
 	for (int round = 0; round < 100; round++) {
 		int n = list_tasks(t->pid, tids, TARGET_MAX_THREADS), added = 0;
 		if (n <= 0)
@@ -371,11 +435,18 @@ int target_open(struct target *t, pid_t pid, bool seize)
 	return 0;
 }
 
+int target_seize(struct target *t)
+{
+	/* Threads already listed are seized in place (target_seize_thread). */
+	return t->traced ? 0 : seize_all(t);
+}
+
 void target_close(struct target *t)
 {
 	if (!t)
 		return;
 	target_detach_all(t);
+	target_unregister(t);
 	for (size_t i = 0; i < t->nthreads; i++)
 		if (t->threads[i].stat_fd >= 0)
 			close(t->threads[i].stat_fd);

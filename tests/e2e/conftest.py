@@ -63,6 +63,16 @@ def pytest_runtest_setup(item):
             _TESTED[interp.id] = interp
 
 
+def scenario_by_id(sid):
+    """The scenario named sid for a test parametrised by id, recorded as tested;
+    the test fails, naming it, when this machine does not have it."""
+    found = _by_id()
+    if sid not in found:
+        pytest.fail("interpreter %s not found on this machine" % sid)
+    _TESTED[sid] = found[sid]
+    return found[sid]
+
+
 @pytest.fixture
 def procs():
     p = e2elib.Processes()

@@ -487,7 +487,7 @@ class Stack(object):
         return "Stack(%r, %r, %d)" % (self.thread, self.frames, self.count)
 
 
-def parse_folded(text, threads, function=False):
+def parse_folded(text, threads, function=False, no_line_ok=False):
     """Parse folded output strictly; returns a list of Stack.
 
     Each line is `FRAME;...;FRAME COUNT`; lines sorted bytewise, no duplicates,
@@ -524,6 +524,12 @@ def parse_folded(text, threads, function=False):
                 frames.append((fm.group(1), fm.group(2), None))
             else:
                 fm = FRAME_RE.match(part)
+                if not fm and no_line_ok and FUNC_FRAME_RE.match(part):
+                    # An instruction without a line (the interpreter says None
+                    # too), as in a process still starting.
+                    fm = FUNC_FRAME_RE.match(part)
+                    frames.append((fm.group(1), fm.group(2), None))
+                    continue
                 assert fm, "malformed frame %r in %r (want 'FUNCTION (FILE:LINE)')" % (part, line)
                 frames.append((fm.group(1), fm.group(2), int(fm.group(3))))
         stacks.append(Stack(frames, count, thread))

@@ -1,0 +1,114 @@
+"""record --subprocesses: child processes, present at attach time and created
+during the recording, each rooted by `process PID:"COMMAND"`.
+
+workloads/pool_target.py runs a multiprocessing pool of 4 workers; each
+worker writes its pid and its stack as the interpreter sees it, then spins.
+Every worker must be in the profile with exactly that stack under its own
+process root.
+"""
+
+import glob
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+import e2elib
+from interpreters import WORKLOADS
+
+IDS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13", "system-3.11"]
+SCRIPT = os.path.join(WORKLOADS, "pool_target.py")
+PROC_RE = re.compile(r'^process (\d+):"(.*)"$')
+FRAME_RE = re.compile(r"^(.*) \((.*?)(?::(\d+))?\)$")
+MIN_SAMPLES = 20  # per worker at 100 Hz over about a second, 4 workers on 2 cores
+
+
+@pytest.fixture(params=IDS)
+def sub_interp(request):
+    import conftest
+    return conftest.scenario_by_id(request.param)
+
+
+def methods(interp):
+    return ["default"] if interp.version[0] == 2 else ["fork", "spawn"]
+
+
+def parse(text):
+    """Folded lines -> {pid: [(frames, count)]}, each line's first frame a process root."""
+    out = {}
+    for line in text.splitlines():
+        body, count = line.rsplit(" ", 1)
+        root, _, rest = body.partition(";")
+        m = PROC_RE.match(root)
+        assert m, "stack without a process root: %r" % line
+        # Frames of a process still importing may have no line (an
+        # instruction without one, where the interpreter says None too).
+        frames = []
+        for part in rest.split(";") if rest else []:
+            fm = FRAME_RE.match(part)
+            assert fm, "malformed frame %r in %r" % (part, line)
+            frames.append((fm.group(1), fm.group(2), int(fm.group(3)) if fm.group(3) else None))
+        out.setdefault(int(m.group(1)), []).append((frames, int(count)))
+    return out
+
+
+def check(tmp_path, run, d, allow_missing_parent=False):
+    assert run.rc == 0, run.describe()
+    got = parse(run.out)
+    truths = []
+    for path in sorted(glob.glob(os.path.join(d, "worker-*.json"))):
+        with open(path) as f:
+            truths.append(json.load(f))
+    assert len(truths) == 4, "workers' ground truth: %s" % os.listdir(d)
+    errors = []
+    for t in truths:
+        want = [(n, e2elib.shorten(fn), ln) for n, fn, ln in t["frames"]]
+        mine = got.get(t["pid"])
+        if not mine:
+            errors.append("worker %d: not in the profile" % t["pid"])
+            continue
+        hits = sum(c for frames, c in mine if frames == want)
+        if hits < MIN_SAMPLES:
+            errors.append("worker %d: %d samples of its stack %s; its stacks: %s" % (
+                t["pid"], hits, want, [(f, c) for f, c in mine][:5]))
+    with open(os.path.join(d, "parent.json")) as f:
+        parent = json.load(f)["pid"]
+    if not allow_missing_parent and parent not in got:
+        errors.append("the parent %d is not in the profile (idle is dropped: it must have "
+                      "some samples at start-up)" % parent)
+    assert not errors, "\n  ".join(errors) + "\n" + run.describe()
+
+
+@pytest.mark.parametrize("method", ["first", "second"])
+def test_pool_spawned(sub_interp, method, tmp_path):
+    """record -s -- python pool_target.py: workers created during the recording, with
+    each start method the version has (2.7: fork only; 3.x: fork, then spawn, which
+    execs a new interpreter in each worker)."""
+    have = methods(sub_interp)
+    method = have[0] if method == "first" else have[-1]
+    d = str(tmp_path / "pool")
+    os.mkdir(d)
+    out = str(tmp_path / "profile.folded")
+    run = e2elib.run_profiler(tmp_path, ["record", "-s", "-r", "100", "-o", out, "--"] +
+                              sub_interp.argv + [SCRIPT, d, method, "1.5"], timeout=120)
+    assert run.out == "ready\n", run.describe()  # the program's own output
+    run.out = e2elib.file_text(out)
+    check(tmp_path, run, d)
+    assert re.search(r"; [5-9] processes", run.err), run.describe()
+
+
+def test_pool_attached(procs, sub_interp, tmp_path):
+    """record -s --pid PARENT: workers that exist at attach time."""
+    d = str(tmp_path / "pool")
+    os.mkdir(d)
+    method = methods(sub_interp)[0]
+    p = procs.start(sub_interp.argv + [SCRIPT, d, method, "4"], stdout=subprocess.PIPE,
+                    env=e2elib.target_env())
+    assert e2elib.read_line(p.stdout.fileno(), 60, "ready from the pool") == "ready\n"
+    run = e2elib.run_profiler(tmp_path, ["record", "-s", "-r", "100", "-d", "1.5", "-p", p.pid])
+    # The parent only waits for results now: idle, dropped.
+    check(tmp_path, run, d, allow_missing_parent=True)
+    for pid in [p.pid] + e2elib.children_of(p.pid):
+        e2elib.assert_not_harmed(pid, "pool process")
