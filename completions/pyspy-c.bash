@@ -50,7 +50,7 @@ _pyspy_c()
         -f --format --interval -s --subprocesses -t --threads -i --idle --nonblocking
         -n --native --native-all
         -F --function --full-filenames -v --verbose -q --quiet -h --help"
-    local dump_opts="-p --pid -l --locals -j --json --nonblocking
+    local dump_opts="-p --pid -l --locals -j --json --nonblocking -s --subprocesses
         -n --native --native-all --full-filenames -v --verbose -h --help"
     local formats="folded speedscope chrometrace svg pprof"
 

@@ -25,7 +25,7 @@
 
 enum {
 	OPT_PID = 1, OPT_LOCALS, OPT_JSON, OPT_NONBLOCKING, OPT_FULL_FILENAMES, OPT_VERBOSE,
-	OPT_NATIVE, OPT_NATIVE_ALL,
+	OPT_NATIVE, OPT_NATIVE_ALL, OPT_SUBPROCESSES,
 };
 
 static const struct cli_option dump_options[] = {
@@ -36,6 +36,7 @@ static const struct cli_option dump_options[] = {
 	{ OPT_NATIVE, 'n', "native", NULL, "merge C stacks (extensions, libraries) with Python frames" },
 	{ OPT_NATIVE_ALL, 0, "native-all", NULL,
 	  "--native, also showing the interpreter's own C frames" },
+	{ OPT_SUBPROCESSES, 's', "subprocesses", NULL, "also dump the child processes" },
 	{ OPT_FULL_FILENAMES, 0, "full-filenames", NULL, "show full file paths" },
 	{ OPT_VERBOSE, 'v', "verbose", NULL, "say how the interpreter was found, and how long the target was stopped" },
 	{ 0, 0, NULL, NULL, NULL },
@@ -51,7 +52,7 @@ const struct cli_command cmd_dump_def = {
 
 struct dump_args {
 	pid_t pid;
-	bool locals, json, blocking, full_filenames, verbose, native, native_all;
+	bool locals, json, blocking, full_filenames, verbose, native, native_all, subprocesses;
 };
 
 static int set_option(int id, const char *arg, void *ctx)
@@ -83,6 +84,9 @@ static int set_option(int id, const char *arg, void *ctx)
 		return 0;
 	case OPT_VERBOSE:
 		a->verbose = true;
+		return 0;
+	case OPT_SUBPROCESSES:
+		a->subprocesses = true;
 		return 0;
 	case OPT_NATIVE_ALL:
 		a->native_all = true;
@@ -407,66 +411,50 @@ static int snapshot(struct dump *d, int64_t *stopped_ns)
 	return rc;
 }
 
-int cmd_dump(int argc, char **argv)
+/*
+ * Dump one process: attach, snapshot, detach, print.  'child': a
+ * descendant found by --subprocesses, read first and seized only once it
+ * proves to be Python (one that is not is skipped quietly: returns 0 and
+ * prints nothing, *printed false).  'sep' is written before the dump.
+ * Returns the exit status.
+ */
+static int dump_process(struct dump_args *a, pid_t pid, bool child, const char *sep,
+			bool *printed)
 {
-	struct dump_args a = { .blocking = true };
-	struct dump d = { .a = &a };
+	struct dump d = { .a = a };
 	struct target t;
 	struct pyinterp pi;
 	struct py_sample *s = calloc(1, sizeof(*s));
 	struct profile *prof = profile_new();
 	int64_t stopped = 0;
 	size_t nstopped = 0;
-	sigset_t set;
-	bool help;
-	int optind, rc, status = 0;
+	int rc, status = 0;
 
+	*printed = false;
 	memset(&t, 0, sizeof(t));
 	memset(&pi, 0, sizeof(pi));
 	if (!s || !prof) {
 		status = cli_error(1, "out of memory");
 		goto done;
 	}
-	if (cli_parse(&cmd_dump_def, argc, argv, &optind, set_option, &a, &help)) {
-		status = help ? 0 : 2;
-		goto done;
-	}
-	if (optind < argc) {
-		status = cli_error(2, "unexpected argument '%s' (see 'pyspy-c dump --help')",
-				   argv[optind]);
-		goto done;
-	}
-	if (!a.pid) {
-		status = cli_error(2, "dump needs --pid PID (see 'pyspy-c dump --help')");
-		goto done;
-	}
-	if (a.native && !a.blocking) {
-		status = cli_error(2, "--native reads the C stacks of stopped threads: it cannot "
-				   "be used with --nonblocking");
-		goto done;
-	}
-	/* A Ctrl-C while the target is stopped must not leave it stopped. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-
-	rc = target_open(&t, a.pid, a.blocking);
+	rc = target_open(&t, pid, a->blocking && !child);
 	if (rc == 0) {
 		target_guard_crashes(&t);
 		rc = pyinterp_attach(&pi, &t, prof);
 	}
+	if (rc == 0 && child && a->blocking)
+		rc = target_seize(&t);
+	if (rc && child)
+		goto done; /* not Python, or gone: not ours to report */
 	if (rc) {
 		status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
 		goto done;
 	}
-	pi.full_filenames = a.full_filenames;
+	pi.full_filenames = a->full_filenames;
 	/* Locals, and from 3.11 the native merge, need the frames' addresses. */
-	s->keep_sources = a.locals || a.native;
-	if (a.native) {
-		struct native_options no = { .show_internal = a.native_all,
+	s->keep_sources = a->locals || a->native;
+	if (a->native) {
+		struct native_options no = { .show_internal = a->native_all,
 					     .debug_dirs = getenv("PYSPY_C_DEBUG_DIRS") };
 		d.native = native_open(&t, &pi, &no);
 		if (!d.native) {
@@ -482,25 +470,27 @@ int cmd_dump(int argc, char **argv)
 	rc = snapshot(&d, &stopped);
 	nstopped = t.nthreads;
 	target_close(&t);
-	if (a.verbose) {
+	if (a->verbose) {
 		char desc[2048];
 		pyinterp_describe(&pi, desc, sizeof(desc));
-		fprintf(stderr, "pyspy-c: pid %d: %s\n", (int)a.pid, desc);
-		if (a.blocking)
-			fprintf(stderr, "pyspy-c: target stopped for %.0f us (%zu threads)\n",
-				(double)stopped / 1e3, nstopped);
+		fprintf(stderr, "pyspy-c: pid %d: %s\n", (int)pid, desc);
+		if (a->blocking)
+			fprintf(stderr, "pyspy-c: pid %d stopped for %.0f us (%zu threads)\n",
+				(int)pid, (double)stopped / 1e3, nstopped);
 	}
 	if (d.native)
-		native_report(d.native, stderr, a.verbose);
+		native_report(d.native, stderr, a->verbose);
 	if (rc) {
 		status = cli_error(perr_exit_status(rc) ? perr_exit_status(rc) : 1, "%s",
 				   perr_detail(rc));
 		goto done;
 	}
-	if (a.json)
+	fputs(sep, stdout);
+	if (a->json)
 		print_json(&d, stdout);
 	else
 		print_text(&d, stdout);
+	*printed = true;
 	if (fflush(stdout) != 0)
 		status = cli_error(1, "cannot write the dump: %s", strerror(errno));
 done:
@@ -517,5 +507,47 @@ done:
 		py_sample_free(s);
 	free(s);
 	profile_free(prof);
+	return status;
+}
+
+int cmd_dump(int argc, char **argv)
+{
+	struct dump_args a = { .blocking = true };
+	static pid_t kids[TARGET_MAX_PROCS];
+	size_t nkids;
+	sigset_t set;
+	bool help, printed;
+	int optind, status;
+
+	if (cli_parse(&cmd_dump_def, argc, argv, &optind, set_option, &a, &help))
+		return help ? 0 : 2;
+	if (optind < argc)
+		return cli_error(2, "unexpected argument '%s' (see 'pyspy-c dump --help')",
+				 argv[optind]);
+	if (!a.pid)
+		return cli_error(2, "dump needs --pid PID (see 'pyspy-c dump --help')");
+	if (a.native && !a.blocking)
+		return cli_error(2, "--native reads the C stacks of stopped threads: it cannot "
+				 "be used with --nonblocking");
+	/* A Ctrl-C while the target is stopped must not leave it stopped. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+
+	/* With --subprocesses, --json writes an array: one object per process. */
+	if (a.subprocesses && a.json)
+		fputs("[\n", stdout);
+	status = dump_process(&a, a.pid, false, "", &printed);
+	if (status || !a.subprocesses)
+		return status;
+	/* The descendants as they are now, each stopped on its own. */
+	nkids = target_descendants(a.pid, kids, TARGET_MAX_PROCS);
+	for (size_t i = 0; i < nkids && status == 0; i++)
+		status = dump_process(&a, kids[i], true, a.json ? ",\n" : "\n", &printed);
+	if (a.json)
+		fputs("]\n", stdout);
 	return status;
 }

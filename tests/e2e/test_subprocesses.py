@@ -112,3 +112,27 @@ def test_pool_attached(procs, sub_interp, tmp_path):
     check(tmp_path, run, d, allow_missing_parent=True)
     for pid in [p.pid] + e2elib.children_of(p.pid):
         e2elib.assert_not_harmed(pid, "pool process")
+
+
+def test_dump_subprocesses(procs, sub_interp, tmp_path):
+    """dump -s --json: an array, the parent first, then each worker with its stack."""
+    d = str(tmp_path / "pool")
+    os.mkdir(d)
+    p = procs.start(sub_interp.argv + [SCRIPT, d, methods(sub_interp)[0], "4"],
+                    stdout=subprocess.PIPE, env=e2elib.target_env())
+    assert e2elib.read_line(p.stdout.fileno(), 60, "ready from the pool") == "ready\n"
+    run = e2elib.run_profiler(tmp_path, ["dump", "-s", "--json", "-p", p.pid])
+    assert run.rc == 0, run.describe()
+    doc = json.loads(run.out)
+    assert [x["pid"] for x in doc][0] == p.pid, run.describe()
+    by_pid = dict((x["pid"], x) for x in doc)
+    for path in glob.glob(os.path.join(d, "worker-*.json")):
+        with open(path) as f:
+            t = json.load(f)
+        assert t["pid"] in by_pid, "worker %d not dumped\n%s" % (t["pid"], run.describe())
+        (main,) = [th for th in by_pid[t["pid"]]["threads"] if th["frames"]]
+        got = [[fr["function"], fr["file"], fr["line"]] for fr in reversed(main["frames"])]
+        assert got == t["frames"], "worker %d:\n  expected %s\n  got      %s" % (
+            t["pid"], t["frames"], got)
+    for pid in [p.pid] + e2elib.children_of(p.pid):
+        e2elib.assert_not_harmed(pid, "pool process")
