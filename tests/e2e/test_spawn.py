@@ -16,10 +16,10 @@ import pytest
 
 import e2elib
 from e2elib import parse_folded
-from interpreters import WORKLOADS
 
-SPAWN_IDS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13", "system-3.11"]
-SCRIPT = os.path.join(WORKLOADS, "spawn_target.py")
+# chroot-sid-3.14: the program is `chroot ROOT python3`, which execs Python.
+SPAWN_IDS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13", "system-3.11",
+             "chroot-sid-3.14"]
 
 
 @pytest.fixture(params=SPAWN_IDS)
@@ -34,14 +34,25 @@ def _sigint_default():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start(tmp_path, interp, *args, **kw):
-    out = tmp_path / "profile.folded"
-    err = open(str(tmp_path / "stderr"), "wb")
-    argv = [e2elib.require_binary(), "record", "-o", str(out), "-r", "100"] + list(
-        kw.pop("opts", [])) + ["--"] + interp.argv + [SCRIPT] + [str(a) for a in args]
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                         preexec_fn=_sigint_default, start_new_session=True)
-    return p, out, tmp_path / "stderr", argv
+class Spawned(object):
+    pass
+
+
+def start(tmp_path, interp, mode, seconds, code):
+    """record -o FILE -- INTERPRETER spawn_target.py MODE TRUTH SECONDS CODE."""
+    r = Spawned()
+    wl = interp.stage_workloads(tmp_path)
+    t_dir, h_dir = interp.target_tmpdir(str(tmp_path))
+    r.truth = os.path.join(h_dir, "truth.json")
+    r.out = tmp_path / "profile.folded"
+    r.err = tmp_path / "stderr"
+    r.argv = [e2elib.require_binary(), "record", "-o", str(r.out), "-r", "100", "--"] + \
+        interp.argv + [wl + "/spawn_target.py", mode, t_dir + "/truth.json", str(seconds),
+                       str(code)]
+    with open(str(r.err), "wb") as err:
+        r.p = subprocess.Popen(r.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=err, preexec_fn=_sigint_default, start_new_session=True)
+    return r
 
 
 def finish(p, timeout=60):
@@ -64,49 +75,50 @@ def wait_for(path, timeout=30):
 def test_exit_status_and_stacks(spawn_interp, tmp_path):
     """The program's exit status is pyspy-c's, and its busy stack matches the ground
     truth it wrote for itself."""
-    truth = tmp_path / "truth.json"
-    p, out, err, argv = start(tmp_path, spawn_interp, "busy", truth, "1.0", "7")
-    rc = finish(p)
-    errtext = e2elib.file_text(str(err))
-    assert rc == 7, "exit %s, expected the program's 7\n$ %s\n%s" % (rc, " ".join(argv), errtext)
-    with open(str(truth)) as f:
+    r = start(tmp_path, spawn_interp, "busy", "1.0", "7")
+    rc = finish(r.p)
+    errtext = e2elib.file_text(str(r.err))
+    assert rc == 7, "exit %s, expected the program's 7\n$ %s\n%s" % (
+        rc, " ".join(r.argv), errtext)
+    with open(r.truth) as f:
         want = json.load(f)["frames"]
-    want = [(f["name"], e2elib.shorten(f["filename"]), f["lineno"]) for f in want]
-    stacks = parse_folded(out.read_text(), threads=False, no_line_ok=True)
+    want = [(f["name"], e2elib.shorten(f["filename"], spawn_interp.chroot), f["lineno"])
+            for f in want]
+    stacks = parse_folded(r.out.read_text(), threads=False, no_line_ok=True)
     busy = [s for s in stacks if s.frames == want]
     assert busy and sum(s.count for s in busy) >= 50, (
-        "the busy stack %s has too few samples\n%s\n%s" % (want, out.read_text()[:3000], errtext))
-    assert "process %d exited" % p.pid not in errtext  # its own pid is not the program's
+        "the busy stack %s has too few samples\n%s\n%s" % (want, r.out.read_text()[:3000],
+                                                           errtext))
 
 
 def test_ctrl_c_reaches_program(spawn_interp, tmp_path):
     """SIGINT to the process group (Ctrl-C): the program gets KeyboardInterrupt and
     handles it as it would alone (here: exit 3 from its handler); pyspy-c writes
     the profile and ends with the program's status."""
-    truth = tmp_path / "truth.json"
-    p, out, err, argv = start(tmp_path, spawn_interp, "until-sigint", truth, "60", "0")
-    wait_for(str(truth))
+    r = start(tmp_path, spawn_interp, "until-sigint", "60", "0")
+    wait_for(r.truth)
     time.sleep(0.3)  # a few samples of the busy loop
-    os.killpg(p.pid, signal.SIGINT)
-    rc = finish(p)
-    errtext = e2elib.file_text(str(err))
+    os.killpg(r.p.pid, signal.SIGINT)
+    rc = finish(r.p)
+    errtext = e2elib.file_text(str(r.err))
     assert rc == 3, "exit %s, expected 3 from the program's KeyboardInterrupt handler\n%s" % (
         rc, errtext)
     assert "caught KeyboardInterrupt" in errtext, errtext
-    assert parse_folded(out.read_text(), threads=False, no_line_ok=True), "empty profile\n" + errtext
+    assert parse_folded(r.out.read_text(), threads=False, no_line_ok=True), (
+        "empty profile\n" + errtext)
 
 
 def test_sigterm_passed_on(spawn_interp, tmp_path):
     """SIGTERM to pyspy-c alone is passed on to the program; the profile is written."""
-    truth = tmp_path / "truth.json"
-    p, out, err, argv = start(tmp_path, spawn_interp, "busy", truth, "60", "0")
-    wait_for(str(truth))
+    r = start(tmp_path, spawn_interp, "busy", "60", "0")
+    wait_for(r.truth)
     time.sleep(0.3)  # a few samples of the busy loop
-    p.send_signal(signal.SIGTERM)
-    rc = finish(p)
-    errtext = e2elib.file_text(str(err))
+    r.p.send_signal(signal.SIGTERM)
+    rc = finish(r.p)
+    errtext = e2elib.file_text(str(r.err))
     assert rc == 128 + signal.SIGTERM, "exit %s\n%s" % (rc, errtext)
-    assert parse_folded(out.read_text(), threads=False, no_line_ok=True), "empty profile\n" + errtext
+    assert parse_folded(r.out.read_text(), threads=False, no_line_ok=True), (
+        "empty profile\n" + errtext)
 
 
 def test_program_errors(one_interp, tmp_path):

@@ -16,10 +16,9 @@ import subprocess
 import pytest
 
 import e2elib
-from interpreters import WORKLOADS
 
-IDS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13", "system-3.11"]
-SCRIPT = os.path.join(WORKLOADS, "pool_target.py")
+IDS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13", "system-3.11",
+       "chroot-sid-3.14"]
 PROC_RE = re.compile(r'^process (\d+):"(.*)"$')
 FRAME_RE = re.compile(r"^(.*) \((.*?)(?::(\d+))?\)$")
 MIN_SAMPLES = 20  # per worker at 100 Hz over about a second, 4 workers on 2 cores
@@ -28,7 +27,29 @@ MIN_SAMPLES = 20  # per worker at 100 Hz over about a second, 4 workers on 2 cor
 @pytest.fixture(params=IDS)
 def sub_interp(request):
     import conftest
-    return conftest.scenario_by_id(request.param)
+    interp = conftest.scenario_by_id(request.param)
+    if interp.chroot:
+        # multiprocessing's locks are POSIX semaphores, in /dev/shm.
+        shm = os.path.join(interp.chroot, "dev", "shm")
+        if not os.path.isdir(shm):
+            os.makedirs(shm)
+        subprocess.check_call(["mount", "--bind", "/dev/shm", shm])
+        request.addfinalizer(lambda: subprocess.call(["umount", "-l", shm]))
+    return interp
+
+
+class Pool(object):
+    """Where the pool workload and its files are, for the target and for us."""
+
+    def __init__(self, interp, tmp_path):
+        wl = interp.stage_workloads(tmp_path)
+        self.script = wl + "/pool_target.py"
+        t_dir, h_dir = interp.target_tmpdir(str(tmp_path))
+        self.t_dir = t_dir + "/pool"
+        self.dir = os.path.join(h_dir, "pool")
+        os.mkdir(self.dir)
+        os.chmod(self.dir, 0o777)
+        self.root = interp.chroot
 
 
 def methods(interp):
@@ -54,9 +75,10 @@ def parse(text):
     return out
 
 
-def check(tmp_path, run, d, allow_missing_parent=False):
+def check(tmp_path, run, pool, allow_missing_parent=False):
     assert run.rc == 0, run.describe()
     got = parse(run.out)
+    d = pool.dir
     truths = []
     for path in sorted(glob.glob(os.path.join(d, "worker-*.json"))):
         with open(path) as f:
@@ -64,7 +86,7 @@ def check(tmp_path, run, d, allow_missing_parent=False):
     assert len(truths) == 4, "workers' ground truth: %s" % os.listdir(d)
     errors = []
     for t in truths:
-        want = [(n, e2elib.shorten(fn), ln) for n, fn, ln in t["frames"]]
+        want = [(n, e2elib.shorten(fn, pool.root), ln) for n, fn, ln in t["frames"]]
         mine = got.get(t["pid"])
         if not mine:
             errors.append("worker %d: not in the profile" % t["pid"])
@@ -88,37 +110,36 @@ def test_pool_spawned(sub_interp, method, tmp_path):
     execs a new interpreter in each worker)."""
     have = methods(sub_interp)
     method = have[0] if method == "first" else have[-1]
-    d = str(tmp_path / "pool")
-    os.mkdir(d)
+    pool = Pool(sub_interp, tmp_path)
     out = str(tmp_path / "profile.folded")
     run = e2elib.run_profiler(tmp_path, ["record", "-s", "-r", "100", "-o", out, "--"] +
-                              sub_interp.argv + [SCRIPT, d, method, "1.5"], timeout=120)
+                              sub_interp.argv + [pool.script, pool.t_dir, method, "1.5"],
+                              timeout=120)
     assert run.out == "ready\n", run.describe()  # the program's own output
     run.out = e2elib.file_text(out)
-    check(tmp_path, run, d)
+    check(tmp_path, run, pool)
     assert re.search(r"; [5-9] processes", run.err), run.describe()
 
 
 def test_pool_attached(procs, sub_interp, tmp_path):
     """record -s --pid PARENT: workers that exist at attach time."""
-    d = str(tmp_path / "pool")
-    os.mkdir(d)
+    pool = Pool(sub_interp, tmp_path)
     method = methods(sub_interp)[0]
-    p = procs.start(sub_interp.argv + [SCRIPT, d, method, "4"], stdout=subprocess.PIPE,
-                    env=e2elib.target_env())
+    p = procs.start(sub_interp.argv + [pool.script, pool.t_dir, method, "4"],
+                    stdout=subprocess.PIPE, env=e2elib.target_env())
     assert e2elib.read_line(p.stdout.fileno(), 60, "ready from the pool") == "ready\n"
     run = e2elib.run_profiler(tmp_path, ["record", "-s", "-r", "100", "-d", "1.5", "-p", p.pid])
     # The parent only waits for results now: idle, dropped.
-    check(tmp_path, run, d, allow_missing_parent=True)
+    check(tmp_path, run, pool, allow_missing_parent=True)
     for pid in [p.pid] + e2elib.children_of(p.pid):
         e2elib.assert_not_harmed(pid, "pool process")
 
 
 def test_dump_subprocesses(procs, sub_interp, tmp_path):
     """dump -s --json: an array, the parent first, then each worker with its stack."""
-    d = str(tmp_path / "pool")
-    os.mkdir(d)
-    p = procs.start(sub_interp.argv + [SCRIPT, d, methods(sub_interp)[0], "4"],
+    pool = Pool(sub_interp, tmp_path)
+    d = pool.dir
+    p = procs.start(sub_interp.argv + [pool.script, pool.t_dir, methods(sub_interp)[0], "4"],
                     stdout=subprocess.PIPE, env=e2elib.target_env())
     assert e2elib.read_line(p.stdout.fileno(), 60, "ready from the pool") == "ready\n"
     run = e2elib.run_profiler(tmp_path, ["dump", "-s", "--json", "-p", p.pid])
