@@ -2,8 +2,9 @@
 #
 # `make install` puts it in $(PREFIX)/share/bash-completion/completions/pyspy-c,
 # where bash-completion loads it on first use; or source it from ~/.bashrc.
-# The option lists below must match `pyspy-c --help` and `pyspy-c record
-# --help`; tests/docs/test_docs.py checks that they do.
+# The option lists below must match `pyspy-c --help`, `pyspy-c record
+# --help` and `pyspy-c top --help`; tests/docs/test_docs.py checks that
+# they do.
 
 # Print the ids of processes that look like Python: the command name or the
 # first word of the command line contains "python".  If none of them starts
@@ -44,11 +45,13 @@ _pyspy_c()
         prev=${COMP_WORDS[COMP_CWORD - 1]}
     fi
 
-    local commands="record help"
+    local commands="record top help"
     local global_opts="-h --help -V --version"
     local record_opts="-p --pid -r --rate -d --duration -o --output
-        -f --format --interval -t --threads -i --idle --nonblocking
+        -f --format --interval -t --threads -i --idle -g --gil --nonblocking
         -F --function --full-filenames -v --verbose -q --quiet -h --help"
+    local top_opts="-p --pid -r --rate --delay -d --duration -i --idle -g --gil
+        --nonblocking --full-filenames -h --help"
     local formats="folded speedscope chrometrace svg pprof"
 
     # The first word that is not an option is the command.
@@ -74,7 +77,7 @@ _pyspy_c()
                 mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
             fi
             ;;
-        record)
+        record | top)
             case $prev in
                 -p | --pid)
                     mapfile -t COMPREPLY < <(_pyspy_c_pids "$cur")
@@ -93,13 +96,15 @@ _pyspy_c()
                     mapfile -t COMPREPLY < <(compgen -W "$formats" -- "$cur")
                     return
                     ;;
-                -r | --rate | -d | --duration | --interval)
+                -r | --rate | -d | --duration | --interval | --delay)
                     # A number: nothing to offer.
                     return
                     ;;
             esac
             if [[ $cur == -* ]]; then
-                mapfile -t COMPREPLY < <(compgen -W "$record_opts" -- "$cur")
+                local opts=$record_opts
+                [[ $cmd == top ]] && opts=$top_opts
+                mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
             fi
             ;;
     esac

@@ -1,8 +1,9 @@
 # fish completion for pyspy-c.  `make install` puts it in
 # $(PREFIX)/share/fish/vendor_completions.d (searched when $XDG_DATA_DIRS
 # includes $(PREFIX)/share); ~/.config/fish/completions/ works too.
-# The option lists below must match `pyspy-c --help` and `pyspy-c record
-# --help`; tests/docs/test_docs.py checks that they do.
+# The option lists below must match `pyspy-c --help`, `pyspy-c record
+# --help` and `pyspy-c top --help`; tests/docs/test_docs.py checks that
+# they do.
 
 # Process ids with their command lines.  Processes whose command name or
 # first command-line word contains "python" are offered; when there are
@@ -78,12 +79,13 @@ complete -c pyspy-c -f
 
 # pyspy-c [--help | --version | COMMAND]
 complete -c pyspy-c -n __pyspy_c_no_command -a record -d 'Sample a Python process and write its profile'
+complete -c pyspy-c -n __pyspy_c_no_command -a top -d 'Show live which functions a Python process spends its time in'
 complete -c pyspy-c -n __pyspy_c_no_command -a help -d 'Show help for a command'
 complete -c pyspy-c -n __pyspy_c_no_command -s h -l help -d 'Show help'
 complete -c pyspy-c -n __pyspy_c_no_command -s V -l version -d 'Show the version'
 
 # pyspy-c help COMMAND
-complete -c pyspy-c -n '__pyspy_c_command_is help' -a 'record help'
+complete -c pyspy-c -n '__pyspy_c_command_is help' -a 'record top help'
 
 # pyspy-c record --pid PID [options]
 set -l rec '__pyspy_c_command_is record'
@@ -95,9 +97,22 @@ complete -c pyspy-c -n $rec -s f -l format -x -d 'Output format (default folded)
 complete -c pyspy-c -n $rec -l interval -x -d 'Write a folded block every SECONDS while recording'
 complete -c pyspy-c -n $rec -s t -l threads -d 'Add a root frame per thread'
 complete -c pyspy-c -n $rec -s i -l idle -d 'Keep samples of idle threads'
+complete -c pyspy-c -n $rec -s g -l gil -d 'Keep only samples of the thread holding the GIL'
 complete -c pyspy-c -n $rec -l nonblocking -d 'Read without stopping the target'
 complete -c pyspy-c -n $rec -s F -l function -d 'Aggregate by function, no line numbers'
 complete -c pyspy-c -n $rec -l full-filenames -d 'Show full file paths'
 complete -c pyspy-c -n $rec -s v -l verbose -d 'Say how the interpreter was found, and more detail'
 complete -c pyspy-c -n $rec -s q -l quiet -d 'No summary on stderr at the end'
 complete -c pyspy-c -n $rec -s h -l help -d 'Show help for record'
+
+# pyspy-c top --pid PID [options]
+set -l top '__pyspy_c_command_is top'
+complete -c pyspy-c -n $top -s p -l pid -x -a '(__pyspy_c_pids)' -d 'Process to watch'
+complete -c pyspy-c -n $top -s r -l rate -x -d 'Samples per second (default 100)'
+complete -c pyspy-c -n $top -l delay -x -d 'Refresh the view every SECONDS (default 1)'
+complete -c pyspy-c -n $top -s d -l duration -x -d 'Stop after this many seconds'
+complete -c pyspy-c -n $top -s i -l idle -d 'Count samples of idle threads too'
+complete -c pyspy-c -n $top -s g -l gil -d 'Count only samples of the thread holding the GIL'
+complete -c pyspy-c -n $top -l nonblocking -d 'Read without stopping the target'
+complete -c pyspy-c -n $top -l full-filenames -d 'Show full file paths'
+complete -c pyspy-c -n $top -s h -l help -d 'Show help for top'

@@ -53,16 +53,8 @@ static int set_option(int id, const char *arg, void *ctx)
 	struct dump_args *a = ctx;
 
 	switch (id) {
-	case OPT_PID: {
-		char *end;
-		long pid;
-		errno = 0;
-		pid = strtol(arg, &end, 10);
-		if (errno || end == arg || *end || pid <= 0 || pid > INT_MAX)
-			return cli_error(2, "invalid value '%s' for --pid (expected a process id)", arg);
-		a->pid = (pid_t)pid;
-		return 0;
-	}
+	case OPT_PID:
+		return cli_parse_pid(arg, &a->pid);
 	case OPT_LOCALS:
 		a->locals = true;
 		return 0;
@@ -274,7 +266,6 @@ int cmd_dump(int argc, char **argv)
 	struct py_sample *s = calloc(1, sizeof(*s));
 	struct profile *prof = profile_new();
 	int64_t stopped = 0;
-	sigset_t set;
 	bool help;
 	int optind, rc, status = 0;
 
@@ -298,12 +289,7 @@ int cmd_dump(int argc, char **argv)
 		goto done;
 	}
 	/* A Ctrl-C while the target is stopped must not leave it stopped. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	cli_block_stop_signals();
 
 	rc = target_open(&t, a.pid, a.blocking);
 	if (rc == 0) {

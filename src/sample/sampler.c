@@ -88,7 +88,7 @@ static int record_sample(struct target *t, struct profile *prof, const struct sa
 		uint32_t label = FUNC_NONE;
 		size_t n = 0, root;
 
-		if (th->nframes == 0 || (th->idle && !o->idle))
+		if (th->nframes == 0 || (th->idle && !o->idle) || (o->gil && !th->holds_gil))
 			continue;
 		if (th->truncated)
 			st->truncated++;
@@ -129,8 +129,18 @@ static int record_sample(struct target *t, struct profile *prof, const struct sa
  * builds, subinterpreters and thread states of unknown tid get a full
  * stop.
  */
+/* Walk every thread of a stopped (or, non-blocking, running) target. */
+static int walk_all(struct pyinterp *pi, struct py_sample *s, bool want_gil)
+{
+	int rc = pyinterp_sample(pi, s);
+
+	if (rc == 0 && want_gil)
+		pyinterp_mark_gil(pi, s, NULL);
+	return rc;
+}
+
 static int stop_for_sample(struct target *t, struct pyinterp *pi, struct py_sample *s,
-			   struct sampler_stats *st)
+			   struct sampler_stats *st, bool want_gil)
 {
 	static pid_t tids[TARGET_MAX_THREADS];
 	struct py_gil g1, g2;
@@ -142,7 +152,7 @@ static int stop_for_sample(struct target *t, struct pyinterp *pi, struct py_samp
 	    (g1.no_switch_count && !g1.locked) ||
 	    !(holder = pyinterp_tstate_tid(pi, g1.holder))) {
 		rc = target_stop(t, STOP_TIMEOUT_MS);
-		return rc ? rc : pyinterp_sample(pi, s);
+		return rc ? rc : walk_all(pi, s, want_gil);
 	}
 	tids[n++] = holder;
 	for (size_t i = 0; i < t->nthreads && n < TARGET_MAX_THREADS; i++)
@@ -156,11 +166,29 @@ static int stop_for_sample(struct target *t, struct pyinterp *pi, struct py_samp
 	if (rc == -PERR_GONE || rc == -PERR_PERM)
 		return rc;
 	if (pyinterp_gil(pi, &g2) == 0 && g2.known && g2.switches == g1.switches && rc == 0 &&
-	    (!g1.no_switch_count || (g2.locked && g2.holder == g1.holder)))
+	    (!g1.no_switch_count || (g2.locked && g2.holder == g1.holder))) {
+		/* Read anyway, while the threads that could run Python are stopped. */
+		pyinterp_mark_gil(pi, s, &g2);
 		return 0;
+	}
 	st->full_stops++;
 	rc = target_stop(t, STOP_TIMEOUT_MS);
-	return rc ? rc : pyinterp_sample(pi, s);
+	return rc ? rc : walk_all(pi, s, want_gil);
+}
+
+/* The counts of a window (top's header): activity and the GIL. */
+static void count_sample(struct sampler_stats *st, const struct py_sample *s)
+{
+	bool gil = false;
+
+	for (size_t i = 0; i < s->nthreads; i++) {
+		if (s->threads[i].nframes && !s->threads[i].idle)
+			st->active++;
+		gil = gil || s->threads[i].holds_gil;
+	}
+	st->gil += s->gil_known && gil;
+	st->gil_known += s->gil_known;
+	st->threads = (unsigned)s->nthreads;
 }
 
 /* One tick: stop (if blocking), walk, resume, count. */
@@ -185,7 +213,7 @@ static int take_sample(struct target *t, struct pyinterp *pi, struct profile *pr
 	if (!o->idle || o->blocking)
 		target_read_states(t);
 	if (o->blocking) {
-		rc = stop_for_sample(t, pi, s, st);
+		rc = stop_for_sample(t, pi, s, st, o->gil || o->read_gil);
 		if (rc) {
 			target_resume(t);
 			if (rc == -PERR_GONE)
@@ -196,7 +224,7 @@ static int take_sample(struct target *t, struct pyinterp *pi, struct profile *pr
 			return 0;
 		}
 	} else {
-		rc = pyinterp_sample(pi, s);
+		rc = walk_all(pi, s, o->gil || o->read_gil);
 	}
 	if (o->blocking)
 		target_resume(t);
@@ -209,6 +237,7 @@ static int take_sample(struct target *t, struct pyinterp *pi, struct profile *pr
 		return 0;
 	}
 	st->taken++;
+	count_sample(st, s);
 	*unknown_thread = false;
 	for (size_t i = 0; i < s->nthreads; i++)
 		if (!s->threads[i].tid)
@@ -216,15 +245,37 @@ static int take_sample(struct target *t, struct pyinterp *pi, struct profile *pr
 	return record_sample(t, prof, o, s, lb, st, when);
 }
 
+/* The counts of st since 'mark', as a window of 'ns' nanoseconds. */
+static void window_of(const struct sampler_stats *st, const struct sampler_stats *mark,
+		      int64_t start_realtime_ns, int64_t ns, struct sampler_window *w)
+{
+	*w = (struct sampler_window){
+		.start_realtime_ns = start_realtime_ns,
+		.seconds = (double)ns / 1e9,
+		.samples = st->taken - mark->taken,
+		.late = st->late - mark->late,
+		.failed = st->failed - mark->failed,
+		.active = st->active - mark->active,
+		.gil = st->gil - mark->gil,
+		.gil_known = st->gil_known - mark->gil_known,
+		.threads = st->threads,
+	};
+}
+
+void sampler_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGCHLD);
+}
+
 static int make_signalfd(void)
 {
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
+	sampler_signals(&set);
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
@@ -250,14 +301,16 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 	int64_t start, next, end, last_refresh = 0, realtime0;
 	int64_t interval = o->interval > 0 ? (int64_t)(o->interval * 1e9) : 0;
 	int64_t window_start, window_end;
-	uint64_t window_taken = 0;
+	struct sampler_stats mark; /* the counts when the window began */
 	bool unknown_thread = false;
 	struct py_sample *s = calloc(1, sizeof(*s));
 	struct labels *lb = calloc(1, sizeof(*lb));
 	int sfd = make_signalfd(), rc = 0;
-	struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+	struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
+				 { .fd = o->input ? o->input_fd : -1, .events = POLLIN } };
 
 	memset(st, 0, sizeof(*st));
+	mark = *st;
 	if (!s || !lb || sfd < 0) {
 		rc = perr_set(PERR_RUNTIME, "cannot set up the sampler: %s", strerror(errno));
 		goto out;
@@ -287,14 +340,12 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		if (now >= end)
 			break;
 		if (now >= window_end) {
-			struct sampler_window w = {
-				.start_realtime_ns = realtime0 + (window_start - start),
-				.seconds = (double)(window_end - window_start) / 1e9,
-				.samples = st->taken - window_taken,
-			};
+			struct sampler_window w;
+			window_of(st, &mark, realtime0 + (window_start - start),
+				  window_end - window_start, &w);
 			window_start = window_end;
 			window_end += interval;
-			window_taken = st->taken;
+			mark = *st;
 			if (o->window_end) {
 				rc = o->window_end(o->window_ctx, &w);
 				if (rc)
@@ -316,10 +367,17 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 			wait = window_end - now;
 		ts.tv_sec = wait / 1000000000;
 		ts.tv_nsec = wait % 1000000000;
-		if (ppoll(&pfd, 1, &ts, NULL) > 0) {
-			st->stop_signal = drain_signals(sfd, t);
-			if (st->stop_signal)
+		if (ppoll(pfd, o->input ? 2 : 1, &ts, NULL) > 0) {
+			if (pfd[0].revents) {
+				st->stop_signal = drain_signals(sfd, t);
+				if (st->stop_signal)
+					break;
+			}
+			if (pfd[1].revents && (rc = o->input(o->input_ctx)) != 0) {
+				st->quit = rc > 0;
+				rc = rc > 0 ? 0 : rc;
 				break;
+			}
 		}
 		if (t->gone) {
 			st->target_exited = true;
@@ -349,11 +407,8 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 	{
 		int64_t stop = now_ns();
 		st->elapsed = (double)(stop - start) / 1e9;
-		st->window = (struct sampler_window){
-			.start_realtime_ns = realtime0 + (window_start - start),
-			.seconds = (double)(stop - window_start) / 1e9,
-			.samples = st->taken - window_taken,
-		};
+		window_of(st, &mark, realtime0 + (window_start - start), stop - window_start,
+			  &st->window);
 	}
 	if (o->timeline)
 		timeline_finish(o->timeline);
