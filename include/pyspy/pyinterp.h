@@ -92,6 +92,10 @@ struct pyinterp {
 	size_t ntstate_tids;
 	bool full_filenames;
 	struct code_cache *codes;
+	/* threading._active of each interpreter, for thread names */
+#define PY_NAME_DICTS 8
+	uint64_t names_active[PY_NAME_DICTS];
+	size_t nnames_active;
 	uint64_t sample_no;         /* counts pyinterp_sample() calls */
 	struct py_raw_frame *raw;   /* scratch for one thread's frames */
 	uint8_t *hdrs;              /* scratch for code headers */
@@ -147,6 +151,15 @@ int pyinterp_mark_gil(struct pyinterp *pi, struct py_sample *s, const struct py_
 int pyinterp_gil_available(const struct pyinterp *pi);
 /* Host tid of a thread state seen in the last sample, 0 if unknown. */
 pid_t pyinterp_tstate_tid(const struct pyinterp *pi, uint64_t tstate);
+
+/*
+ * The Python name of a thread (threading.Thread.name) by its thread_id,
+ * into buf.  Returns 0, or a negative PERR_* when it cannot be told (a
+ * thread threading does not know, a free-threaded build, a torn read):
+ * then show the OS name.  Reads a few dozen small objects of the target,
+ * which may be running: for labels made once per thread, not per sample.
+ */
+int pyinterp_thread_name(struct pyinterp *pi, uint64_t thread_id, char *buf, size_t len);
 
 /* One line describing what was found, for --verbose. */
 void pyinterp_describe(const struct pyinterp *pi, char *buf, size_t len);

@@ -113,9 +113,21 @@ struct dump {
 	char cmdline[1024];
 };
 
+/* The Python name if it can be read, else the OS name. */
+static void thread_name(const struct dump *d, const struct py_thread_sample *th, char *buf,
+			size_t len)
+{
+	if (pyinterp_thread_name(d->pi, th->thread_id, buf, len) == 0)
+		return;
+	if (th->tid)
+		target_thread_comm(d->t, th->tid, buf, len);
+	else
+		snprintf(buf, len, "?");
+}
+
 static void print_text(const struct dump *d, FILE *out)
 {
-	char ver[32], frame[8192], name[64];
+	char ver[32], frame[8192], name[128];
 
 	if (d->pi->micro >= 0)
 		snprintf(ver, sizeof(ver), "%d.%d.%d", d->pi->major, d->pi->minor, d->pi->micro);
@@ -127,10 +139,7 @@ static void print_text(const struct dump *d, FILE *out)
 		const struct py_thread_sample *th = &d->s->threads[i];
 		bool gil = d->gil_locked && th->tstate == d->gil_holder;
 
-		if (th->tid)
-			target_thread_comm(d->t, th->tid, name, sizeof(name));
-		else
-			snprintf(name, sizeof(name), "?");
+		thread_name(d, th, name, sizeof(name));
 		fprintf(out, "\nThread %d (%s%s): \"%s\"\n", (int)th->tid,
 			th->idle ? "idle" : "active", gil ? ", gil" : "", name);
 		if (!th->nframes)
@@ -168,12 +177,9 @@ static void print_json(const struct dump *d, FILE *out)
 	fprintf(out, "\", \"threads\": [");
 	for (size_t i = 0; i < d->s->nthreads; i++) {
 		const struct py_thread_sample *th = &d->s->threads[i];
-		char name[64];
+		char name[128];
 
-		if (th->tid)
-			target_thread_comm(d->t, th->tid, name, sizeof(name));
-		else
-			snprintf(name, sizeof(name), "?");
+		thread_name(d, th, name, sizeof(name));
 		fprintf(out, "%s\n  {\"tid\": %d, \"thread_id\": %llu, \"name\": ", i ? "," : "",
 			(int)th->tid, (unsigned long long)th->thread_id);
 		json_string(out, name);

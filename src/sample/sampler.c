@@ -43,39 +43,71 @@ static int64_t realtime_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Thread root frames, interned once per thread. */
+/*
+ * Thread root frames, interned once per thread, after the target resumed.
+ * The name is the Python one (threading) if it can be read, else the OS
+ * one; a thread not yet known to threading (caught before it registered
+ * itself) is looked up again a few times, a second or more apart.
+ */
+#define NAME_TRIES 8
+#define NAME_RETRY_NS 1000000000
+
 struct labels {
 	pid_t tid[MAX_LABELS];
 	uint64_t id[MAX_LABELS];
 	uint32_t func[MAX_LABELS];
+	uint8_t tries[MAX_LABELS];      /* failed Python name look-ups */
+	int64_t tried_at[MAX_LABELS];
 	size_t n;
 };
 
-static uint32_t thread_label(struct labels *lb, struct target *t, struct profile *prof,
-			     const struct py_thread_sample *th)
+static uint32_t label_func(struct pyinterp *pi, struct target *t, struct profile *prof,
+			   const struct py_thread_sample *th, bool *python_name)
 {
-	char name[64], text[160];
+	char name[128], text[200];
+
+	*python_name = pyinterp_thread_name(pi, th->thread_id, name, sizeof(name)) == 0;
+	if (!*python_name && th->tid)
+		target_thread_comm(t, th->tid, name, sizeof(name));
+	if (th->tid)
+		snprintf(text, sizeof(text), "thread \"%s\" (%d)", name, (int)th->tid);
+	else
+		snprintf(text, sizeof(text), "thread (0x%llx)", (unsigned long long)th->thread_id);
+	return profile_func(prof, FUNC_LABEL, text, NULL, NULL);
+}
+
+static uint32_t thread_label(struct labels *lb, struct pyinterp *pi, struct target *t,
+			     struct profile *prof, const struct py_thread_sample *th)
+{
+	bool named;
 	uint32_t f;
 
-	for (size_t i = 0; i < lb->n; i++)
-		if (lb->tid[i] == th->tid && lb->id[i] == th->thread_id)
-			return lb->func[i];
-	if (th->tid) {
-		target_thread_comm(t, th->tid, name, sizeof(name));
-		snprintf(text, sizeof(text), "thread \"%s\" (%d)", name, (int)th->tid);
-	} else {
-		snprintf(text, sizeof(text), "thread (0x%llx)", (unsigned long long)th->thread_id);
+	for (size_t i = 0; i < lb->n; i++) {
+		if (lb->tid[i] != th->tid || lb->id[i] != th->thread_id)
+			continue;
+		if (lb->tries[i] && lb->tries[i] < NAME_TRIES &&
+		    now_ns() - lb->tried_at[i] >= NAME_RETRY_NS) {
+			f = label_func(pi, t, prof, th, &named);
+			lb->tries[i] = named ? 0 : lb->tries[i] + 1;
+			lb->tried_at[i] = now_ns();
+			if (f != FUNC_NONE)
+				lb->func[i] = f;
+		}
+		return lb->func[i];
 	}
-	f = profile_func(prof, FUNC_LABEL, text, NULL, NULL);
+	f = label_func(pi, t, prof, th, &named);
 	if (f != FUNC_NONE && lb->n < MAX_LABELS) {
 		lb->tid[lb->n] = th->tid;
 		lb->id[lb->n] = th->thread_id;
-		lb->func[lb->n++] = f;
+		lb->func[lb->n] = f;
+		lb->tries[lb->n] = !named;
+		lb->tried_at[lb->n++] = now_ns();
 	}
 	return f;
 }
 
-static int record_sample(struct target *t, struct profile *prof, const struct sampler_opts *o,
+static int record_sample(struct target *t, struct pyinterp *pi, struct profile *prof,
+			 const struct sampler_opts *o,
 			 struct py_sample *s, struct labels *lb, struct sampler_stats *st,
 			 int64_t when)
 {
@@ -94,7 +126,7 @@ static int record_sample(struct target *t, struct profile *prof, const struct sa
 			st->truncated++;
 		/* The timeline names its threads even without --threads. */
 		if (o->threads || o->timeline)
-			label = thread_label(lb, t, prof, th);
+			label = thread_label(lb, pi, t, prof, th);
 		if (o->threads && label != FUNC_NONE)
 			buf[n++] = (struct frame_ref){ label, -1 };
 		root = n;
@@ -242,7 +274,7 @@ static int take_sample(struct target *t, struct pyinterp *pi, struct profile *pr
 	for (size_t i = 0; i < s->nthreads; i++)
 		if (!s->threads[i].tid)
 			*unknown_thread = true;
-	return record_sample(t, prof, o, s, lb, st, when);
+	return record_sample(t, pi, prof, o, s, lb, st, when);
 }
 
 /* The counts of st since 'mark', as a window of 'ns' nanoseconds. */

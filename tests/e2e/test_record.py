@@ -61,11 +61,11 @@ def _compare(w, run, stacks, full, function, threads_to_check, allow_others=()):
         for s in mine:
             seen.add(id(s))
             name, stid = s.thread
-            ok_names = [t["name"]]
-            if tid and w.comm.get(tid):
-                ok_names.append(w.comm[tid])  # contract: the OS name if the Python name is unknown
-            if name not in ok_names:
-                errors.append("thread tid %s: name %r, expected one of %r" % (stid, name, ok_names))
+            # Contract: the Python name, read from threading (the OS name,
+            # w.comm, only where it cannot be: free-threaded builds).
+            if name != t["name"]:
+                errors.append("thread tid %s: name %r, expected its Python name %r (OS name %r)" % (
+                    stid, name, t["name"], w.comm.get(tid)))
             if not tid and stid <= 0:
                 errors.append("thread %r: bad tid %r" % (name, stid))
             if s.frames != want:
