@@ -198,7 +198,7 @@ int cmd_top(int argc, char **argv)
 	struct target t;
 	struct pyinterp pi;
 	struct sampler_stats st;
-	char command[256];
+	char command[256], version[32];
 	bool help;
 	int optind, rc, status = 0;
 
@@ -224,9 +224,13 @@ int cmd_top(int argc, char **argv)
 		goto done;
 
 	target_cmdline(&t, command, sizeof(command));
-	snprintf(tp.title, sizeof(tp.title), "pyspy-c top: pid %d, python %d.%d%s%s: %s",
-		 (int)a.pid, pi.major, pi.minor, pi.layout.free_threaded ? "t" : "",
-		 a.so.idle ? " (idle included)" : a.so.gil ? " (GIL holder only)" : "", command);
+	if (pi.micro >= 0)
+		snprintf(version, sizeof(version), "%d.%d.%d", pi.major, pi.minor, pi.micro);
+	else
+		snprintf(version, sizeof(version), "%d.%d", pi.major, pi.minor);
+	snprintf(tp.title, sizeof(tp.title), "pyspy-c top: pid %d, python %s%s%s%s: %s",
+		 (int)a.pid, version, pi.layout.free_threaded ? "t" : "",
+		 a.so.idle ? " (idle too)" : "", a.so.gil ? " (GIL holder only)" : "", command);
 	tp.v.title = tp.title;
 	tp.v.period = 1 / a.so.rate;
 	tp.v.full_filenames = a.full_filenames;

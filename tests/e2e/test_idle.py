@@ -24,6 +24,9 @@ THREADS).  There the default-dropping test reads without stopping
 """
 
 import json
+import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -148,3 +151,33 @@ def test_dump_names_and_states(procs, idle_interp, tmp_path):
         if t["kind"] == "busy" and not d["active"]:
             errors.append("thread %r spins but dumped as idle" % t["name"])
     assert not errors, "%s:\n  %s\n%s" % (idle_interp.id, "\n  ".join(errors), run.describe())
+
+
+@pytest.mark.parametrize("command", ["record", "top"])
+def test_gil_not_found(procs, tmp_path, command):
+    """--gil where the GIL cannot be found (3.6 keeps it in static variables, named only
+    in .symtab: a stripped libpython hides it): one line, exit 7, the target unharmed."""
+    import interpreters
+    by_id = dict((i.id, i) for i in interpreters.discovered()[0])
+    interp = require(by_id.get("pyenv-3.6") or interpreters.Missing(
+        "pyenv-3.6", interpreters.discovered()[1]))
+    lib = [p for p in os.listdir(os.path.join(os.path.dirname(os.path.dirname(interp.path)), "lib"))
+           if p.startswith("libpython3.6") and p.endswith(".so.1.0")]
+    assert lib, "no libpython3.6*.so.1.0 next to %s" % interp.path
+    libdir = tmp_path / "stripped"
+    libdir.mkdir()
+    shutil.copy(os.path.join(os.path.dirname(os.path.dirname(interp.path)), "lib", lib[0]),
+                str(libdir / lib[0]))
+    subprocess.run(["strip", str(libdir / lib[0])], check=True, timeout=60)
+    ready_r, ready_w = os.pipe()
+    env = dict(e2elib.target_env(), LD_LIBRARY_PATH=str(libdir))
+    p = procs.start([interp.path, "-c", "import os, sys; os.write(%d, b'R'); sys.stdin.read()" % ready_w],
+                    pass_fds=[ready_w], env=env, stdin=subprocess.PIPE)
+    os.close(ready_w)
+    procs.add_cleanup(lambda: os.close(ready_r))
+    assert e2elib.read_exactly(ready_r, 1, 60, "the python 3.6 target") == b"R"
+    with open("/proc/%d/maps" % p.pid) as f:
+        assert str(libdir) in f.read(), "the target did not load the stripped libpython"
+    args = [command, "--pid", p.pid, "--gil"] + (["--duration", 1] if command == "record" else [])
+    e2elib.assert_error(e2elib.run_profiler(tmp_path, args), 7, r"--gil: cannot find the GIL")
+    e2elib.assert_not_harmed(p.pid)

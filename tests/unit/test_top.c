@@ -1,6 +1,7 @@
 /*
- * test_top.c - top's per-function counts (src/stacks/topstats.c) and its
- * text view (src/output/top.c).
+ * test_top.c - top's per-function counts (src/stacks/topstats.c), its text
+ * view (src/output/top.c), and the GIL facts --gil relies on
+ * (src/python/walk.c): which thread holds it, and when --gil is refused.
  */
 #include "unit.h"
 
@@ -15,7 +16,9 @@
 
 #include <cmocka.h>
 
+#include "pyspy/error.h"
 #include "pyspy/output.h"
+#include "pyspy/pyinterp.h"
 #include "pyspy/stacks.h"
 #include "pyspy/topstats.h"
 
@@ -240,6 +243,53 @@ static void test_view_screen(void **state)
 	free(text);
 }
 
+/* The holder is the thread state the locked GIL names; none when unlocked or unknown. */
+static void test_mark_gil(void **state)
+{
+	static struct py_sample s;
+	struct pyinterp pi = { 0 };
+	struct py_gil g = { .known = true, .locked = 1, .holder = 0x2000 };
+	(void)state;
+
+	s.nthreads = 3;
+	for (size_t i = 0; i < 3; i++)
+		s.threads[i].tstate = 0x1000 * (i + 1);
+	assert_int_equal(pyinterp_mark_gil(&pi, &s, &g), 0);
+	assert_true(s.gil_known);
+	assert_false(s.threads[0].holds_gil);
+	assert_true(s.threads[1].holds_gil);
+	assert_false(s.threads[2].holds_gil);
+	g.locked = 0; /* released: the last holder holds nothing */
+	assert_int_equal(pyinterp_mark_gil(&pi, &s, &g), 0);
+	assert_true(s.gil_known);
+	assert_false(s.threads[1].holds_gil);
+	g.known = false; /* free-threaded, or not found */
+	assert_int_equal(pyinterp_mark_gil(&pi, &s, &g), 0);
+	assert_false(s.gil_known);
+}
+
+/* --gil: refused, exit 7, on a free-threaded build and when the GIL was not found. */
+static void test_gil_refused(void **state)
+{
+	struct target t = { .pid = 4242 };
+	struct pyinterp pi = { .target = &t, .major = 3, .minor = 14 };
+	int rc;
+	(void)state;
+
+	pi.layout.free_threaded = true;
+	rc = pyinterp_gil_available(&pi);
+	assert_int_equal(rc, -PERR_UNAVAILABLE);
+	assert_int_equal(perr_exit_status(rc), 7);
+	assert_string_equal(perr_detail(rc),
+			    "--gil: python 3.14t in pid 4242 is a free-threaded build: it has no GIL");
+	pi.layout.free_threaded = false;
+	rc = pyinterp_gil_available(&pi);
+	assert_int_equal(perr_exit_status(rc), 7);
+	assert_non_null(strstr(perr_detail(rc), "cannot find the GIL of python 3.14 in pid 4242"));
+	pi.gil_holder = 0x7f0000001000;
+	assert_int_equal(pyinterp_gil_available(&pi), 0);
+}
+
 int unit_top(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +298,8 @@ int unit_top(void)
 		cmocka_unit_test_setup_teardown(test_sort_columns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_plain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_screen, setup, teardown),
+		cmocka_unit_test(test_mark_gil),
+		cmocka_unit_test(test_gil_refused),
 	};
 	return cmocka_run_group_tests_name("top", tests, NULL, NULL);
 }
