@@ -29,6 +29,7 @@ struct line {
 	const struct top_view *v;
 	int used;               /* columns written */
 	int limit;              /* columns allowed, 0: no limit */
+	int lines;              /* lines that may still be ended, -1: no limit */
 };
 
 static void put_n(struct line *l, const char *s, size_t len)
@@ -37,7 +38,7 @@ static void put_n(struct line *l, const char *s, size_t len)
 
 	while (i < len && s[i]) {
 		size_t used;
-		if (l->limit && l->used >= l->limit)
+		if ((l->limit && l->used >= l->limit) || l->lines == 0)
 			return;
 		if (output_utf8_next((const unsigned char *)s + i, len - i, &used) < 0 ||
 		    (unsigned char)s[i] < 0x20) {
@@ -58,6 +59,10 @@ static void put(struct line *l, const char *s)
 
 static void end_line(struct line *l)
 {
+	if (l->lines == 0)
+		return;
+	if (l->lines > 0)
+		l->lines--;
 	if (l->v->ansi)
 		fputs("\033[K", l->out);
 	fputc('\n', l->out);
@@ -141,23 +146,23 @@ int output_top(FILE *out, const struct profile *p, struct top_stats *ts,
 	       const struct top_view *v)
 {
 	const struct top_entry *const *rows;
-	struct line l = { out, v, 0, v->width };
+	/* On a screen, the status takes the last line, which is not ended. */
+	bool status = v->height && v->status && v->height > 1;
+	struct line l = { out, v, 0, v->width, v->height ? v->height - 1 : -1 };
 	size_t n = top_stats_sorted(ts, v->sort, &rows);
-	int room = v->height ? v->height - 5 - (v->status ? 1 : 0) : -1;
 
 	header(&l);
-	for (size_t i = 0; i < n && room != 0; i++) {
+	for (size_t i = 0; i < n && l.lines != 0; i++) {
 		if (!v->height && !rows[i]->total)
 			continue; /* the plain table: this window's functions */
 		row(&l, p, rows[i]);
 		end_line(&l);
-		if (room > 0)
-			room--;
 	}
-	if (v->height && v->status) {
-		/* Pad to the last line, which is not ended (no scrolling). */
-		for (; room > 0; room--)
+	if (status) {
+		/* Pad to the last line. */
+		while (l.lines > 0)
 			end_line(&l);
+		l.lines = 1;
 		/* Nothing in the last column: some terminals would scroll. */
 		if (l.limit > 1)
 			l.limit--;

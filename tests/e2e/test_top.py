@@ -250,3 +250,29 @@ def test_no_such_process_and_not_python(procs, tmp_path):
     sleeper = procs.start(["sleep", "100"])
     assert_error(run_profiler(tmp_path, ["top", "--pid", sleeper.pid]), 5)
     assert_not_harmed(sleeper.pid, "sleep")
+
+
+def test_crash_restores_terminal_and_detaches(procs, one_interp, tmp_path):
+    """top dies of SIGSEGV (a crash of the profiler): the terminal is put back first, the
+    target is detached and runs on; the shell sees the signal (exit 128 + 11)."""
+    w = _start(procs, one_interp, tmp_path)
+    t = Tmux(procs, tmp_path, _top_argv(w, "--rate", 1000))
+    t.wait_for("rows", lambda l: _first_row(l) is not None)
+    kids = e2elib.children_of(t.pids[0])
+    assert len(kids) == 1, "the pane's shell has children %s, expected top alone" % kids
+    os.kill(kids[0], signal.SIGSEGV)
+    assert t.exit_status() == 128 + signal.SIGSEGV
+    t.terminal_restored()
+    assert_not_harmed(w.pid)
+
+
+def test_sigkill_leaves_target_running(procs, one_interp, tmp_path):
+    """SIGKILL top at 1000 Hz, several times: the target is never left stopped or traced."""
+    w = _start(procs, one_interp, tmp_path)
+    for _ in range(4):
+        p = _background_top(procs, w, "--rate", 1000, "--delay", 0.1)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+        p.stdout.close()
+        p.stderr.close()
+        assert_not_harmed(w.pid)

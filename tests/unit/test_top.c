@@ -233,6 +233,18 @@ static void test_view_screen(void **state)
 	p = strrchr(text, '\n') + 1;
 	assert_string_equal(p, "q: quit and a status too long for it");
 	free(text);
+	/* A screen smaller than the header: never more lines than it has. */
+	for (int h = 1; h <= 7; h++) {
+		v.height = h;
+		text = render(f, &v);
+		lines = 0;
+		for (p = text; *p; p++)
+			lines += *p == '\n';
+		assert_int_equal(lines, h - 1);
+		if (h > 1)
+			assert_string_equal(strrchr(text, '\n') + 1, "q: quit and a status too long for it");
+		free(text);
+	}
 	/* ANSI: the sort column in reverse video, lines cleared to their end. */
 	v.ansi = true;
 	v.sort = TOP_SORT_TOTAL;
