@@ -51,9 +51,10 @@ int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2,
 int cli_parse_pid(const char *arg, pid_t *out);
 int cli_parse_number(const char *opt, const char *arg, double min, double max, double *out);
 /*
- * Block SIGINT, SIGTERM, SIGHUP and SIGCHLD, which the sampler (or a
- * one-shot command) reads through a signalfd instead of dying of them,
- * and ignore SIGPIPE (a closed output is a write error, not death).
+ * Block the signals the sampler reads through a signalfd (sampler_signals:
+ * SIGINT, SIGTERM, SIGHUP, SIGCHLD and the job-control stops), so that
+ * they neither kill nor stop us at a bad moment, and ignore SIGPIPE (a
+ * closed output is a write error, not death).
  */
 void cli_block_stop_signals(void);
 /*

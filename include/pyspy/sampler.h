@@ -90,7 +90,11 @@ struct sampler_stats {
  */
 int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		const struct sampler_opts *o, struct sampler_stats *st);
-/* The signals sampler_run reads (SIGINT, SIGTERM, SIGHUP, SIGCHLD), into set. */
+/*
+ * The signals sampler_run reads, into set: SIGINT, SIGTERM and SIGHUP end
+ * the recording, SIGCHLD notes the target's exit, and SIGTSTP, SIGTTIN and
+ * SIGTTOU suspend the profiler between two samples only.
+ */
 void sampler_signals(sigset_t *set);
 
 #endif

@@ -301,6 +301,10 @@ void sampler_signals(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGCHLD);
+	/* Job control: suspended only between samples (drain_signals). */
+	sigaddset(set, SIGTSTP);
+	sigaddset(set, SIGTTIN);
+	sigaddset(set, SIGTTOU);
 }
 
 static int make_signalfd(void)
@@ -312,17 +316,32 @@ static int make_signalfd(void)
 }
 
 /* Drain the signalfd; returns a stop signal seen, or 0. */
+/*
+ * Drain the signalfd; returns a stop signal seen, or 0.  Ctrl-Z (SIGTSTP,
+ * or SIGTTIN/SIGTTOU) suspends the profiler here, between two samples,
+ * with every thread of the target running: delivered at any other moment
+ * it could freeze a thread held for a sample as long as we stay suspended.
+ * (SIGSTOP cannot be caught; it can still do that.)
+ */
 static int drain_signals(int fd, struct target *t)
 {
 	struct signalfd_siginfo si;
+	bool suspend = false;
 	int stop = 0;
 
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD)
 			continue;
-		stop = (int)si.ssi_signo;
+		if (si.ssi_signo == SIGTSTP || si.ssi_signo == SIGTTIN || si.ssi_signo == SIGTTOU)
+			suspend = true;
+		else
+			stop = (int)si.ssi_signo;
 	}
 	target_poll(t);
+	if (suspend && !stop) {
+		target_resume(t); /* nothing is held between samples; make sure */
+		raise(SIGSTOP);
+	}
 	return stop;
 }
 
