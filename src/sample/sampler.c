@@ -372,10 +372,16 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 	 * Learn which thread state is which thread with one walk that stops
 	 * nothing, so that even the first sample stops only what must stop
 	 * (a full stop wakes every sleeping thread out of its system call).
+	 * The same walk names the threads (reading their Python names takes
+	 * a few hundred small reads) before the clock starts, not in the
+	 * first samples, which it would make late.
 	 */
-	if (o->blocking) {
+	if (o->blocking || o->threads || o->timeline) {
 		target_read_states(t);
-		pyinterp_sample(pi, s);
+		if (pyinterp_sample(pi, s) == 0 && (o->threads || o->timeline))
+			for (size_t i = 0; i < s->nthreads; i++)
+				if (s->threads[i].nframes)
+					thread_label(lb, pi, t, prof, &s->threads[i]);
 	}
 	start = now_ns();
 	realtime0 = realtime_ns();
