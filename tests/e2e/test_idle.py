@@ -2,7 +2,7 @@
 
 workloads/idle_kinds.py parks threads in time.sleep, a lock wait, select() and
 a socket recv(), and keeps one busy: in a Python loop (mode "python") or in C
-code that released the GIL (sha256 of a large buffer, mode "c").  Every thread
+code that released the GIL (zlib.compress of a large buffer, mode "c").  Every thread
 has a Python name longer than the 15 bytes of an OS thread name.
 
 The rule under test (README, doc/CONTRACT.md): a thread is idle in a sample when
@@ -107,7 +107,7 @@ def test_default_drops_idle_keeps_busy(procs, idle_interp, tmp_path, mode):
                              *(["--nonblocking"] if stops_every_thread else []))
     busy = _threads(w, "busy")
     assert [t["name"] for t in busy] == [
-        "spinner-in-a-python-loop" if mode == "python" else "spinner-in-c-hashing-data"]
+        "spinner-in-a-python-loop" if mode == "python" else "spinner-in-c-compressing"]
     _check(w, run, stacks, kept=busy, dropped=_threads(w, "blocked"))
     e2elib.assert_not_harmed(w.pid)
 
@@ -129,8 +129,9 @@ def test_gil_keeps_only_the_holder(procs, idle_interp, tmp_path):
 
 
 def test_dump_names_and_states(procs, idle_interp, tmp_path):
-    """dump --json: every thread under its Python name; waiting threads idle, the spinner
-    active."""
+    """dump --json: every thread under its Python name, every waiting thread idle.  (The
+    spinner's state in one snapshot is not asserted: it is idle while it waits for the GIL,
+    which the reporter may take as it goes to its final wait.)"""
     w = _start(procs, idle_interp, tmp_path, "python")
     run = e2elib.run_profiler(tmp_path, ["dump", "--pid", w.pid, "--json"],
                               env=e2elib.profiler_env(idle_interp))
@@ -148,8 +149,6 @@ def test_dump_names_and_states(procs, idle_interp, tmp_path):
             errors.append("thread %r (tid %s) named %r" % (t["name"], t["native_id"], d["name"]))
         if t["kind"] == "blocked" and d["active"]:
             errors.append("thread %r is waiting but dumped as active" % t["name"])
-        if t["kind"] == "busy" and not d["active"]:
-            errors.append("thread %r spins but dumped as idle" % t["name"])
     assert not errors, "%s:\n  %s\n%s" % (idle_interp.id, "\n  ".join(errors), run.describe())
 
 
