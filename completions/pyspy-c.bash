@@ -44,14 +44,16 @@ _pyspy_c()
         prev=${COMP_WORDS[COMP_CWORD - 1]}
     fi
 
-    local commands="record dump help"
+    local commands="record dump top help"
     local global_opts="-h --help -V --version"
     local record_opts="-p --pid -r --rate -d --duration -o --output
-        -f --format --interval -s --subprocesses -t --threads -i --idle --nonblocking
-        -n --native --native-all
+        -f --format --interval -s --subprocesses -t --threads -i --idle -g --gil
+        --nonblocking -n --native --native-all
         -F --function --full-filenames -v --verbose -q --quiet -h --help"
     local dump_opts="-p --pid -l --locals -j --json --nonblocking -s --subprocesses
         -n --native --native-all --full-filenames -v --verbose -h --help"
+    local top_opts="-p --pid -r --rate --delay -d --duration -i --idle -g --gil
+        --nonblocking --full-filenames -h --help"
     local formats="folded speedscope chrometrace svg pprof"
 
     # The first word that is not an option is the command.
@@ -77,7 +79,7 @@ _pyspy_c()
                 mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
             fi
             ;;
-        record | dump)
+        record | dump | top)
             # record -- PROGRAM ARGS: complete the program's words as commands.
             for ((j = i + 1; j < cword; j++)); do
                 if [[ ${words[j]} == -- ]]; then
@@ -108,7 +110,7 @@ _pyspy_c()
                     mapfile -t COMPREPLY < <(compgen -W "$formats" -- "$cur")
                     return
                     ;;
-                -r | --rate | -d | --duration | --interval)
+                -r | --rate | -d | --duration | --interval | --delay)
                     # A number: nothing to offer.
                     return
                     ;;
@@ -116,6 +118,7 @@ _pyspy_c()
             if [[ $cur == -* ]]; then
                 local opts=$record_opts
                 [[ $cmd == dump ]] && opts=$dump_opts
+                [[ $cmd == top ]] && opts=$top_opts
                 mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
             fi
             ;;

@@ -79,12 +79,13 @@ complete -c pyspy-c -f
 # pyspy-c [--help | --version | COMMAND]
 complete -c pyspy-c -n __pyspy_c_no_command -a record -d 'Sample a Python process and write its profile'
 complete -c pyspy-c -n __pyspy_c_no_command -a dump -d 'Print the Python stack of every thread, once'
+complete -c pyspy-c -n __pyspy_c_no_command -a top -d 'Show live which functions a Python process spends its time in'
 complete -c pyspy-c -n __pyspy_c_no_command -a help -d 'Show help for a command'
 complete -c pyspy-c -n __pyspy_c_no_command -s h -l help -d 'Show help'
 complete -c pyspy-c -n __pyspy_c_no_command -s V -l version -d 'Show the version'
 
 # pyspy-c help COMMAND
-complete -c pyspy-c -n '__pyspy_c_command_is help' -a 'record dump help'
+complete -c pyspy-c -n '__pyspy_c_command_is help' -a 'record dump top help'
 
 # pyspy-c record --pid PID [options]
 set -l rec '__pyspy_c_command_is record'
@@ -97,6 +98,7 @@ complete -c pyspy-c -n $rec -l interval -x -d 'Write a folded block every SECOND
 complete -c pyspy-c -n $rec -s s -l subprocesses -d 'Also profile child processes, present and future'
 complete -c pyspy-c -n $rec -s t -l threads -d 'Add a root frame per thread'
 complete -c pyspy-c -n $rec -s i -l idle -d 'Keep samples of idle threads'
+complete -c pyspy-c -n $rec -s g -l gil -d 'Keep only samples of the thread holding the GIL'
 complete -c pyspy-c -n $rec -l nonblocking -d 'Read without stopping the target'
 complete -c pyspy-c -n $rec -s n -l native -d 'Merge C stacks (extensions, libraries) with Python frames'
 complete -c pyspy-c -n $rec -l native-all -d 'Like --native, also showing the interpreter C frames'
@@ -118,3 +120,15 @@ complete -c pyspy-c -n $dmp -l native-all -d 'Like --native, also showing the in
 complete -c pyspy-c -n $dmp -l full-filenames -d 'Show full file paths'
 complete -c pyspy-c -n $dmp -s v -l verbose -d 'Say how the interpreter was found, and how long the target was stopped'
 complete -c pyspy-c -n $dmp -s h -l help -d 'Show help for dump'
+
+# pyspy-c top --pid PID [options]
+set -l top '__pyspy_c_command_is top'
+complete -c pyspy-c -n $top -s p -l pid -x -a '(__pyspy_c_pids)' -d 'Process to watch'
+complete -c pyspy-c -n $top -s r -l rate -x -d 'Samples per second (default 100)'
+complete -c pyspy-c -n $top -l delay -x -d 'Refresh the view every SECONDS (default 1)'
+complete -c pyspy-c -n $top -s d -l duration -x -d 'Stop after this many seconds'
+complete -c pyspy-c -n $top -s i -l idle -d 'Count samples of idle threads too'
+complete -c pyspy-c -n $top -s g -l gil -d 'Count only samples of the thread holding the GIL'
+complete -c pyspy-c -n $top -l nonblocking -d 'Read without stopping the target'
+complete -c pyspy-c -n $top -l full-filenames -d 'Show full file paths'
+complete -c pyspy-c -n $top -s h -l help -d 'Show help for top'

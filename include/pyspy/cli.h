@@ -44,6 +44,46 @@ void cli_print_help(const struct cli_command *cmd, FILE *out);
 int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
+ * Option values shared by the commands: each prints the usage error and
+ * returns 2, or returns 0 with *out set.  'opt' names the option in the
+ * message ("rate" for --rate).
+ */
+int cli_parse_pid(const char *arg, pid_t *out);
+int cli_parse_number(const char *opt, const char *arg, double min, double max, double *out);
+/*
+ * Block the signals the sampler reads through a signalfd (sampler_signals:
+ * SIGINT, SIGTERM, SIGHUP, SIGCHLD and the job-control stops), so that
+ * they neither kill nor stop us at a bad moment, and ignore SIGPIPE (a
+ * closed output is a write error, not death).
+ */
+void cli_block_stop_signals(void);
+/*
+ * The attach steps of the sampling commands: open the target (seizing its
+ * threads when 'blocking'), guard against our own crashes, find the
+ * interpreter, and with 'gil' check that its GIL can be told.  Returns 0,
+ * or the exit status after printing the error.  The caller closes t and
+ * releases pi either way.
+ */
+struct target;
+struct pyinterp;
+struct profile;
+struct sampler_opts;
+int cli_attach(struct target *t, struct pyinterp *pi, pid_t pid, bool blocking,
+	       struct profile *prof, bool gil);
+
+/*
+ * Options every sampling command has, with the same meaning: a command's
+ * option table uses these ids for them, and its own ids start at
+ * CLI_OPT_OWN.  cli_sampler_option() sets one into *pid or 'so': it
+ * returns 0, 2 after a usage error, or -1 when 'id' is none of them.
+ */
+enum {
+	CLI_OPT_PID = 1, CLI_OPT_RATE, CLI_OPT_DURATION, CLI_OPT_IDLE, CLI_OPT_GIL,
+	CLI_OPT_NONBLOCKING, CLI_OPT_OWN
+};
+int cli_sampler_option(int id, const char *arg, pid_t *pid, struct sampler_opts *so);
+
+/*
  * record -- PROGRAM ARGS (launch.c).  launch_attach() starts argv and
  * attaches to it (target_open + pyinterp_attach), waiting a bounded time
  * for its interpreter to start; *pid is set once it runs (0 if it could
@@ -53,9 +93,6 @@ int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2,
  * -1), passing on SIGTERM and SIGHUP, and returns the exit status
  * pyspy-c should end with: the program's, or 128 + its signal.
  */
-struct target;
-struct pyinterp;
-struct profile;
 struct launch_signals {
 	pid_t pid;
 	int seen;
@@ -70,5 +107,7 @@ int cmd_record(int argc, char **argv);
 extern const struct cli_command cmd_record_def;
 int cmd_dump(int argc, char **argv);
 extern const struct cli_command cmd_dump_def;
+int cmd_top(int argc, char **argv);
+extern const struct cli_command cmd_top_def;
 
 #endif

@@ -17,6 +17,7 @@
 	X(PERM,    4, "permission denied")                               \
 	X(NOTPY,   5, "not a python process")                            \
 	X(VERSION, 6, "unsupported python version")                      \
+	X(UNAVAILABLE, 7, "not available for this target")  /* --gil: no GIL */ \
 	X(NOMEM,   1, "out of memory")                                   \
 	X(TORN,    1, "inconsistent target memory")  /* drop one sample */ \
 	X(GONE,    0, "target exited")               /* end the session */ \

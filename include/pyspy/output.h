@@ -15,6 +15,7 @@
 
 #include "pyspy/stacks.h"
 #include "pyspy/timeline.h"
+#include "pyspy/topstats.h"
 
 /* What a writer may want to say about the recording besides the stacks. */
 struct output_opts {
@@ -53,6 +54,43 @@ int output_folded(FILE *out, const struct profile *p, const struct output_opts *
  */
 size_t output_frame_text(const struct profile *p, struct frame_ref f, bool full_filenames,
 			 char *buf, size_t cap);
+
+/*
+ * top's view (src/output/top.c): a title, the counts, the GIL and activity
+ * of the last window, then the functions ranked by 'sort':
+ *
+ *   GIL: 45.00%, Active: 100.00%, Threads: 4
+ *
+ *      %Own   %Total  OwnTime  TotalTime  Function (filename)
+ *    60.00%   60.00%    6.00s      6.00s  busy (app.py)
+ *
+ * Shares are of the window's samples (a function busy in two threads at
+ * once shows 200%); times are samples times the period, since the start
+ * or the last reset.  Every line is cut to 'width' columns; with 'height'
+ * the view fills at most that many lines (the rows that do not fit are
+ * left out), else every function with samples in the window is listed.
+ */
+struct top_view {
+	const char *title;          /* first line */
+	uint64_t samples;           /* since the start */
+	double elapsed;             /* seconds since the start */
+	uint64_t late, failed;
+	uint64_t win_samples, win_active, win_gil, win_gil_known;
+	unsigned threads;
+	double period;              /* seconds per sample */
+	enum top_sort sort;
+	bool full_filenames;
+	int width;                  /* columns, 0: no limit */
+	int height;                 /* lines, 0: no limit (and only the
+				       functions seen in the window) */
+	bool ansi;                  /* a terminal: the sort column in reverse
+				       video, each line cleared to its end */
+	const char *status;         /* a last line (keys, a message), or NULL */
+};
+int output_top(FILE *out, const struct profile *p, struct top_stats *ts,
+	       const struct top_view *v);
+/* The name of a sort column as top shows it ("%Own", ...). */
+const char *output_top_column(enum top_sort c);
 
 /*
  * Encoders shared by the writers (src/output/encode.c).

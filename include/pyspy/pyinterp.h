@@ -28,6 +28,7 @@ struct py_thread_sample {
 	uint64_t tstate;        /* its PyThreadState */
 	uint64_t thread_id;     /* pthread_t as Python knows it */
 	bool idle;
+	bool holds_gil;         /* held the GIL (valid when py_sample.gil_known) */
 	bool truncated;         /* deeper than PY_MAX_DEPTH */
 	size_t first, nframes;  /* slice of py_sample.frames, root first */
 };
@@ -45,6 +46,7 @@ struct py_sample {
 	struct py_frame_src *src;   /* parallel to frames, only with keep_sources */
 	size_t nframes, cap_frames;
 	bool keep_sources;
+	bool gil_known;             /* threads' holds_gil set (pyinterp_mark_gil) */
 };
 
 #define PY_MAX_LOCALS 512
@@ -90,6 +92,10 @@ struct pyinterp {
 	size_t ntstate_tids;
 	bool full_filenames;
 	struct code_cache *codes;
+	/* threading._active of each interpreter, for thread names */
+#define PY_NAME_DICTS 8
+	uint64_t names_active[PY_NAME_DICTS];
+	size_t nnames_active;
 	uint64_t sample_no;         /* counts pyinterp_sample() calls */
 	struct py_raw_frame *raw;   /* scratch for one thread's frames */
 	uint8_t *hdrs;              /* scratch for code headers */
@@ -130,8 +136,30 @@ struct py_gil {
 	uint64_t switches;
 };
 int pyinterp_gil(struct pyinterp *pi, struct py_gil *g);
+/*
+ * Mark the thread holding the GIL in the sample just walked (holds_gil),
+ * from 'g', a read of the GIL the caller made while the target was in the
+ * state walked (the sampler's own consistency check: no extra cost), or,
+ * with g NULL, from a read made now.  s->gil_known says whether it could
+ * be told (not on free-threaded builds, nor when the GIL was not found).
+ */
+int pyinterp_mark_gil(struct pyinterp *pi, struct py_sample *s, const struct py_gil *g);
+/*
+ * 0 when the GIL holder can be told in every sample; else -PERR_UNAVAILABLE
+ * with the reason (a free-threaded build has no GIL; the GIL was not found).
+ */
+int pyinterp_gil_available(const struct pyinterp *pi);
 /* Host tid of a thread state seen in the last sample, 0 if unknown. */
 pid_t pyinterp_tstate_tid(const struct pyinterp *pi, uint64_t tstate);
+
+/*
+ * The Python name of a thread (threading.Thread.name) by its thread_id,
+ * into buf.  Returns 0, or a negative PERR_* when it cannot be told (a
+ * thread threading does not know, a free-threaded build, a torn read):
+ * then show the OS name.  Reads a few dozen small objects of the target,
+ * which may be running: for labels made once per thread, not per sample.
+ */
+int pyinterp_thread_name(struct pyinterp *pi, uint64_t thread_id, char *buf, size_t len);
 
 /* One line describing what was found, for --verbose. */
 void pyinterp_describe(const struct pyinterp *pi, char *buf, size_t len);

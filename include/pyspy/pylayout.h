@@ -103,6 +103,20 @@ struct py_layout {
 					   3.14t made 'interned' a whole byte */
 	int16_t unicode_ascii_size;     /* sizeof(PyASCIIObject) */
 	int16_t unicode_compact_size;   /* sizeof(PyCompactUnicodeObject) */
+
+	/* thread names (threading._active): modules, dicts, instance dicts */
+	int16_t interp_modules;         /* sys.modules: modules, imports.modules (3.12+) */
+	int16_t type_basicsize;         /* Py_ssize_t tp_basicsize */
+	int16_t type_flags;             /* unsigned long tp_flags */
+	int16_t type_dictoffset;        /* Py_ssize_t tp_dictoffset */
+	int16_t heaptype_cached_keys;   /* 3.6+: shared keys of instance dicts */
+	int16_t dict_keys;              /* 3.6+: ma_keys */
+	int16_t dict_values;            /* 3.6+: ma_values (split table) */
+	int16_t dict_mask;              /* 2.7: ma_mask (slots - 1) */
+	int16_t dict_table;             /* 2.7: ma_table */
+	int16_t dictkeys_size;          /* dk_size (3.6-3.10), dk_log2_size (3.11+) */
+	int16_t dictkeys_nentries;      /* 3.6+: dk_nentries */
+	int16_t dictkeys_indices;       /* 3.6+: dk_indices[] */
 };
 
 /* The built-in table for a version, or NULL when there is none. */

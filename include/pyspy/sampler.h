@@ -6,6 +6,7 @@
 #define PYSPY_SAMPLER_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "pyspy/native.h"
@@ -19,6 +20,11 @@ struct sampler_window {
 	int64_t start_realtime_ns; /* wall clock (CLOCK_REALTIME) */
 	double seconds;
 	uint64_t samples;          /* samples taken in it */
+	uint64_t late, failed;     /* deadlines missed, samples failed in it */
+	uint64_t active;           /* thread samples of threads not idle */
+	uint64_t gil;              /* samples in which a thread held the GIL */
+	uint64_t gil_known;        /* samples in which the GIL holder was told */
+	unsigned threads;          /* Python threads in its last sample */
 };
 
 struct sampler_opts {
@@ -28,6 +34,10 @@ struct sampler_opts {
 	bool idle;           /* keep idle threads */
 	bool threads;        /* a root frame per thread */
 	bool function;       /* no line numbers */
+	bool gil;            /* keep only samples of the thread holding the GIL */
+	bool read_gil;       /* tell the GIL holder in every sample, for the
+				window's 'gil' count (implied by 'gil'; with
+				neither, the GIL costs no extra read) */
 	struct timeline *timeline; /* also record per-thread timelines; NULL: no */
 	/*
 	 * Merge each thread's C stack (blocking only); NULL: Python frames
@@ -56,6 +66,16 @@ struct sampler_opts {
 	 */
 	bool (*on_signal)(void *ctx, int sig);
 	void *signal_ctx;
+	/*
+	 * An extra descriptor to wake for (a terminal's keys, say), with
+	 * 'input' non-NULL: when input_fd is readable the sampler calls
+	 * input(input_ctx) between two samples.  It returns 0 to go on, 1 to
+	 * end the recording normally (sampler_stats.quit), or a negative
+	 * PERR_* to end it with that error.
+	 */
+	int input_fd;
+	int (*input)(void *ctx);
+	void *input_ctx;
 };
 
 struct sampler_stats {
@@ -68,12 +88,17 @@ struct sampler_stats {
 	uint64_t rewalks;    /* selective stops widened to the GIL's new holder */
 	uint64_t full_stops; /* selective stops redone with every thread stopped */
 	uint64_t stack_errors; /* stacks dropped: profile out of memory */
+	uint64_t active;     /* thread samples of threads not idle */
+	uint64_t gil;        /* samples in which a thread held the GIL */
+	uint64_t gil_known;  /* samples in which the GIL holder was told */
+	unsigned threads;    /* Python threads in the last sample */
 	double elapsed;      /* seconds */
 	int64_t start_realtime_ns; /* wall clock at the start */
 	struct sampler_window window; /* the last window (the whole recording
 					 without an interval) */
 	uint64_t processes;  /* processes sampled (1 without subprocesses) */
 	bool target_exited;
+	bool quit;           /* the input callback ended it */
 	int stop_signal;     /* SIGINT/SIGTERM/SIGHUP that ended it, or 0 */
 };
 
@@ -85,5 +110,12 @@ struct sampler_stats {
  */
 int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		const struct sampler_opts *o, struct sampler_stats *st);
+
+/*
+ * The signals sampler_run reads, into set: SIGINT, SIGTERM and SIGHUP end
+ * the recording, SIGCHLD notes the target's exit, and SIGTSTP, SIGTTIN and
+ * SIGTTOU suspend the profiler between two samples only.
+ */
+void sampler_signals(sigset_t *set);
 
 #endif

@@ -8,6 +8,7 @@
 
 static const struct cli_command *const commands[] = {
 	&cmd_record_def,
+	&cmd_top_def,
 	&cmd_dump_def,
 };
 

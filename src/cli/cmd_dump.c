@@ -60,16 +60,8 @@ static int set_option(int id, const char *arg, void *ctx)
 	struct dump_args *a = ctx;
 
 	switch (id) {
-	case OPT_PID: {
-		char *end;
-		long pid;
-		errno = 0;
-		pid = strtol(arg, &end, 10);
-		if (errno || end == arg || *end || pid <= 0 || pid > INT_MAX)
-			return cli_error(2, "invalid value '%s' for --pid (expected a process id)", arg);
-		a->pid = (pid_t)pid;
-		return 0;
-	}
+	case OPT_PID:
+		return cli_parse_pid(arg, &a->pid);
 	case OPT_LOCALS:
 		a->locals = true;
 		return 0;
@@ -163,8 +155,11 @@ static bool holds_gil(const struct dump *d, const struct dthread *dt)
 	return dt->th && d->gil_locked && dt->th->tstate == d->gil_holder;
 }
 
+/* The Python name if it can be read, else the OS name. */
 static void thread_name(const struct dump *d, const struct dthread *dt, char *name, size_t cap)
 {
+	if (dt->th && pyinterp_thread_name(d->pi, dt->th->thread_id, name, cap) == 0)
+		return;
 	if (dt->tid)
 		target_thread_comm(d->t, dt->tid, name, cap);
 	else
@@ -191,7 +186,7 @@ static void print_locals(const struct dump *d, long fi, FILE *out)
 
 static void print_text(const struct dump *d, FILE *out)
 {
-	char ver[32], frame[8192], name[64];
+	char ver[32], frame[8192], name[128];
 
 	if (d->pi->micro >= 0)
 		snprintf(ver, sizeof(ver), "%d.%d.%d", d->pi->major, d->pi->minor, d->pi->micro);
@@ -227,7 +222,7 @@ static void print_json(const struct dump *d, FILE *out)
 	fprintf(out, "\", \"threads\": [");
 	for (size_t i = 0; i < d->nthreads; i++) {
 		const struct dthread *dt = &d->threads[i];
-		char name[64];
+		char name[128];
 
 		thread_name(d, dt, name, sizeof(name));
 		fprintf(out, "%s\n  {\"tid\": %d, \"thread_id\": %llu, \"name\": ", i ? "," : "",
@@ -515,7 +510,6 @@ int cmd_dump(int argc, char **argv)
 	struct dump_args a = { .blocking = true };
 	static pid_t kids[TARGET_MAX_PROCS];
 	size_t nkids;
-	sigset_t set;
 	bool help, printed;
 	int optind, status;
 
@@ -530,12 +524,7 @@ int cmd_dump(int argc, char **argv)
 		return cli_error(2, "--native reads the C stacks of stopped threads: it cannot "
 				 "be used with --nonblocking");
 	/* A Ctrl-C while the target is stopped must not leave it stopped. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	cli_block_stop_signals();
 
 	/* With --subprocesses, --json writes an array: one object per process. */
 	if (a.subprocesses && a.json)

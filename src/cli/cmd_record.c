@@ -32,15 +32,14 @@
 #include <unistd.h>
 
 enum {
-	OPT_PID = 1, OPT_RATE, OPT_DURATION, OPT_OUTPUT, OPT_THREADS, OPT_IDLE,
-	OPT_NONBLOCKING, OPT_FUNCTION, OPT_FULL_FILENAMES, OPT_VERBOSE, OPT_FORMAT,
-	OPT_INTERVAL, OPT_QUIET, OPT_NATIVE, OPT_NATIVE_ALL, OPT_SUBPROCESSES,
+	OPT_OUTPUT = CLI_OPT_OWN, OPT_THREADS, OPT_FUNCTION, OPT_FULL_FILENAMES, OPT_VERBOSE,
+	OPT_FORMAT, OPT_INTERVAL, OPT_QUIET, OPT_NATIVE, OPT_NATIVE_ALL, OPT_SUBPROCESSES,
 };
 
 static const struct cli_option record_options[] = {
-	{ OPT_PID, 'p', "pid", "PID", "process to profile" },
-	{ OPT_RATE, 'r', "rate", "HZ", "samples per second (default 100)" },
-	{ OPT_DURATION, 'd', "duration", "SECONDS",
+	{ CLI_OPT_PID, 'p', "pid", "PID", "process to profile" },
+	{ CLI_OPT_RATE, 'r', "rate", "HZ", "samples per second (default 100)" },
+	{ CLI_OPT_DURATION, 'd', "duration", "SECONDS",
 	  "stop after this long (default: until Ctrl-C or target exit)" },
 	{ OPT_OUTPUT, 'o', "output", "FILE", "write the profile to FILE (default stdout)" },
 	{ OPT_FORMAT, 'f', "format", "FORMAT",
@@ -50,8 +49,9 @@ static const struct cli_option record_options[] = {
 	{ OPT_SUBPROCESSES, 's', "subprocesses", NULL,
 	  "also profile child processes, present and future" },
 	{ OPT_THREADS, 't', "threads", NULL, "add a root frame per thread" },
-	{ OPT_IDLE, 'i', "idle", NULL, "keep samples of idle threads (dropped by default)" },
-	{ OPT_NONBLOCKING, 0, "nonblocking", NULL, "read without stopping the target" },
+	{ CLI_OPT_IDLE, 'i', "idle", NULL, "keep samples of idle threads (dropped by default)" },
+	{ CLI_OPT_GIL, 'g', "gil", NULL, "keep only samples of the thread holding the GIL" },
+	{ CLI_OPT_NONBLOCKING, 0, "nonblocking", NULL, "read without stopping the target" },
 	{ OPT_NATIVE, 'n', "native", NULL, "merge C stacks (extensions, libraries) with Python frames" },
 	{ OPT_NATIVE_ALL, 0, "native-all", NULL,
 	  "--native, also showing the interpreter's own C frames" },
@@ -82,46 +82,15 @@ struct record_args {
 	struct sampler_opts so;
 };
 
-static int parse_number(const char *opt, const char *arg, double min, double max, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(arg, &end);
-	if (errno || end == arg || *end || !isfinite(v) || v < min || v > max)
-		return cli_error(2, "invalid value '%s' for --%s (expected a number from %g to %g)",
-				 arg, opt, min, max);
-	*out = v;
-	return 0;
-}
-
 static int set_option(int id, const char *arg, void *ctx)
 {
 	struct record_args *a = ctx;
+	int rc = cli_sampler_option(id, arg, &a->pid, &a->so);
 	double v;
 
+	if (rc >= 0)
+		return rc;
 	switch (id) {
-	case OPT_PID: {
-		char *end;
-		long pid;
-		errno = 0;
-		pid = strtol(arg, &end, 10);
-		if (errno || end == arg || *end || pid <= 0 || pid > INT_MAX)
-			return cli_error(2, "invalid value '%s' for --pid (expected a process id)", arg);
-		a->pid = (pid_t)pid;
-		return 0;
-	}
-	case OPT_RATE:
-		if (parse_number("rate", arg, 0.001, 1000000, &v))
-			return 2;
-		a->so.rate = v;
-		return 0;
-	case OPT_DURATION:
-		if (parse_number("duration", arg, 0.001, 1e9, &v))
-			return 2;
-		a->so.duration = v;
-		return 0;
 	case OPT_OUTPUT:
 		a->output = arg;
 		return 0;
@@ -129,7 +98,7 @@ static int set_option(int id, const char *arg, void *ctx)
 		a->format = arg;
 		return 0;
 	case OPT_INTERVAL:
-		if (parse_number("interval", arg, 0.01, 1e9, &v))
+		if (cli_parse_number("interval", arg, 0.01, 1e9, &v))
 			return 2;
 		a->so.interval = v;
 		return 0;
@@ -141,12 +110,6 @@ static int set_option(int id, const char *arg, void *ctx)
 		return 0;
 	case OPT_SUBPROCESSES:
 		a->so.subprocesses = true;
-		return 0;
-	case OPT_IDLE:
-		a->so.idle = true;
-		return 0;
-	case OPT_NONBLOCKING:
-		a->so.blocking = false;
 		return 0;
 	case OPT_FUNCTION:
 		a->so.function = true;
@@ -316,7 +279,6 @@ int cmd_record(int argc, char **argv)
 	bool launched_early_exit = false;
 	struct launch_signals signals = { 0 };
 	int exit_status = -1;
-	sigset_t set;
 	bool help;
 	int optind, rc, status = 0;
 
@@ -349,13 +311,7 @@ int cmd_record(int argc, char **argv)
 	oo.full_filenames = a.full_filenames;
 
 	/* Signals that end the recording are read by the sampler, not fatal. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	cli_block_stop_signals();
 
 	if (a.output) {
 		out = fopen(a.output, fmt->binary ? "wb" : "w");
@@ -380,6 +336,8 @@ int cmd_record(int argc, char **argv)
 		rc = launch_attach(program, a.so.blocking, &t, &pi, prof, &a.pid);
 		if (a.pid)
 			target_guard_crashes(&t);
+		if (rc == 0 && a.so.gil)
+			rc = pyinterp_gil_available(&pi);
 		if (rc == -PERR_GONE) {
 			/* It ran to its end before Python was up: say so, and end
 			 * as it did, with an empty profile. */
@@ -393,17 +351,8 @@ int cmd_record(int argc, char **argv)
 		a.so.signal_ctx = &signals;
 		signals.pid = a.pid;
 	} else {
-		rc = target_open(&t, a.pid, a.so.blocking);
-		if (rc) {
-			status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
+		if ((status = cli_attach(&t, &pi, a.pid, a.so.blocking, prof, a.so.gil)) != 0)
 			goto done;
-		}
-		target_guard_crashes(&t);
-		rc = pyinterp_attach(&pi, &t, prof);
-		if (rc) {
-			status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
-			goto done;
-		}
 	}
 	command = read_command(a.pid);
 	if (a.verbose) {

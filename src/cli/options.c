@@ -4,8 +4,16 @@
  */
 #include "pyspy/cli.h"
 #include "pyspy/error.h"
+#include "pyspy/pyinterp.h"
+#include "pyspy/sampler.h"
+#include "pyspy/target.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cli_error(int status, const char *fmt, ...)
@@ -121,4 +129,76 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, int *optind,
 	}
 	*optind = i;
 	return 0;
+}
+
+int cli_parse_pid(const char *arg, pid_t *out)
+{
+	char *end;
+	long pid;
+
+	errno = 0;
+	pid = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || pid <= 0 || pid > INT_MAX)
+		return cli_error(2, "invalid value '%s' for --pid (expected a process id)", arg);
+	*out = (pid_t)pid;
+	return 0;
+}
+
+int cli_parse_number(const char *opt, const char *arg, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !isfinite(v) || v < min || v > max)
+		return cli_error(2, "invalid value '%s' for --%s (expected a number from %g to %g)",
+				 arg, opt, min, max);
+	*out = v;
+	return 0;
+}
+
+void cli_block_stop_signals(void)
+{
+	sigset_t set;
+
+	sampler_signals(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int cli_attach(struct target *t, struct pyinterp *pi, pid_t pid, bool blocking,
+	       struct profile *prof, bool gil)
+{
+	int rc = target_open(t, pid, blocking);
+
+	if (rc == 0) {
+		target_guard_crashes(t);
+		rc = pyinterp_attach(pi, t, prof);
+	}
+	if (rc == 0 && gil)
+		rc = pyinterp_gil_available(pi);
+	return rc ? cli_error(perr_exit_status(rc), "%s", perr_detail(rc)) : 0;
+}
+
+int cli_sampler_option(int id, const char *arg, pid_t *pid, struct sampler_opts *so)
+{
+	switch (id) {
+	case CLI_OPT_PID:
+		return cli_parse_pid(arg, pid);
+	case CLI_OPT_RATE:
+		return cli_parse_number("rate", arg, 0.001, 1000000, &so->rate);
+	case CLI_OPT_DURATION:
+		return cli_parse_number("duration", arg, 0.001, 1e9, &so->duration);
+	case CLI_OPT_IDLE:
+		so->idle = true;
+		return 0;
+	case CLI_OPT_GIL:
+		so->gil = true;
+		return 0;
+	case CLI_OPT_NONBLOCKING:
+		so->blocking = false;
+		return 0;
+	}
+	return -1;
 }

@@ -180,6 +180,10 @@ static const struct use {
 	U("bytes_object.ob_sval", bytes_sval, 1),
 	U("unicode_object.state", unicode_state, 4),
 	U("unicode_object.length", unicode_length, 8),
+	U("interpreter_state.imports_modules", interp_modules, 8),
+	U("type_object.tp_flags", type_flags, 8),
+	U("dict_object.ma_keys", dict_keys, 8),
+	U("dict_object.ma_values", dict_values, 8),
 #undef U
 };
 
@@ -391,6 +395,26 @@ int py_debug_offsets_apply(const uint8_t *buf, size_t len, struct py_layout *l,
 		return perr_set(PERR_VERSION, "implausible PyCompactUnicodeObject size");
 	set(&n, "unicode.compact_size", &n.unicode_compact_size, (int64_t)v, have_table, diag, dlen);
 
+	/*
+	 * Thread names read instance dicts: 3.15 publishes where; before, the
+	 * basic size and dict offset have not moved since 2.7, and a heap
+	 * type's cached keys follow PyTypeObject, the five method suites
+	 * (as_async of 4 pointers since 3.10, as_number 36, as_mapping 3,
+	 * as_sequence 10, as_buffer 2) and ht_name, ht_slots, ht_qualname.
+	 */
+	if (get(&t, "heap_type_object.ht_cached_keys", &v) == 0) {
+		uint64_t b, d;
+		if (get(&t, "type_object.tp_basicsize", &b) || get(&t, "type_object.tp_dictoffset", &d) ||
+		    v > 4096 || b > 4096 || d > 4096)
+			return perr_set(PERR_VERSION, "implausible type offsets in _Py_DebugOffsets");
+		set(&n, "heap_type.ht_cached_keys", &n.heaptype_cached_keys, (int64_t)v, have_table,
+		    diag, dlen);
+		set(&n, "type.tp_basicsize", &n.type_basicsize, (int64_t)b, have_table, diag, dlen);
+		set(&n, "type.tp_dictoffset", &n.type_dictoffset, (int64_t)d, have_table, diag, dlen);
+	} else if (get(&t, "type_object.size", &v) == 0 && v <= 2048) {
+		set(&n, "heap_type.ht_cached_keys", &n.heaptype_cached_keys,
+		    (int64_t)v + (4 + 36 + 3 + 10 + 2 + 3) * 8, have_table, diag, dlen);
+	}
 	n.free_threaded = ft == 1;
 	n.iframe_tlbc_index = -1;
 	n.code_tlbc = -1;

@@ -24,6 +24,10 @@
 	.object_type = 8, .var_size = 16, .bytes_sval = 32,               \
 	.unicode_length = 16, .unicode_state = 32, .unicode_kind_shift = 2
 
+/* PyTypeObject and PyDictObject keep these in every version (non-free-threaded). */
+#define TYPES_DICTS                                                       \
+	.type_basicsize = 32, .type_flags = 168, .type_dictoffset = 288
+
 static const struct py_layout py27 = {
 	.major = 2, .minor = 7, .family = PY_FAMILY_27,
 	.runtime_interpreters_head = -1,
@@ -43,6 +47,9 @@ static const struct py_layout py27 = {
 	.object_type = 8, .var_size = 16, .bytes_sval = 36,
 	.unicode_length = -1, .unicode_state = -1,
 	.unicode_ascii_size = -1, .unicode_compact_size = -1,
+	TYPES_DICTS, .interp_modules = 16, .heaptype_cached_keys = -1,
+	.dict_keys = -1, .dict_values = -1, .dict_mask = 32, .dict_table = 40,
+	.dictkeys_size = -1, .dictkeys_nentries = -1, .dictkeys_indices = -1,
 };
 
 static const struct py_layout py36 = {
@@ -61,6 +68,9 @@ static const struct py_layout py36 = {
 	.code_linetable = 112, .code_size = 144,
 	NO_IFRAME, OBJECTS_3X,
 	.unicode_ascii_size = 48, .unicode_compact_size = 72,
+	TYPES_DICTS, .interp_modules = 16, .heaptype_cached_keys = 856,
+	.dict_keys = 32, .dict_values = 40, .dict_mask = -1, .dict_table = -1,
+	.dictkeys_size = 8, .dictkeys_nentries = 32, .dictkeys_indices = 40,
 };
 
 static const struct py_layout py37 = {
@@ -79,6 +89,9 @@ static const struct py_layout py37 = {
 	.code_linetable = 112, .code_size = 144,
 	NO_IFRAME, OBJECTS_3X,
 	.unicode_ascii_size = 48, .unicode_compact_size = 72,
+	TYPES_DICTS, .interp_modules = 40, .heaptype_cached_keys = 856,
+	.dict_keys = 32, .dict_values = 40, .dict_mask = -1, .dict_table = -1,
+	.dictkeys_size = 8, .dictkeys_nentries = 32, .dictkeys_indices = 40,
 };
 
 /* 3.8: positional-only args moved the code fields. */
@@ -98,6 +111,9 @@ static const struct py_layout py38 = {
 	.code_linetable = 120, .code_size = 176,
 	NO_IFRAME, OBJECTS_3X,
 	.unicode_ascii_size = 48, .unicode_compact_size = 72,
+	TYPES_DICTS, .interp_modules = 56, .heaptype_cached_keys = 872,
+	.dict_keys = 32, .dict_values = 40, .dict_mask = -1, .dict_table = -1,
+	.dictkeys_size = 8, .dictkeys_nentries = 32, .dictkeys_indices = 40,
 };
 
 /* 3.9: as 3.8 but for the GIL, which moved within _PyRuntime. */
@@ -117,6 +133,9 @@ static const struct py_layout py39 = {
 	.code_linetable = 120, .code_size = 176,
 	NO_IFRAME, OBJECTS_3X,
 	.unicode_ascii_size = 48, .unicode_compact_size = 72,
+	TYPES_DICTS, .interp_modules = 856, .heaptype_cached_keys = 864,
+	.dict_keys = 32, .dict_values = 40, .dict_mask = -1, .dict_table = -1,
+	.dictkeys_size = 8, .dictkeys_nentries = 32, .dictkeys_indices = 40,
 };
 
 /* 3.10: co_linetable (PEP 626), f_lasti counts code units. */
@@ -136,6 +155,9 @@ static const struct py_layout py310 = {
 	.code_linetable = 120, .code_size = 176,
 	NO_IFRAME, OBJECTS_3X,
 	.unicode_ascii_size = 48, .unicode_compact_size = 72,
+	TYPES_DICTS, .interp_modules = 856, .heaptype_cached_keys = 872,
+	.dict_keys = 32, .dict_values = 40, .dict_mask = -1, .dict_table = -1,
+	.dictkeys_size = 8, .dictkeys_nentries = 32, .dictkeys_indices = 40,
 };
 
 static const struct py_layout py311 = {
@@ -159,6 +181,9 @@ static const struct py_layout py311 = {
 	.code_firsttraceable = 168, .code_tlbc = -1, .code_size = 192,
 	OBJECTS_3X,
 	.unicode_ascii_size = 48, .unicode_compact_size = 72,
+	TYPES_DICTS, .interp_modules = 888, .heaptype_cached_keys = 872,
+	.dict_keys = 32, .dict_values = 40, .dict_mask = -1, .dict_table = -1,
+	.dictkeys_size = 8, .dictkeys_nentries = 24, .dictkeys_indices = 32,
 };
 
 /* 3.12: threads.head, f_code first in the frame, PyASCIIObject lost wstr. */
@@ -184,6 +209,9 @@ static const struct py_layout py312 = {
 	.code_firsttraceable = 176, .code_tlbc = -1, .code_size = 200,
 	OBJECTS_3X,
 	.unicode_ascii_size = 40, .unicode_compact_size = 56,
+	TYPES_DICTS, .interp_modules = 944, .heaptype_cached_keys = 880,
+	.dict_keys = 32, .dict_values = 40, .dict_mask = -1, .dict_table = -1,
+	.dictkeys_size = 8, .dictkeys_nentries = 24, .dictkeys_indices = 32,
 };
 
 /* 3.13: _Py_DebugOffsets at the start of _PyRuntime overrides this. */
@@ -209,6 +237,9 @@ static const struct py_layout py313 = {
 	.code_firsttraceable = 184, .code_tlbc = -1, .code_size = 208,
 	OBJECTS_3X,
 	.unicode_ascii_size = 40, .unicode_compact_size = 56,
+	TYPES_DICTS, .interp_modules = 7656, .heaptype_cached_keys = 880,
+	.dict_keys = 32, .dict_values = 40, .dict_mask = -1, .dict_table = -1,
+	.dictkeys_size = 8, .dictkeys_nentries = 24, .dictkeys_indices = 32,
 };
 
 const struct py_layout *const py_layouts[] = {

@@ -55,17 +55,15 @@ static int read_i64(struct pyinterp *pi, uint64_t addr, int64_t *v)
 	return target_read(pi->target, addr, v, sizeof(*v));
 }
 
-/* tp_name of the object's type, e.g. "int". */
+/* tp_name of the object's type, e.g. "int", cached by type. */
 static int type_name(struct pyinterp *pi, uint64_t obj, char *out, size_t cap)
 {
-	const struct py_layout *l = &pi->layout;
-	uint64_t type, name;
+	struct name_slot *e;
+	uint64_t type;
+	bool hit;
 	int rc;
 
-	struct name_slot *e;
-	bool hit;
-
-	if ((rc = target_read_ptr(pi->target, obj + (uint64_t)l->object_type, &type)) != 0)
+	if ((rc = target_read_ptr(pi->target, obj + (uint64_t)pi->layout.object_type, &type)) != 0)
 		return rc;
 	e = name_slot(pi, type, &hit);
 	if (hit) {
@@ -73,62 +71,29 @@ static int type_name(struct pyinterp *pi, uint64_t obj, char *out, size_t cap)
 		return 0;
 	}
 	e->addr = 0;
-	if ((rc = target_read_ptr(pi->target, type + (uint64_t)l->type_name, &name)) != 0)
+	if ((rc = py_type_name(pi, obj, out, cap)) != 0)
 		return rc;
-	memset(out, 0, cap);
-	/* Usually one read; near the end of a mapping, in 8-byte pieces. */
-	if (target_read(pi->target, name, out, cap - 1) == 0) {
-		out[cap - 1] = '\0';
-		snprintf(e->text, sizeof(e->text), "%s", out);
-		e->addr = type;
-		return 0;
-	}
-	for (size_t got = 0; got + 1 < cap; got += 8) {
-		size_t want = cap - 1 - got < 8 ? cap - 1 - got : 8;
-		if (target_read(pi->target, name + got, out + got, want) != 0)
-			return got ? 0 : -PERR_TORN;
-		if (memchr(out + got, 0, want))
-			break;
-	}
-	out[cap - 1] = '\0';
+	snprintf(e->text, sizeof(e->text), "%s", out);
+	e->addr = type;
 	return 0;
 }
 
-/* Value of an int (PyLong; 2.7 PyInt) if it fits 64 bits. */
+/* Value of an int (PyLong; 2.7 PyInt) if it fits 60 bits. */
 static int read_int(struct pyinterp *pi, uint64_t obj, const char *tname, char *out, size_t cap)
 {
 	const struct py_layout *l = &pi->layout;
-	uint32_t digits[3] = { 0 };
-	int64_t size, ival;
-	uint64_t mag = 0;
-	size_t nd;
+	uint64_t mag;
+	int64_t size;
 	bool neg;
 
-	if (pi->major == 2 && strcmp(tname, "int") == 0) {
-		if (read_i64(pi, obj + 16, &ival) != 0)
-			return -PERR_TORN;
-		snprintf(out, cap, "%" PRId64, ival);
+	if (py_read_int(pi, obj, pi->major == 2 && strcmp(tname, "int") == 0, &neg, &mag) == 0) {
+		snprintf(out, cap, "%s%" PRIu64, neg ? "-" : "", mag);
 		return 0;
 	}
 	if (read_i64(pi, obj + (uint64_t)l->long_tag, &size) != 0)
 		return -PERR_TORN;
-	if (pi->major == 3 && pi->minor >= 12) {
-		/* lv_tag: digit count << 3 | sign (0 positive, 1 zero, 2 negative) */
-		nd = (size_t)((uint64_t)size >> 3);
-		neg = (size & 3) == 2;
-	} else {
-		nd = (size_t)(size < 0 ? -size : size);
-		neg = size < 0;
-	}
-	if (nd > 2) {
-		snprintf(out, cap, "<int of %zu digits>", nd);
-		return 0;
-	}
-	if (nd && target_read(pi->target, obj + (uint64_t)l->long_digits, digits, nd * 4) != 0)
-		return -PERR_TORN;
-	for (size_t i = nd; i-- > 0;)
-		mag = mag << 30 | (digits[i] & 0x3fffffff);
-	snprintf(out, cap, "%s%" PRIu64, neg ? "-" : "", mag);
+	snprintf(out, cap, "<int of %zu digits>", (size_t)(pi->major == 3 && pi->minor >= 12 ?
+		 (uint64_t)size >> 3 : (uint64_t)(size < 0 ? -size : size)));
 	return 0;
 }
 

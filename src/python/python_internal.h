@@ -60,6 +60,22 @@ int code_line(const struct pyinterp *pi, const struct code_info *ci, int64_t byt
  */
 int py_read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap);
 
+/*
+ * Objects (objects.c), for thread names and dumps: off the sampling path,
+ * bounded, every failure "not found" (a negative PERR_*).
+ */
+/* tp_name of obj's type, e.g. "int". */
+int py_type_name(struct pyinterp *pi, uint64_t obj, char *out, size_t cap);
+/* An int's sign and magnitude (2.7: 'is_int27' for PyIntObject); up to 60 bits. */
+int py_read_int(struct pyinterp *pi, uint64_t obj, bool is_int27, bool *neg, uint64_t *mag);
+/* dict[key] for an ASCII str key. */
+int py_dict_get_str(struct pyinterp *pi, uint64_t dict, const char *key, uint64_t *value);
+/* fn(ctx, key, value) for each item, until it returns non-zero (1: stop, <0: error). */
+int py_dict_each(struct pyinterp *pi, uint64_t dict,
+		 int (*fn)(void *ctx, uint64_t key, uint64_t value), void *ctx);
+/* obj.name, from the instance's dict or values (no descriptors, no class attributes). */
+int py_object_attr(struct pyinterp *pi, uint64_t obj, const char *name, uint64_t *value);
+
 /* Walk the threads of one interpreter state into s (appending). */
 int py_walk_interp(struct pyinterp *pi, uint64_t interp, struct py_sample *s);
 

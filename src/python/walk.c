@@ -20,6 +20,7 @@
 #include "pyspy/error.h"
 #include "python_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -463,6 +464,42 @@ int pyinterp_gil(struct pyinterp *pi, struct py_gil *g)
 	return 0;
 }
 
+int pyinterp_mark_gil(struct pyinterp *pi, struct py_sample *s, const struct py_gil *g)
+{
+	struct py_gil now;
+	int rc;
+
+	s->gil_known = false;
+	if (!g) {
+		if ((rc = pyinterp_gil(pi, &now)) != 0)
+			return rc;
+		g = &now;
+	}
+	if (!g->known)
+		return 0;
+	for (size_t i = 0; i < s->nthreads; i++)
+		s->threads[i].holds_gil = g->locked == 1 && g->holder &&
+					  s->threads[i].tstate == g->holder;
+	s->gil_known = true;
+	return 0;
+}
+
+int pyinterp_gil_available(const struct pyinterp *pi)
+{
+	char ver[32];
+
+	snprintf(ver, sizeof(ver), "%d.%d%s", pi->major, pi->minor,
+		 pi->layout.free_threaded ? "t" : "");
+	if (pi->layout.free_threaded)
+		return perr_set(PERR_UNAVAILABLE, "--gil: python %s in pid %d is a free-threaded "
+				"build: it has no GIL", ver, (int)pi->target->pid);
+	if (!pi->gil_holder)
+		return perr_set(PERR_UNAVAILABLE, "--gil: cannot find the GIL of python %s in "
+				"pid %d (run with --verbose for how the interpreter was found)",
+				ver, (int)pi->target->pid);
+	return 0;
+}
+
 static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 			struct py_sample *s);
 
@@ -562,6 +599,7 @@ int pyinterp_sample(struct pyinterp *pi, struct py_sample *s)
 
 	s->nthreads = 0;
 	s->nframes = 0;
+	s->gil_known = false;
 	pi->sample_no++;
 	target_snap_clear(pi->target);
 	if ((rc = target_read_ptr(pi->target, pi->interp_head_addr, &interp)) != 0)

@@ -44,34 +44,67 @@ static int64_t realtime_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Thread root frames, interned once per thread. */
+/*
+ * Thread root frames, interned once per thread, after the target resumed.
+ * The name is the Python one (threading) if it can be read, else the OS
+ * one; a thread not yet known to threading (caught before it registered
+ * itself) is looked up again a few times, a second or more apart.
+ */
+#define NAME_TRIES 8
+#define NAME_RETRY_NS 1000000000
+
 struct labels {
 	pid_t tid[MAX_LABELS];
 	uint64_t id[MAX_LABELS];
 	uint32_t func[MAX_LABELS];
+	uint8_t tries[MAX_LABELS];      /* failed Python name look-ups */
+	int64_t tried_at[MAX_LABELS];
 	size_t n;
 };
 
-static uint32_t thread_label(struct labels *lb, struct target *t, struct profile *prof,
-			     const struct py_thread_sample *th)
+static uint32_t label_func(struct pyinterp *pi, struct target *t, struct profile *prof,
+			   const struct py_thread_sample *th, bool *python_name)
 {
-	char name[64], text[160];
+	char name[128], text[200];
+
+	*python_name = th->thread_id &&
+		       pyinterp_thread_name(pi, th->thread_id, name, sizeof(name)) == 0;
+	if (!*python_name && th->tid)
+		target_thread_comm(t, th->tid, name, sizeof(name));
+	if (th->tid)
+		snprintf(text, sizeof(text), "thread \"%s\" (%d)", name, (int)th->tid);
+	else
+		snprintf(text, sizeof(text), "thread (0x%llx)", (unsigned long long)th->thread_id);
+	return profile_func(prof, FUNC_LABEL, text, NULL, NULL);
+}
+
+static uint32_t thread_label(struct labels *lb, struct pyinterp *pi, struct target *t,
+			     struct profile *prof, const struct py_thread_sample *th)
+{
+	bool named;
 	uint32_t f;
 
-	for (size_t i = 0; i < lb->n; i++)
-		if (lb->tid[i] == th->tid && lb->id[i] == th->thread_id)
-			return lb->func[i];
-	if (th->tid) {
-		target_thread_comm(t, th->tid, name, sizeof(name));
-		snprintf(text, sizeof(text), "thread \"%s\" (%d)", name, (int)th->tid);
-	} else {
-		snprintf(text, sizeof(text), "thread (0x%llx)", (unsigned long long)th->thread_id);
+	for (size_t i = 0; i < lb->n; i++) {
+		if (lb->tid[i] != th->tid || lb->id[i] != th->thread_id)
+			continue;
+		if (lb->tries[i] && lb->tries[i] < NAME_TRIES &&
+		    now_ns() - lb->tried_at[i] >= NAME_RETRY_NS) {
+			f = label_func(pi, t, prof, th, &named);
+			lb->tries[i] = named ? 0 : lb->tries[i] + 1;
+			lb->tried_at[i] = now_ns();
+			if (f != FUNC_NONE)
+				lb->func[i] = f;
+		}
+		return lb->func[i];
 	}
-	f = profile_func(prof, FUNC_LABEL, text, NULL, NULL);
+	f = label_func(pi, t, prof, th, &named);
 	if (f != FUNC_NONE && lb->n < MAX_LABELS) {
 		lb->tid[lb->n] = th->tid;
 		lb->id[lb->n] = th->thread_id;
-		lb->func[lb->n++] = f;
+		lb->func[lb->n] = f;
+		/* Threads Python does not know (thread_id 0) have no Python name. */
+		lb->tries[lb->n] = !named && th->thread_id;
+		lb->tried_at[lb->n++] = now_ns();
 	}
 	return f;
 }
@@ -113,7 +146,7 @@ static void record_thread(struct sproc *p, struct profile *prof, const struct sa
 		buf[n++] = (struct frame_ref){ p->label, -1 };
 	/* The timeline names its threads even without --threads. */
 	if (o->threads || o->timeline)
-		label = thread_label(lb, t, prof, th);
+		label = thread_label(lb, p->pi, t, prof, th);
 	if (o->threads && label != FUNC_NONE)
 		buf[n++] = (struct frame_ref){ label, -1 };
 	root = n;
@@ -155,7 +188,8 @@ static int record_sample(struct sproc *p, struct profile *prof, const struct sam
 
 		/* Without --native a thread with no Python frame has nothing to
 		 * show; with it, its C stack. */
-		if ((th->nframes == 0 && !p->native) || (th->idle && !o->idle))
+		if ((th->nframes == 0 && !p->native) || (th->idle && !o->idle) ||
+		    (o->gil && !th->holds_gil))
 			continue;
 		record_thread(p, prof, o, th, true, lb, st);
 	}
@@ -165,7 +199,7 @@ static int record_sample(struct sproc *p, struct profile *prof, const struct sam
 		const struct target_thread *tt = &t->threads[i];
 		struct py_thread_sample th = { .tid = tt->tid, .idle = tt->state != 'R' };
 
-		if ((th.idle && !o->idle) || !tt->stopped || python_knows(s, tt->tid))
+		if ((th.idle && !o->idle) || o->gil || !tt->stopped || python_knows(s, tt->tid))
 			continue;
 		record_thread(p, prof, o, &th, false, lb, st);
 	}
@@ -192,9 +226,20 @@ static int record_sample(struct sproc *p, struct profile *prof, const struct sam
  */
 #define SELECTIVE_ROUNDS 3
 
+/* Walk every thread of a stopped (or, non-blocking, running) target. */
+static int walk_all(struct pyinterp *pi, struct py_sample *s, bool want_gil)
+{
+	int rc = pyinterp_sample(pi, s);
+
+	if (rc == 0 && want_gil)
+		pyinterp_mark_gil(pi, s, NULL);
+	return rc;
+}
+
 static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 			   struct sampler_stats *st)
 {
+	bool want_gil = o->gil || o->read_gil;
 	struct target *t = p->t;
 	struct pyinterp *pi = p->pi;
 	struct py_sample *s = p->s;
@@ -211,7 +256,7 @@ static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 	    (g1.no_switch_count && !g1.locked) ||
 	    !(holder = pyinterp_tstate_tid(pi, g1.holder))) {
 		rc = target_stop(t, STOP_TIMEOUT_MS);
-		return rc ? rc : pyinterp_sample(pi, s);
+		return rc ? rc : walk_all(pi, s, want_gil);
 	}
 	tids[n++] = holder;
 	for (size_t i = 0; i < t->nthreads && n < TARGET_MAX_THREADS; i++)
@@ -228,8 +273,11 @@ static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 		if (pyinterp_gil(pi, &g2) != 0 || !g2.known)
 			break;
 		if (g2.switches == g1.switches && rc == 0 &&
-		    (!g1.no_switch_count || (g2.locked && g2.holder == g1.holder)))
+		    (!g1.no_switch_count || (g2.locked && g2.holder == g1.holder))) {
+			/* Read anyway, while the threads that could run Python are stopped. */
+			pyinterp_mark_gil(pi, s, &g2);
 			return 0;
+		}
 		/* The GIL moved: add its new holder, and walk again. */
 		if (g1.no_switch_count || !(holder = pyinterp_tstate_tid(pi, g2.holder)) ||
 		    n >= TARGET_MAX_THREADS)
@@ -240,7 +288,22 @@ static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 	}
 	st->full_stops++;
 	rc = target_stop(t, STOP_TIMEOUT_MS);
-	return rc ? rc : pyinterp_sample(pi, s);
+	return rc ? rc : walk_all(pi, s, want_gil);
+}
+
+/* The counts of a window (top's header): activity and the GIL. */
+static void count_sample(struct sampler_stats *st, const struct py_sample *s)
+{
+	bool gil = false;
+
+	for (size_t i = 0; i < s->nthreads; i++) {
+		if (s->threads[i].nframes && !s->threads[i].idle)
+			st->active++;
+		gil = gil || s->threads[i].holds_gil;
+	}
+	st->gil += s->gil_known && gil;
+	st->gil_known += s->gil_known;
+	st->threads = (unsigned)s->nthreads;
 }
 
 /*
@@ -280,7 +343,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 			return 0;
 		}
 	} else {
-		rc = pyinterp_sample(p->pi, s);
+		rc = walk_all(p->pi, s, o->gil || o->read_gil);
 	}
 	/*
 	 * C stacks are read from the stopped threads while recording: with
@@ -296,6 +359,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 		st->failed++;
 		return 0;
 	}
+	count_sample(st, s);
 	p->unknown_thread = false;
 	for (size_t i = 0; i < s->nthreads; i++)
 		if (!s->threads[i].tid)
@@ -330,32 +394,74 @@ static int take_samples(struct procs *ps, struct profile *prof, const struct sam
 	return 0;
 }
 
+/* The counts of st since 'mark', as a window of 'ns' nanoseconds. */
+static void window_of(const struct sampler_stats *st, const struct sampler_stats *mark,
+		      int64_t start_realtime_ns, int64_t ns, struct sampler_window *w)
+{
+	*w = (struct sampler_window){
+		.start_realtime_ns = start_realtime_ns,
+		.seconds = (double)ns / 1e9,
+		.samples = st->taken - mark->taken,
+		.late = st->late - mark->late,
+		.failed = st->failed - mark->failed,
+		.active = st->active - mark->active,
+		.gil = st->gil - mark->gil,
+		.gil_known = st->gil_known - mark->gil_known,
+		.threads = st->threads,
+	};
+}
+
+void sampler_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGCHLD);
+	/* Job control: suspended only between samples (drain_signals). */
+	sigaddset(set, SIGTSTP);
+	sigaddset(set, SIGTTIN);
+	sigaddset(set, SIGTTOU);
+}
+
 static int make_signalfd(void)
 {
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
+	sampler_signals(&set);
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-/* Drain the signalfd; returns a stop signal seen, or 0. */
+/*
+ * Drain the signalfd; returns a stop signal seen, or 0.  Ctrl-Z (SIGTSTP,
+ * or SIGTTIN/SIGTTOU) suspends the profiler here, between two samples,
+ * with every thread of the target running: delivered at any other moment
+ * it could freeze a thread held for a sample as long as we stay suspended.
+ * (SIGSTOP cannot be caught; it can still do that.)
+ */
 static int drain_signals(int fd, struct procs *ps)
 {
 	struct signalfd_siginfo si;
+	bool suspend = false;
 	int stop = 0;
 
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD)
 			continue;
-		stop = (int)si.ssi_signo;
+		if (si.ssi_signo == SIGTSTP || si.ssi_signo == SIGTTIN || si.ssi_signo == SIGTTOU)
+			suspend = true;
+		else
+			stop = (int)si.ssi_signo;
 	}
 	/* Events of every traced process go to their owner (ptrace.c). */
 	for (size_t i = 0; i < ps->n; i++)
 		target_poll(ps->p[i]->t);
+	if (suspend && !stop) {
+		/* nothing is held between samples; make sure */
+		for (size_t i = 0; i < ps->n; i++)
+			target_resume(ps->p[i]->t);
+		raise(SIGSTOP);
+	}
 	return stop;
 }
 
@@ -366,13 +472,15 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 	int64_t start, next, end, realtime0, last_procs = 0;
 	int64_t interval = o->interval > 0 ? (int64_t)(o->interval * 1e9) : 0;
 	int64_t window_start, window_end;
-	uint64_t window_taken = 0;
+	struct sampler_stats mark; /* the counts when the window began */
 	struct procs *ps = calloc(1, sizeof(*ps));
 	struct labels *lb = calloc(1, sizeof(*lb));
 	int sfd = make_signalfd(), rc = 0;
-	struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+	struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
+				 { .fd = o->input ? o->input_fd : -1, .events = POLLIN } };
 
 	memset(st, 0, sizeof(*st));
+	mark = *st;
 	if (!ps || !lb || sfd < 0 || procs_init(ps, t, pi, prof, o) != 0) {
 		rc = perr_set(PERR_RUNTIME, "cannot set up the sampler: %s", strerror(errno));
 		goto out;
@@ -387,9 +495,13 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 	 * nothing, so that even the first sample stops only what must stop
 	 * (a full stop wakes every sleeping thread out of its system call).
 	 */
-	if (o->blocking) {
+	if (o->blocking || o->threads || o->timeline) {
+		struct py_sample *s0 = ps->p[0]->s;
 		target_read_states(t);
-		pyinterp_sample(pi, ps->p[0]->s);
+		if (pyinterp_sample(pi, s0) == 0 && (o->threads || o->timeline))
+			for (size_t i = 0; i < s0->nthreads; i++)
+				if (s0->threads[i].nframes)
+					thread_label(lb, pi, t, prof, &s0->threads[i]);
 	}
 	if (o->subprocesses)
 		procs_refresh(ps, now_ns());
@@ -407,14 +519,12 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		if (now >= end)
 			break;
 		if (now >= window_end) {
-			struct sampler_window w = {
-				.start_realtime_ns = realtime0 + (window_start - start),
-				.seconds = (double)(window_end - window_start) / 1e9,
-				.samples = st->taken - window_taken,
-			};
+			struct sampler_window w;
+			window_of(st, &mark, realtime0 + (window_start - start),
+				  window_end - window_start, &w);
 			window_start = window_end;
 			window_end += interval;
-			window_taken = st->taken;
+			mark = *st;
 			if (o->window_end) {
 				rc = o->window_end(o->window_ctx, &w);
 				if (rc)
@@ -436,10 +546,17 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 			wait = window_end - now;
 		ts.tv_sec = wait / 1000000000;
 		ts.tv_nsec = wait % 1000000000;
-		if (ppoll(&pfd, 1, &ts, NULL) > 0) {
-			int sig = drain_signals(sfd, ps);
-			if (sig && (!o->on_signal || o->on_signal(o->signal_ctx, sig))) {
-				st->stop_signal = sig;
+		if (ppoll(pfd, o->input ? 2 : 1, &ts, NULL) > 0) {
+			if (pfd[0].revents) {
+				int sig = drain_signals(sfd, ps);
+				if (sig && (!o->on_signal || o->on_signal(o->signal_ctx, sig))) {
+					st->stop_signal = sig;
+					break;
+				}
+			}
+			if (pfd[1].revents && (rc = o->input(o->input_ctx)) != 0) {
+				st->quit = rc > 0;
+				rc = rc > 0 ? 0 : rc;
 				break;
 			}
 		}
@@ -474,11 +591,8 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 	{
 		int64_t stop = now_ns();
 		st->elapsed = (double)(stop - start) / 1e9;
-		st->window = (struct sampler_window){
-			.start_realtime_ns = realtime0 + (window_start - start),
-			.seconds = (double)(stop - window_start) / 1e9,
-			.samples = st->taken - window_taken,
-		};
+		window_of(st, &mark, realtime0 + (window_start - start), stop - window_start,
+			  &st->window);
 	}
 	if (o->timeline)
 		timeline_finish(o->timeline);

@@ -1,10 +1,12 @@
 """The documentation agrees with the program.
 
-Every option that `pyspy-c --help` and `pyspy-c COMMAND --help` print, for
-every command `pyspy-c --help` lists, must be documented in the man page's
-OPTIONS section and offered by each shell completion (for that command),
-and nothing else may be; the man page, README.md and
-doc/CONTRACT.md must list the same exit codes.  The contract's own help
+Every option that `pyspy-c --help` and `pyspy-c COMMAND --help` print (for
+each documented command, COMMANDS) must be documented in the man page's
+OPTIONS section and offered by each shell completion, and nothing else may
+be, command by command: the man page's "Options of COMMAND" subsection,
+README.md's option table of that command, the contract's help lines under
+`pyspy-c COMMAND`, and what each completion offers after `pyspy-c COMMAND -`.
+The man page, README.md and doc/CONTRACT.md must list the same exit codes.  The contract's own help
 block is checked the same way, so that a change of the contract shows up
 here even before the binary follows it.
 
@@ -36,6 +38,12 @@ BASH_COMPLETION = COMPLETIONS / "pyspy-c.bash"
 ZSH_COMPLETION = COMPLETIONS / "_pyspy-c"
 FISH_COMPLETION = COMPLETIONS / "pyspy-c.fish"
 BASH_COMPLETION_LIB = Path("/usr/share/bash-completion/bash_completion")
+
+# The commands whose options are documented (man page, README, contract,
+# completions), and the README.md section holding each one's option table.
+COMMANDS = ["record", "dump", "top"]
+README_SECTIONS = {"record": "Usage", "dump": "Dump: what is it doing right now?",
+                   "top": "Live view: top"}
 
 # An option token: -x or --long-name, not preceded by a word character or a
 # dash (so "pyspy-c" and "non-blocking" contain none).
@@ -76,6 +84,19 @@ def help_options(text):
     return found
 
 
+def contract_command_block(command):
+    """The lines of the contract's help block from `pyspy-c COMMAND` to the next
+    `pyspy-c ...` line: that command's options."""
+    out, inside = [], False
+    for line in contract_help_block().splitlines():
+        if line.startswith("pyspy-c "):
+            inside = line.split()[1] == command
+        if inside:
+            out.append(line)
+    assert out, f"doc/CONTRACT.md's help block has no 'pyspy-c {command}' line"
+    return "\n".join(out)
+
+
 def contract_help_block():
     """The fenced block under '## Command line' in doc/CONTRACT.md."""
     text = CONTRACT.read_text(encoding="utf-8")
@@ -111,10 +132,21 @@ def man_sections():
     return sections
 
 
-def man_tags(section):
-    """The tag line (the line after .TP) of every item in a man section."""
+def man_tags(section, subsection=None):
+    """The tag line (the line after .TP) of every item in a man section (or in
+    one .SS subsection of it)."""
     lines = man_sections().get(section)
     assert lines is not None, f"man page has no {section} section"
+    if subsection is not None:
+        sub, current = [], None
+        for line in lines:
+            m = re.match(r'^\.SS\s+"?([^"]*)"?\s*$', line)
+            if m:
+                current = m.group(1).strip()
+            elif current == subsection:
+                sub.append(line)
+        assert sub, f"man page has no '{subsection}' subsection in {section}"
+        lines = sub
     tags = []
     for i, line in enumerate(lines):
         if re.match(r"^\.TP\b", line) and i + 1 < len(lines):
@@ -122,10 +154,15 @@ def man_tags(section):
     return tags
 
 
-def man_options():
-    """Options of the man page's OPTIONS section, as {option: takes_arg}."""
+def man_options(command=None):
+    """Options of the man page's OPTIONS section (or its "Options of COMMAND"
+    subsection), as {option: takes_arg}."""
     found = {}
-    for tag in man_tags("OPTIONS"):
+    if command is None:
+        tags = man_tags("OPTIONS")
+    else:  # "-h, --help" of every command is under General options
+        tags = man_tags("OPTIONS", "General options") + man_tags("OPTIONS", f"Options of {command}")
+    for tag in tags:
         names = OPTION_RE.findall(tag)
         rest = OPTION_RE.sub("", tag).replace(",", " ").replace("=", " ").split()
         for name in names:
@@ -150,12 +187,20 @@ def markdown_exit_codes(path):
     return codes
 
 
-def readme_options():
-    """Options of the option table in README.md's Usage section: the first
-    cell of each row, e.g. `-p, --pid PID`."""
+def readme_options(command=None):
+    """Options of the option tables in README.md's sections of the commands
+    (README_SECTIONS; only that of COMMAND if given): the first cell of each
+    row, e.g. `-p, --pid PID`."""
+    if command is None:
+        found = {}
+        for c in COMMANDS:
+            for name, arg in readme_options(c).items():
+                found[name] = found.get(name, False) or arg
+        return found
+    title = README_SECTIONS[command]
     text = README.read_text(encoding="utf-8")
-    section = re.search(r"^## Usage\n(.*?)(?=^## |\Z)", text, re.M | re.S)
-    assert section, "README.md has no '## Usage' section"
+    section = re.search(r"^## " + re.escape(title) + r"\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert section, f"README.md has no '## {title}' section"
     found = {}
     for m in re.finditer(r"^\|\s*`([^`|]*)`\s*\|", section.group(1), re.M):
         cell = m.group(1)
@@ -166,25 +211,33 @@ def readme_options():
     return found
 
 
-def bash_static_options():
-    """Options in the *_opts word lists of the bash completion, and which of
-    them are handled as taking an argument (case branches on $prev)."""
+def bash_static_options(command=None):
+    """Options in the *_opts word lists (COMMAND_opts only, if given) of the bash
+    completion, and which of them are handled as taking an argument (case
+    branches on $prev)."""
     text = BASH_COMPLETION.read_text(encoding="utf-8")
     found = {}
-    for m in re.finditer(r'\b\w+_opts="([^"]*)"', text, re.S):
+    lists = r"\b\w+_opts" if command is None else r"\b" + command + "_opts"
+    for m in re.finditer(lists + r'="([^"]*)"', text, re.S):
         for name in OPTION_RE.findall(m.group(1)):
             found.setdefault(name, False)
     prev = re.search(r"case \$prev in(.*?)\besac\b", text, re.S)
     if prev:
         for pattern in re.findall(r"^\s*([^\n()]*)\)", prev.group(1), re.M):
             for name in OPTION_RE.findall(pattern):
-                found[name] = True
+                if command is None or name in found:
+                    found[name] = True
     return found
 
 
-def zsh_static_options():
-    """Options defined by the _arguments specs of the zsh completion."""
+def zsh_static_options(command=None):
+    """Options defined by the _arguments specs of the zsh completion (those of
+    the function _pyspy-c_COMMAND only, if given)."""
     text = ZSH_COMPLETION.read_text(encoding="utf-8")
+    if command is not None:
+        body = re.search(r"^_pyspy-c_" + command + r"\(\) \{\n(.*?)^\}", text, re.M | re.S)
+        assert body, f"the zsh completion has no function _pyspy-c_{command}"
+        text = body.group(1)
     found = {}
 
     def add(item):
@@ -202,14 +255,24 @@ def zsh_static_options():
     return found
 
 
-def fish_static_options():
-    """Options of the `complete -c pyspy-c` lines of the fish completion."""
+def fish_static_options(command=None):
+    """Options of the `complete -c pyspy-c` lines of the fish completion (those
+    conditioned on `__pyspy_c_command_is COMMAND` only, if given)."""
     found = {}
+    conditions = {}  # set -l var '__pyspy_c_command_is CMD'
     for line in FISH_COMPLETION.read_text(encoding="utf-8").splitlines():
         line = line.strip()
+        m = re.match(r"set -l (\w+) '__pyspy_c_command_is (\w+)'", line)
+        if m:
+            conditions[m.group(1)] = m.group(2)
         if not line.startswith("complete "):
             continue
         words = shlex.split(line, comments=True)
+        if command is not None:
+            cond = [words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-n", "--condition")]
+            if not any(c.startswith("$") and conditions.get(c[1:]) == command or
+                       c == f"__pyspy_c_command_is {command}" for c in cond):
+                continue
         names, takes_arg = [], False
         for i, w in enumerate(words):
             nxt = words[i + 1] if i + 1 < len(words) else ""
@@ -242,31 +305,21 @@ def run_help(*args):
     return proc.stdout
 
 
-def binary_commands():
-    """The commands `pyspy-c --help` lists (indented lines under 'commands:')."""
-    text = run_help("--help")
-    block = re.search(r"^commands:\n(.*?)(?:\n\n|\Z)", text, re.M | re.S)
-    assert block, "no 'commands:' list in `pyspy-c --help`"
-    names = [line.split()[0] for line in block.group(1).splitlines() if line.strip()]
-    assert "record" in names, names
-    return names
-
-
 @pytest.fixture(scope="module")
 def binary_help():
-    """{'top': options of --help, COMMAND: options of COMMAND --help, ...}."""
-    out = {"top": help_options(run_help("--help"))}
-    for cmd in binary_commands():
-        out[cmd] = help_options(run_help(cmd, "--help"))
-        assert out[cmd], f"no options found in `pyspy-c {cmd} --help`"
+    """{'global': options of --help, COMMAND: options of COMMAND --help}."""
+    out = {"global": help_options(run_help("--help"))}
+    for command in COMMANDS:
+        out[command] = help_options(run_help(command, "--help"))
+        assert out[command], f"no options found in `pyspy-c {command} --help`"
     return out
 
 
 @pytest.fixture(scope="module")
 def all_options(binary_help):
     merged = {}
-    for opts in binary_help.values():
-        for name, arg in opts.items():
+    for options in binary_help.values():
+        for name, arg in options.items():
             merged[name] = merged.get(name, False) or arg
     return merged
 
@@ -375,6 +428,26 @@ DOC_SOURCES = {
 }
 
 
+# Per command: the same sources, reading only what belongs to the command.
+COMMAND_SOURCES = {
+    "man page OPTIONS": man_options,
+    "README.md option table": readme_options,
+    "doc/CONTRACT.md help block": lambda c: help_options(contract_command_block(c)),
+    "completions/pyspy-c.bash": bash_static_options,
+    "completions/_pyspy-c": zsh_static_options,
+    "completions/pyspy-c.fish": fish_static_options,
+}
+
+
+def test_every_command_is_documented():
+    """COMMANDS (what this file checks) is exactly what `pyspy-c --help` lists."""
+    text = run_help("--help")
+    block = re.search(r"^commands:\n(.*?)(?:\n\n|\Z)", text, re.M | re.S)
+    assert block, "no 'commands:' list in `pyspy-c --help`"
+    listed = [line.split()[0] for line in block.group(1).splitlines() if line.strip()]
+    assert sorted(listed) == sorted(COMMANDS), f"pyspy-c --help lists {listed}"
+
+
 def test_parser_reads_contract_help_block():
     opts = help_options(contract_help_block())
     for name, arg in [("-p", True), ("--pid", True), ("--nonblocking", False),
@@ -395,40 +468,53 @@ def test_docs_match_contract(source):
 @pytest.mark.parametrize("source", DOC_SOURCES)
 def test_docs_match_binary_help(source, all_options):
     documented = DOC_SOURCES[source]()
-    assert_same(all_options, documented, "pyspy-c --help + every COMMAND --help", source)
-    assert_same_arguments(all_options, documented, "pyspy-c --help + every COMMAND --help", source)
+    assert_same(all_options, documented, "pyspy-c --help + COMMAND --help", source)
+    assert_same_arguments(all_options, documented, "pyspy-c --help + COMMAND --help", source)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("source", COMMAND_SOURCES)
+def test_command_docs_match_binary_help(source, command, binary_help):
+    """Each command's options, and only those, documented for that command."""
+    documented = COMMAND_SOURCES[source](command)
+    expected = binary_help[command]
+    if source == "man page OPTIONS" or (source == "README.md option table" and command == "record"):
+        # Both also hold the general options (--version, --help) there.
+        expected = dict(expected, **binary_help["global"])
+    assert_same(expected, documented, f"pyspy-c {command} --help", f"{source} for {command}")
+    assert_same_arguments(expected, documented, f"pyspy-c {command} --help",
+                          f"{source} for {command}")
 
 
 def test_binary_help_matches_contract(all_options):
     contract = help_options(contract_help_block())
-    assert_same(contract, all_options, "doc/CONTRACT.md", "pyspy-c --help + every COMMAND --help")
+    assert_same(contract, all_options, "doc/CONTRACT.md", "pyspy-c --help + COMMAND --help")
 
 
+@pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("shell", SHELLS)
-def test_shell_offers_command_options(shell, binary_help):
-    for cmd in binary_commands():
-        offered = option_words(SHELLS[shell](f"pyspy-c {cmd} -"))
-        assert_same(binary_help[cmd], offered, f"pyspy-c {cmd} --help",
-                    f"{shell} completion of 'pyspy-c {cmd} -'")
+def test_shell_offers_command_options(shell, command, binary_help):
+    offered = option_words(SHELLS[shell](f"pyspy-c {command} -"))
+    assert_same(binary_help[command], offered, f"pyspy-c {command} --help",
+                f"{shell} completion of 'pyspy-c {command} -'")
 
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_shell_offers_every_option(shell, all_options):
     complete = SHELLS[shell]
     offered = option_words(complete("pyspy-c -"))
-    for cmd in binary_commands():
-        offered |= option_words(complete(f"pyspy-c {cmd} -"))
-    assert_same(all_options, offered, "pyspy-c --help + every COMMAND --help",
+    for command in COMMANDS:
+        offered |= option_words(complete(f"pyspy-c {command} -"))
+    assert_same(all_options, offered, "pyspy-c --help + COMMAND --help",
                 f"{shell} completion")
 
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_shell_offers_commands(shell):
-    commands = set(binary_commands())
     offered = set(SHELLS[shell]("pyspy-c "))
-    assert commands | {"help"} <= offered, f"{shell} offers {sorted(offered)}"
+    assert set(COMMANDS) | {"help"} <= offered, f"{shell} offers {sorted(offered)}"
     offered = set(SHELLS[shell]("pyspy-c help "))
-    assert commands <= offered, f"{shell} offers {sorted(offered)} after 'help'"
+    assert set(COMMANDS) <= offered, f"{shell} offers {sorted(offered)} after 'help'"
 
 
 @pytest.fixture(scope="module")
@@ -450,14 +536,13 @@ def python_process():
     proc.wait()
 
 
+@pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("option", ["--pid", "-p"])
-def test_shell_completes_pid(shell, option, python_process):
-    for cmd in binary_commands():
-        offered = SHELLS[shell](f"pyspy-c {cmd} {option} {str(python_process)[:-1]}")
-        assert str(python_process) in offered, (
-            f"{shell} did not offer the python process {python_process} after "
-            f"'pyspy-c {cmd} {option}': {offered}")
+def test_shell_completes_pid(shell, option, command, python_process):
+    offered = SHELLS[shell](f"pyspy-c {command} {option} {str(python_process)[:-1]}")
+    assert str(python_process) in offered, (
+        f"{shell} did not offer the python process {python_process}: {offered}")
 
 
 @pytest.mark.parametrize("shell", SHELLS)

@@ -6,6 +6,7 @@ Fixtures and parametrisation:
                 comparisons and test_verbose.py)
   harm_interp   the subset interpreters.HARM_IDS (slower do-no-harm tests)
   native_interp the core scenarios and interpreters.NATIVE_EXTRA_IDS (--native)
+  idle_interp   interpreters.IDLE_IDS, each found or a Missing that fails the test
   one_interp    a single interpreter for the error-path tests
   procs         every process a test starts; killed (by pid) and reaped at teardown
 
@@ -46,6 +47,11 @@ def pytest_generate_tests(metafunc):
     if "native_interp" in metafunc.fixturenames:
         found = interpreters.native(discovered()[0])
         metafunc.parametrize("native_interp", found, ids=[i.id for i in found])
+    if "idle_interp" in metafunc.fixturenames:
+        by_id = _by_id()
+        found, problems = discovered()
+        params = [by_id.get(i) or interpreters.Missing(i, problems) for i in interpreters.IDLE_IDS]
+        metafunc.parametrize("idle_interp", params, ids=interpreters.IDLE_IDS)
     if "one_interp" in metafunc.fixturenames:
         by_id = _by_id()
         pick = [by_id[i] for i in ("pyenv-3.12", "system-3.11", "pyenv-3.11") if i in by_id]
@@ -57,9 +63,9 @@ def pytest_runtest_setup(item):
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return
-    for key in ("interp", "scenario", "harm_interp", "native_interp", "one_interp"):
+    for key in ("interp", "scenario", "harm_interp", "native_interp", "one_interp", "idle_interp"):
         interp = callspec.params.get(key)
-        if interp is not None:
+        if interp is not None and not isinstance(interp, interpreters.Missing):
             _TESTED[interp.id] = interp
 
 

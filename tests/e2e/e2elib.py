@@ -271,18 +271,19 @@ class Workload(object):
         assert exe == want, "pid %d runs %s, expected the interpreter %s" % (self.pid, exe, want)
 
 
-def start_ground_truth(procs, interp, tmpdir, timeout=60):
-    """Start workloads/ground_truth.py and wait until it reported its ground truth."""
+def start_ground_truth(procs, interp, tmpdir, timeout=60, script="ground_truth.py", args=()):
+    """Start workloads/SCRIPT ARGS... TRUTH READY_FD CONTROL_FD (ground_truth.py by
+    default) and wait until it reported its ground truth."""
     wldir = interp.stage_workloads(tmpdir)
     t_dir, h_dir = interp.target_tmpdir(str(tmpdir))
     if interp.chroot:
         procs.add_cleanup(lambda: _rmtree(h_dir))
     ready_r, ready_w = os.pipe()
     ctl_r, ctl_w = os.pipe()
-    log_path = os.path.join(str(tmpdir), "ground_truth.log")
+    log_path = os.path.join(str(tmpdir), script.replace(".py", ".log"))
     with open(log_path, "wb") as log:
         p = procs.start(
-            interp.command(wldir + "/ground_truth.py", t_dir + "/truth.json", ready_w, ctl_r),
+            interp.command(wldir + "/" + script, *(list(args) + [t_dir + "/truth.json", ready_w, ctl_r])),
             pass_fds=[ready_w, ctl_r], env=target_env(), stdout=log, stderr=log, cwd="/",
         )
     os.close(ready_w)

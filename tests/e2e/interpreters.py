@@ -87,11 +87,35 @@ EXPECTED_EXTRA = (
 )
 EXPECTED = EXPECTED_CORE + EXPECTED_EXTRA
 
+# The interpreters of the idle-classification, --gil and thread-name tests
+# (test_idle.py); each must be found, or its tests fail naming it.
+IDLE_IDS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13",
+            "chroot-sid-3.14"]
+
 # The smaller set the (slower) harm tests run on.
 HARM_IDS = ["pyenv-3.6", "pyenv-3.10", "pyenv-3.12", "pyenv-3.13", "system-3.11"]
 
 # Where the workload files are placed inside a chroot (as seen from inside it).
 CHROOT_WORKDIR = "/tmp"
+
+
+class Missing(object):
+    """An expected interpreter that was not found; a test given it fails, naming it."""
+
+    def __init__(self, sid, problems):
+        self.id = sid
+        self.problems = [p for p in problems if sid in p] or problems
+
+    def require(self):
+        raise AssertionError("interpreter %s not found: %s" % (
+            self.id, "; ".join(self.problems) or "not discovered on this machine"))
+
+
+def require(interp):
+    """Fail (never skip) a test whose interpreter is Missing."""
+    if isinstance(interp, Missing):
+        interp.require()
+    return interp
 
 
 class Interpreter(object):

@@ -165,3 +165,43 @@ def test_target_exits_during_recording(procs, harm_interp, tmp_path):
     _profile_ok(run)
     assert re.search(r"exit|gone|ended|terminat|disappear|vanish", run.err, re.I), (
         "stderr does not say the target exited\n" + run.describe())
+
+
+def _wait_state(pid, want, timeout=30):
+    deadline = time.monotonic() + timeout
+    while e2elib.proc_state(pid) != want:
+        assert time.monotonic() < deadline, "pid %d never reached state %s (is %s)" % (
+            pid, want, e2elib.proc_state(pid))
+        time.sleep(0.01)
+
+
+def test_ctrl_z_suspends_between_samples(procs, harm_interp, tmp_path):
+    """Ctrl-Z (SIGTSTP to the profiler's process group) at 1000 Hz, again and again: the
+    profiler suspends, but never while it holds a thread of the target, which runs on and
+    answers; after SIGCONT the recording goes on and ends normally."""
+    w = e2elib.start_harm_target(procs, harm_interp, tmp_path, "ping")
+    # A process group of its own in our session, as a shell job is: the kernel discards
+    # SIGTSTP sent to an orphaned group (e.g. a new session's).
+    prof = Background(procs, tmp_path, ["record", "--pid", w.pid, "--rate", 1000],
+                      process_group=0)
+    prof.still_running_after(0.3)
+    for _ in range(10):
+        os.killpg(prof.pid, signal.SIGTSTP)
+        _wait_state(prof.pid, "T")
+        assert_not_harmed_but_traced(w.pid)
+        w.ping()
+        os.killpg(prof.pid, signal.SIGCONT)
+        prof.still_running_after(0.05)
+    os.killpg(prof.pid, signal.SIGINT)
+    run = prof.wait(timeout=30)
+    assert any(s.frames[-1][0] == "harm_busy_loop" for s in _profile_ok(run)), run.describe()
+    assert_not_harmed(w.pid)
+    w.ping()
+
+
+def assert_not_harmed_but_traced(pid):
+    """Every thread running or sleeping (R/S), none stopped, while still traced (seized)."""
+    states = e2elib.task_states(pid)
+    bad = dict((tid, st) for tid, st in states.items() if st not in ("R", "S"))
+    assert not bad, "target %d has threads not in state R/S while the profiler is suspended: %s" % (
+        pid, bad)

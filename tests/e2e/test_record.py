@@ -61,11 +61,11 @@ def _compare(w, run, stacks, full, function, threads_to_check, allow_others=()):
         for s in mine:
             seen.add(id(s))
             name, stid = s.thread
-            ok_names = [t["name"]]
-            if tid and w.comm.get(tid):
-                ok_names.append(w.comm[tid])  # contract: the OS name if the Python name is unknown
-            if name not in ok_names:
-                errors.append("thread tid %s: name %r, expected one of %r" % (stid, name, ok_names))
+            # Contract: the Python name, read from threading (the OS name,
+            # w.comm, only where it cannot be: free-threaded builds).
+            if name != t["name"]:
+                errors.append("thread tid %s: name %r, expected its Python name %r (OS name %r)" % (
+                    stid, name, t["name"], w.comm.get(tid)))
             if not tid and stid <= 0:
                 errors.append("thread %r: bad tid %r" % (name, stid))
             if s.frames != want:
@@ -135,9 +135,18 @@ def test_stacks_function(procs, interp, tmp_path):
             t["name"], n, run.describe())
 
 
+def _no_stops_on_27(interp):
+    """2.7 has no GIL switch count, so every sample stops every thread, and a sleeper woken
+    by a stop can be caught runnable as it goes back to sleep (a documented limit of the
+    idle rule): there the idle-dropping tests read without stopping, where the rule holds
+    exactly (test_idle.py does the same)."""
+    return ["--nonblocking"] if interp.version < (3, 0) else []
+
+
 def test_default_drops_idle_threads(procs, scenario, tmp_path):
     """No --idle: samples of blocked threads are dropped, the busy thread's are kept."""
-    w, run = _record(procs, scenario, tmp_path, "--threads", "--full-filenames")
+    w, run = _record(procs, scenario, tmp_path, "--threads", "--full-filenames",
+                     *_no_stops_on_27(scenario))
     stacks = parse_folded(run.out, threads=True)
     busy = _busy_threads(w)
     assert len(busy) == 1
@@ -151,7 +160,7 @@ def test_default_drops_idle_threads(procs, scenario, tmp_path):
 
 def test_default_without_threads(procs, interp, tmp_path):
     """No --idle, no --threads: the only stack is the busy thread's, without a thread frame."""
-    w, run = _record(procs, interp, tmp_path, "--full-filenames")
+    w, run = _record(procs, interp, tmp_path, "--full-filenames", *_no_stops_on_27(interp))
     stacks = parse_folded(run.out, threads=False)
     busy = _busy_threads(w)[0]
     want = expected_frames(busy, True, False)

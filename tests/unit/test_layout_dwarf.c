@@ -54,7 +54,7 @@ enum dtype {
 	T_NONE, /* an unused alternative */
 	T_RUNTIME, T_IS, T_TS, T_CFRAME, T_FRAME, T_IFRAME, T_CODE, T_OBJECT,
 	T_BYTES, T_STRING, T_ASCII, T_COMPACT, T_FRAMEOWNER, T_TYPE, T_TUPLE, T_DICT,
-	T_LONG, T_NTYPES
+	T_LONG, T_HEAPTYPE, T_DICTKEYS, T_NTYPES
 };
 
 enum dkind { K_STRUCT, K_TYPEDEF, K_ENUM };
@@ -81,6 +81,8 @@ static const struct {
 	[T_TUPLE] = { "PyTupleObject", K_TYPEDEF, "PyTupleObject" },
 	[T_DICT] = { "PyDictObject", K_TYPEDEF, "PyDictObject" },
 	[T_LONG] = { "struct _longobject", K_STRUCT, "_longobject" },
+	[T_HEAPTYPE] = { "PyHeapTypeObject", K_TYPEDEF, "PyHeapTypeObject" },
+	[T_DICTKEYS] = { "struct _dictkeysobject", K_STRUCT, "_dictkeysobject" },
 };
 
 struct dwarf_types {
@@ -446,6 +448,19 @@ static const struct fieldmap {
 	F(unicode_state, ANY, { T_ASCII, "state" }),
 	F(unicode_ascii_size, ANY, { T_ASCII, NULL }),
 	F(unicode_compact_size, ANY, { T_COMPACT, NULL }),
+	F(interp_modules, ANY, { T_IS, "imports.modules" }, { T_IS, "modules" }),
+	F(type_basicsize, ANY, { T_TYPE, "tp_basicsize" }),
+	F(type_flags, ANY, { T_TYPE, "tp_flags" }),
+	F(type_dictoffset, ANY, { T_TYPE, "tp_dictoffset" }),
+	F(heaptype_cached_keys, R(V(3, 0), 9999), { T_HEAPTYPE, "ht_cached_keys" }),
+	F(dict_keys, R(V(3, 0), 9999), { T_DICT, "ma_keys" }),
+	F(dict_values, R(V(3, 0), 9999), { T_DICT, "ma_values" }),
+	F(dict_mask, R(0, V(2, 99)), { T_DICT, "ma_mask" }),
+	F(dict_table, R(0, V(2, 99)), { T_DICT, "ma_table" }),
+	F(dictkeys_size, R(V(3, 0), 9999), { T_DICTKEYS, "dk_log2_size" },
+	  { T_DICTKEYS, "dk_size" }),
+	F(dictkeys_nentries, R(V(3, 0), 9999), { T_DICTKEYS, "dk_nentries" }),
+	F(dictkeys_indices, R(V(3, 0), 9999), { T_DICTKEYS, "dk_indices" }),
 #undef F
 };
 
@@ -455,7 +470,7 @@ static const struct fieldmap {
  * unicode_kind_shift); major and minor name the table.
  */
 #define OTHER_FIELDS 5
-#define PY_LAYOUT_SIZE 124 /* sizeof(struct py_layout) when this map was written */
+#define PY_LAYOUT_SIZE 148 /* sizeof(struct py_layout) when this map was written */
 
 static int16_t table_value(const struct py_layout *l, const struct fieldmap *f)
 {
@@ -680,7 +695,7 @@ static void test_field_map_complete(void **state)
 		fail_msg("struct py_layout is %zu bytes, was %d: a field was added or removed; "
 			 "update the map in test_layout_dwarf.c (and PY_LAYOUT_SIZE)",
 			 sizeof(struct py_layout), PY_LAYOUT_SIZE);
-	assert_int_equal(ARRAY_SIZE(fields), 52);
+	assert_int_equal(ARRAY_SIZE(fields), 64);
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		for (size_t j = i + 1; j < ARRAY_SIZE(fields); j++)
 			if (fields[i].offset == fields[j].offset)

@@ -17,5 +17,6 @@ int unit_debug_offsets(void);
 int unit_layout_dwarf(void);
 int unit_output_formats(void);
 int unit_native_merge(void);
+int unit_top(void);
 
 #endif

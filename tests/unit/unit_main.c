@@ -20,6 +20,7 @@ static const struct {
 	{ "layout_dwarf", unit_layout_dwarf },
 	{ "output_formats", unit_output_formats },
 	{ "native_merge", unit_native_merge },
+	{ "top", unit_top },
 };
 
 int main(void)

@@ -110,20 +110,6 @@ def spin_thread_main():
     busy_spin_here(SPIN)
 
 
-def reporter_main(truth_path, ready_fd):
-    REG.register("excluded")
-    try:
-        frames = wlcommon.wait_until_all_at_block_points(REG)
-        wlcommon.write_json(truth_path, wlcommon.ground_truth(REG, frames))
-        del frames
-    except Exception as e:  # noqa: BLE001
-        sys.stderr.write("ground_truth: %s\n" % e)
-        sys.stderr.flush()
-        os._exit(1)
-    wlcommon.write_all(ready_fd, b"R")
-    threading.Event().wait()
-
-
 def main_waits_for_quit(fd):
     os.read(fd, 1)  # BLOCK
 
@@ -147,7 +133,8 @@ def main():
     REG.register("blocked")
     for name, target in threads:
         wlcommon.start_thread(name, target)
-    wlcommon.start_thread("reporter", reporter_main, truth_path, ready_fd)
+    wlcommon.start_thread("reporter", wlcommon.reporter_main, REG, truth_path, ready_fd,
+                          "ground_truth")
     main_waits_for_quit(control_fd)
     SPIN[0] = False
     os._exit(0)

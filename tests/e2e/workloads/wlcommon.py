@@ -211,6 +211,23 @@ def read_byte(fd):
                 raise
 
 
+def reporter_main(registry, truth_path, ready_fd, what="workload"):
+    """The reporter thread of a workload: wait until every thread is at its block
+    point, write the ground truth, say b"R", then wait forever (excluded from the
+    ground truth)."""
+    registry.register("excluded")
+    try:
+        frames = wait_until_all_at_block_points(registry)
+        write_json(truth_path, ground_truth(registry, frames))
+        del frames
+    except Exception as e:  # noqa: BLE001
+        sys.stderr.write("%s: %s\n" % (what, e))
+        sys.stderr.flush()
+        os._exit(1)
+    write_all(ready_fd, b"R")
+    threading.Event().wait()
+
+
 def start_thread(name, target, *args):
     t = threading.Thread(target=target, args=args, name=name)
     t.daemon = True

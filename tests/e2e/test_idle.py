@@ -1,0 +1,182 @@
+"""Idle classification, --gil and thread names, against the workload's own view.
+
+workloads/idle_kinds.py parks threads in time.sleep, a lock wait, select() and
+a socket recv(), and keeps one busy: in a Python loop (mode "python") or in C
+code that released the GIL (zlib.compress of a large buffer, mode "c").  Every thread
+has a Python name longer than the 15 bytes of an OS thread name.
+
+The rule under test (README, doc/CONTRACT.md): a thread is idle in a sample when
+its state in /proc/PID/task/TID/stat, read just before the sample, is not R.
+Threads blocked in a system call are never R, so by default none of their
+samples may be kept; a thread that spins is R (running or runnable), so its
+samples are kept; --idle keeps every thread's.  --gil keeps only the samples of
+the GIL's holder: of the threads here only the Python spinner ever holds it
+while sampled (the others wait in system calls, which release it).
+
+Runs on interpreters.IDLE_IDS (2.7, 3.8, 3.11, 3.12, 3.13, Debian sid's 3.14);
+a missing one fails its tests by name.
+
+On 2.7 (no GIL switch count) every sample stops every thread, and a thread
+stopped while asleep is runnable for a moment as it goes back to sleep: a
+sample can catch it so (the documented limit of the rule, man page IDLE
+THREADS).  There the default-dropping test reads without stopping
+(--nonblocking), where the rule can be checked exactly.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import e2elib
+from e2elib import expected_frames, format_frames, parse_folded
+from interpreters import require
+
+RATE = 100
+DURATION = 1
+MIN_SAMPLES = 30   # of about 100 at 100 Hz for 1 s
+MAX_SAMPLES = 150
+
+
+def _start(procs, interp, tmp_path, mode):
+    require(interp)
+    return e2elib.start_ground_truth(procs, interp, tmp_path, script="idle_kinds.py", args=[mode])
+
+
+def _record(procs, interp, tmp_path, mode, *options):
+    w = _start(procs, interp, tmp_path, mode)
+    run = e2elib.run_profiler(
+        tmp_path, ["record", "--pid", w.pid, "--duration", DURATION, "--rate", RATE, "--threads",
+                   "--full-filenames"] + list(options),
+        env=e2elib.profiler_env(interp))
+    assert run.rc == 0, "profiler failed\n" + run.describe()
+    return w, run, parse_folded(run.out, threads=True)
+
+
+def _stacks_of(stacks, t):
+    if t["native_id"]:
+        return [s for s in stacks if s.thread[1] == t["native_id"]]
+    return [s for s in stacks if s.thread[0] == t["name"]]
+
+
+def _check(w, run, stacks, kept, dropped):
+    """Threads in `kept` have MIN..MAX samples, each at their true stack and under their
+    Python name; threads in `dropped` have none; nothing else appears but the reporter."""
+    errors = []
+    seen = set()
+    for t in kept:
+        mine = _stacks_of(stacks, t)
+        seen.update(id(s) for s in mine)
+        total = sum(s.count for s in mine)
+        if not MIN_SAMPLES <= total <= MAX_SAMPLES:
+            errors.append("thread %r: %d samples, expected %d..%d" % (
+                t["name"], total, MIN_SAMPLES, MAX_SAMPLES))
+        want = expected_frames(t, True, False, w.interp.chroot)
+        for s in mine:
+            if s.thread[0] != t["name"]:
+                errors.append("thread %r (tid %s) is named %r: expected its Python name" % (
+                    t["name"], s.thread[1], s.thread[0]))
+            if s.frames != want:
+                errors.append("thread %r: stack differs\n      expected %s\n      got      %s" % (
+                    t["name"], ";".join(format_frames(want)), ";".join(format_frames(s.frames))))
+    for t in dropped:
+        mine = _stacks_of(stacks, t)
+        seen.update(id(s) for s in mine)
+        if mine:
+            errors.append("thread %r (%s): %d samples kept, expected none" % (
+                t["name"], t["kind"], sum(s.count for s in mine)))
+    reporter = w.truth["excluded"]
+    for s in stacks:
+        if id(s) not in seen and not any(_stacks_of([s], r) for r in reporter):
+            errors.append("unexpected stack %r" % (s,))
+    assert not errors, "%s: profile does not match the ground truth:\n  %s\n\n%s" % (
+        w.interp.id, "\n  ".join(errors), run.describe())
+
+
+def _threads(w, kind):
+    return [t for t in w.truth["threads"] if t["kind"] == kind]
+
+
+@pytest.mark.parametrize("mode", ["python", "c"])
+def test_default_drops_idle_keeps_busy(procs, idle_interp, tmp_path, mode):
+    """Without --idle: the spinner's samples are kept, every waiting thread's dropped."""
+    stops_every_thread = require(idle_interp).version < (3, 0)
+    w, run, stacks = _record(procs, idle_interp, tmp_path, mode,
+                             *(["--nonblocking"] if stops_every_thread else []))
+    busy = _threads(w, "busy")
+    assert [t["name"] for t in busy] == [
+        "spinner-in-a-python-loop" if mode == "python" else "spinner-in-c-compressing"]
+    _check(w, run, stacks, kept=busy, dropped=_threads(w, "blocked"))
+    e2elib.assert_not_harmed(w.pid)
+
+
+@pytest.mark.parametrize("mode", ["python", "c"])
+def test_idle_keeps_every_thread(procs, idle_interp, tmp_path, mode):
+    """--idle: every thread's samples are kept, at its true stack."""
+    w, run, stacks = _record(procs, idle_interp, tmp_path, mode, "--idle")
+    kinds = set(t["kind"] for t in w.truth["threads"])
+    assert kinds == {"busy", "blocked"}, kinds
+    _check(w, run, stacks, kept=w.truth["threads"], dropped=[])
+
+
+def test_gil_keeps_only_the_holder(procs, idle_interp, tmp_path):
+    """--gil --idle: only the Python spinner holds the GIL when sampled; waiting threads
+    released it, so none of their samples is kept even with --idle."""
+    w, run, stacks = _record(procs, idle_interp, tmp_path, "python", "--gil", "--idle")
+    _check(w, run, stacks, kept=_threads(w, "busy"), dropped=_threads(w, "blocked"))
+
+
+def test_dump_names_and_states(procs, idle_interp, tmp_path):
+    """dump --json: every thread under its Python name, every waiting thread idle.  (The
+    spinner's state in one snapshot is not asserted: it is idle while it waits for the GIL,
+    which the reporter may take as it goes to its final wait.)"""
+    w = _start(procs, idle_interp, tmp_path, "python")
+    run = e2elib.run_profiler(tmp_path, ["dump", "--pid", w.pid, "--json"],
+                              env=e2elib.profiler_env(idle_interp))
+    assert run.rc == 0, run.describe()
+    dump = json.loads(run.out)
+    by_tid = dict((t["tid"], t) for t in dump["threads"])
+    errors = []
+    for t in w.truth["threads"]:
+        d = by_tid.get(t["native_id"]) if t["native_id"] else next(
+            (x for x in dump["threads"] if x["name"] == t["name"]), None)
+        if d is None:
+            errors.append("thread %r (tid %s) missing from the dump" % (t["name"], t["native_id"]))
+            continue
+        if d["name"] != t["name"]:
+            errors.append("thread %r (tid %s) named %r" % (t["name"], t["native_id"], d["name"]))
+        if t["kind"] == "blocked" and d["active"]:
+            errors.append("thread %r is waiting but dumped as active" % t["name"])
+    assert not errors, "%s:\n  %s\n%s" % (idle_interp.id, "\n  ".join(errors), run.describe())
+
+
+@pytest.mark.parametrize("command", ["record", "top"])
+def test_gil_not_found(procs, tmp_path, command):
+    """--gil where the GIL cannot be found (3.6 keeps it in static variables, named only
+    in .symtab: a stripped libpython hides it): one line, exit 7, the target unharmed."""
+    import interpreters
+    by_id = dict((i.id, i) for i in interpreters.discovered()[0])
+    interp = require(by_id.get("pyenv-3.6") or interpreters.Missing(
+        "pyenv-3.6", interpreters.discovered()[1]))
+    lib = [p for p in os.listdir(os.path.join(os.path.dirname(os.path.dirname(interp.path)), "lib"))
+           if p.startswith("libpython3.6") and p.endswith(".so.1.0")]
+    assert lib, "no libpython3.6*.so.1.0 next to %s" % interp.path
+    libdir = tmp_path / "stripped"
+    libdir.mkdir()
+    shutil.copy(os.path.join(os.path.dirname(os.path.dirname(interp.path)), "lib", lib[0]),
+                str(libdir / lib[0]))
+    subprocess.run(["strip", str(libdir / lib[0])], check=True, timeout=60)
+    ready_r, ready_w = os.pipe()
+    env = dict(e2elib.target_env(), LD_LIBRARY_PATH=str(libdir))
+    p = procs.start([interp.path, "-c", "import os, sys; os.write(%d, b'R'); sys.stdin.read()" % ready_w],
+                    pass_fds=[ready_w], env=env, stdin=subprocess.PIPE)
+    os.close(ready_w)
+    procs.add_cleanup(lambda: os.close(ready_r))
+    assert e2elib.read_exactly(ready_r, 1, 60, "the python 3.6 target") == b"R"
+    with open("/proc/%d/maps" % p.pid) as f:
+        assert str(libdir) in f.read(), "the target did not load the stripped libpython"
+    args = [command, "--pid", p.pid, "--gil"] + (["--duration", 1] if command == "record" else [])
+    e2elib.assert_error(e2elib.run_profiler(tmp_path, args), 7, r"--gil: cannot find the GIL")
+    e2elib.assert_not_harmed(p.pid)
