@@ -35,6 +35,14 @@ struct target_thread {
 	int redirect_sig;   /* main thread only: a process-directed signal
 			       another thread got while we held this one */
 	char state;         /* OS state letter read before the last stop */
+	/*
+	 * Stopped by us while asleep: our stop pulled it out of its system
+	 * call, and it may run for a moment to go back in.  Until the next
+	 * state read, when and with how much CPU time (ns) it was let go.
+	 */
+	bool woken;
+	int64_t woken_at;
+	uint64_t woken_run;
 };
 
 struct target_map {

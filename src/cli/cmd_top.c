@@ -23,6 +23,7 @@
 #include "pyspy/topstats.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,8 @@ static const struct cli_option top_options[] = {
 const struct cli_command cmd_top_def = {
 	.name = "top",
 	.summary = "show live which functions a running Python process spends its time in",
-	.usage = "pyspy-c top --pid PID [options]",
+	.usage = "pyspy-c top [options] --pid PID\n"
+		 "       pyspy-c top [options] -- PROGRAM [ARGS...]",
 	.options = top_options,
 	.run = cmd_top,
 };
@@ -199,6 +201,9 @@ int cmd_top(int argc, char **argv)
 	struct pyinterp pi;
 	struct sampler_stats st;
 	char command[256], version[32];
+	char **program = NULL;
+	struct launch_signals signals = { 0 };
+	int exit_status = -1;
 	bool help;
 	int optind, rc, status = 0;
 
@@ -206,11 +211,16 @@ int cmd_top(int argc, char **argv)
 	memset(&pi, 0, sizeof(pi));
 	if (cli_parse(&cmd_top_def, argc, argv, &optind, set_option, &a, &help))
 		return help ? 0 : 2;
-	if (optind < argc)
-		return cli_error(2, "unexpected argument '%s' (see 'pyspy-c top --help')",
-				 argv[optind]);
-	if (!a.pid)
-		return cli_error(2, "top needs --pid PID (see 'pyspy-c top --help')");
+	if (optind < argc && strcmp(argv[optind - 1], "--") == 0)
+		program = argv + optind;
+	else if (optind < argc)
+		return cli_error(2, "unexpected argument '%s' (to run a program, put it after "
+				 "'--'; see 'pyspy-c top --help')", argv[optind]);
+	if (a.pid && program)
+		return cli_error(2, "give either --pid PID or a program after '--', not both");
+	if (!a.pid && !program)
+		return cli_error(2, "top needs --pid PID or a program to run after '--' "
+				 "(see 'pyspy-c top --help')");
 	cli_block_stop_signals();
 
 	tp.prof = profile_new();
@@ -220,8 +230,22 @@ int cmd_top(int argc, char **argv)
 		goto done;
 	}
 	profile_set_limit(tp.prof, PROFILE_DEFAULT_MAX_STACKS);
-	if ((status = cli_attach(&t, &pi, a.pid, a.so.blocking, tp.prof, a.so.gil)) != 0)
+	if (program) {
+		rc = launch_attach(program, a.so.blocking, &t, &pi, tp.prof, &a.pid);
+		if (a.pid)
+			target_guard_crashes(&t);
+		if (rc == 0 && a.so.gil)
+			rc = pyinterp_gil_available(&pi);
+		if (rc) {
+			status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
+			goto done;
+		}
+		a.so.on_signal = launch_on_signal;
+		a.so.signal_ctx = &signals;
+		signals.pid = a.pid;
+	} else if ((status = cli_attach(&t, &pi, a.pid, a.so.blocking, tp.prof, a.so.gil)) != 0) {
 		goto done;
+	}
 
 	target_cmdline(&t, command, sizeof(command));
 	if (pi.micro >= 0)
@@ -257,8 +281,16 @@ int cmd_top(int argc, char **argv)
 		render(&tp); /* the frame, until the first window */
 	}
 	rc = sampler_run(&t, &pi, tp.prof, &a.so, &st);
+	exit_status = t.exit_status;
 	target_close(&t);
 	term_leave();
+	/*
+	 * A program we started, still running when the view is quit: the keys
+	 * went to the view (the terminal was raw), so it gets the SIGINT a
+	 * Ctrl-C would have sent it; then it is waited for.
+	 */
+	if (program && a.pid && exit_status < 0 && st.quit)
+		kill(a.pid, SIGINT);
 	/* The plain table: the last, partial window too. */
 	if (!tp.screen && rc == 0 && st.window.samples && window_end(&tp, &st.window) != 0)
 		status = cli_error(1, "%s", perr_detail(-PERR_RUNTIME));
@@ -268,8 +300,15 @@ int cmd_top(int argc, char **argv)
 	else if (st.target_exited)
 		fprintf(stderr, "pyspy-c: process %d exited\n", (int)a.pid);
 done:
+	if (t.pid && t.spawned && exit_status < 0)
+		exit_status = t.exit_status;
 	target_close(&t);
 	term_leave();
+	if (program && a.pid) {
+		int code = launch_wait(a.pid, exit_status);
+		if (status == 0)
+			status = code;
+	}
 	pyinterp_release(&pi);
 	top_stats_free(tp.ts);
 	profile_free(tp.prof);

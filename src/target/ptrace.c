@@ -137,6 +137,12 @@ static void resume_thread(struct target *t, struct target_thread *th)
 
 	th->pending_sig = 0;
 	th->stopped = false;
+	/* It was asleep before we stopped it: note how much it runs from now. */
+	if (th->state != 'R' && th->state != '?') {
+		th->woken = true;
+		th->woken_at = target_now_ns();
+		th->woken_run = target_thread_run_ns(t, th->tid);
+	}
 	/* ESRCH: the thread exited meanwhile; its exit status comes next. */
 	ptrace(PTRACE_CONT, th->tid, 0, (void *)(long)sig);
 	if (th->redirect_sig) {

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Read a small /proc file into buf (NUL-terminated); returns length or -1. */
@@ -170,6 +171,46 @@ int target_refresh_threads(struct target *t)
 	return 0;
 }
 
+int64_t target_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+uint64_t target_thread_run_ns(struct target *t, pid_t tid)
+{
+	char path[96], buf[128];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)t->pid, (int)tid);
+	if (read_small(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	return strtoull(buf, NULL, 10);
+}
+
+/*
+ * A thread our last stop woke from its sleep (see target_thread.woken)
+ * and that is runnable now counts as asleep unless it has run for at
+ * least half the time since we let it go: going back into its system
+ * call takes microseconds, real work runs.
+ */
+static char woken_state(struct target *t, struct target_thread *th, char state)
+{
+	uint64_t ran;
+	int64_t since;
+
+	th->woken = false;
+	if (state != 'R')
+		return state;
+	ran = target_thread_run_ns(t, th->tid);
+	since = target_now_ns() - th->woken_at;
+	if (ran && th->woken_run && ran >= th->woken_run && since > 0 &&
+	    (ran - th->woken_run) * 2 < (uint64_t)since)
+		return 'S';
+	return state;
+}
+
 void target_read_states(struct target *t)
 {
 	char buf[512];
@@ -190,6 +231,8 @@ void target_read_states(struct target *t)
 		p = strrchr(buf, ')');
 		if (p && p[1] == ' ' && p[2])
 			th->state = p[2];
+		if (th->woken)
+			th->state = woken_state(t, th, th->state);
 	}
 }
 

@@ -10,6 +10,9 @@ struct target_thread *target_add_thread(struct target *t, pid_t tid);
 void target_remove_thread(struct target *t, struct target_thread *th);
 /* Seize one thread; 0, -PERR_GONE if it exited, -PERR_PERM. */
 int target_seize_thread(struct target *t, pid_t tid);
+/* CPU time a thread has run, in ns (/proc/PID/task/TID/schedstat); 0 if unknown. */
+uint64_t target_thread_run_ns(struct target *t, pid_t tid);
+int64_t target_now_ns(void);
 /* The registry of traced targets (ptrace.c), for waitpid(-1) and crashes. */
 void target_register(struct target *t);
 void target_unregister(struct target *t);

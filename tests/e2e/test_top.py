@@ -23,7 +23,7 @@ import pytest
 
 import e2elib
 from e2elib import assert_error, assert_not_harmed, run_profiler
-from interpreters import require
+from interpreters import WORKLOADS, require
 
 ROW_RE = re.compile(r"^ *([0-9.]+)% +([0-9.]+)% +([0-9.]+)s +([0-9.]+)s  (.+)$")
 
@@ -279,3 +279,28 @@ def test_sigkill_leaves_target_running(procs, one_interp, tmp_path):
         p.stdout.close()
         p.stderr.close()
         assert_not_harmed(w.pid)
+
+
+def test_program_plain_table_and_exit_status(one_interp, tmp_path):
+    """top -- PROGRAM, not a terminal: tables of the program's busy function; pyspy-c
+    ends when the program does, with its exit status."""
+    truth = tmp_path / "truth.json"
+    run = run_profiler(tmp_path, ["top", "--delay", 0.5, "--"] + one_interp.argv + [
+        os.path.join(WORKLOADS, "spawn_target.py"), "busy", truth, 1.2, 5])
+    assert run.rc == 5, run.describe()
+    bodies = [b for b in run.out.split("\n\n") if b.lstrip().startswith("%Own")]
+    assert bodies, run.describe()
+    assert _rows(bodies[-1].split("\n"))[0][2] == "busy_loop (spawn_target.py)", run.describe()
+
+
+def test_program_q_sends_sigint(procs, one_interp, tmp_path):
+    """top -- PROGRAM in a terminal: q leaves the view; the program gets the SIGINT that
+    Ctrl-C would have sent it (the keys went to the view), and its status is top's."""
+    truth = tmp_path / "truth.json"
+    t = Tmux(procs, tmp_path, [e2elib.require_binary(), "top", "--"] + one_interp.argv + [
+        os.path.join(WORKLOADS, "spawn_target.py"), "until-sigint", truth, 60, 0])
+    t.wait_for("a row for busy_loop", lambda l: _first_row(l) is not None and
+               _first_row(l)[2] == "busy_loop (spawn_target.py)")
+    t.keys("q")
+    assert t.exit_status() == 3  # the program's KeyboardInterrupt handler
+    t.terminal_restored()
