@@ -124,12 +124,46 @@ size_t target_readv(struct target *t, struct target_iov *v, size_t n);
  * data stack, say) so that the many small reads that follow cost no
  * system call.  It is only valid while the target is stopped, or for one
  * sample in non-blocking mode: clear it at the start of every sample.
+ *
+ * Prefetch.  While recording is on (target_memo_record()), each read
+ * the snapshot cannot serve, or that a prefetched region served, is
+ * noted (address and length), and so is every region passed to
+ * target_memo_note().  target_snap_prefetch() starts the next sample by
+ * copying all the regions noted during the last one into a fresh
+ * snapshot in one system call (one iovec per region), so that the walk
+ * of a stack that did not move finds everything it reads there.  Nothing
+ * of the last sample is trusted: a prefetched region is a copy of remote
+ * memory made during the current sample, found by exact address, and a
+ * region that cannot be read any more is simply left out.
  */
 #define TARGET_SNAP_BYTES (512u << 10)
-#define TARGET_SNAP_REGIONS 64
+#define TARGET_SNAP_REGIONS 1024
+#define TARGET_MEMO_REGIONS 512
+#define TARGET_MEMO_BYTES (256u << 10)
 void target_snap_clear(struct target *t);
 /* Copy [addr, addr+len) into the snapshot; 0 or a read error. */
 int target_snap_add(struct target *t, uint64_t addr, size_t len);
+/*
+ * Clear the snapshot and fill it with the regions noted during the last
+ * recording, in one process_vm_readv together with 'head' (read before
+ * them) and 'tail' (after them), whose elements are read into their own
+ * buffers as by target_readv().  Returns the number of system calls made
+ * (1 unless some region could not be read).
+ */
+unsigned target_snap_prefetch(struct target *t, struct target_iov *head, size_t nhead,
+			      struct target_iov *tail, size_t ntail);
+/* Start noting the regions read (forgetting the last notes but one set). */
+void target_memo_begin(struct target *t);
+void target_memo_end(struct target *t);
+/* Stop noting for a while (reads that will not recur); returns the state
+ * to give back to target_memo_resume(). */
+bool target_memo_pause(struct target *t);
+void target_memo_resume(struct target *t, bool was);
+/*
+ * Note a region to prefetch next time (while noting).  Regions added with
+ * target_snap_add() are not noted: their caller notes what it wants.
+ */
+void target_memo_note(struct target *t, uint64_t addr, size_t len);
 /* Read a pointer-sized word. */
 int target_read_ptr(struct target *t, uint64_t addr, uint64_t *out);
 

@@ -160,6 +160,7 @@ static int decode(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t
 	uint8_t *table = NULL;
 	size_t tlen = 0;
 	uint32_t func;
+	bool paused;
 	int rc;
 
 	if (field_u64(hdr, hlen, l->code_filename, &p_file) ||
@@ -170,10 +171,12 @@ static int decode(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t
 	if (l->code_firsttraceable >= 0 &&
 	    field_i32(hdr, hlen, l->code_firsttraceable, &traceable))
 		return -PERR_TORN;
-	if ((rc = py_read_string(pi, p_name, name, sizeof(name))) ||
-	    (rc = py_read_string(pi, p_file, file, sizeof(file))))
-		return rc;
-	rc = read_bytes_object(pi, p_table, &table, &tlen);
+	/* Decoded once: what it reads is not worth prefetching every sample. */
+	paused = target_memo_pause(pi->target);
+	if ((rc = py_read_string(pi, p_name, name, sizeof(name))) == 0 &&
+	    (rc = py_read_string(pi, p_file, file, sizeof(file))) == 0)
+		rc = read_bytes_object(pi, p_table, &table, &tlen);
+	target_memo_resume(pi->target, paused);
 	if (rc)
 		return rc;
 	short_filename(pi, file, shortf, sizeof(shortf));

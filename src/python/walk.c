@@ -129,9 +129,12 @@ static int chain_frame_objects(struct pyinterp *pi, uint64_t frame, size_t *n,
  * 3.11+: frames of a thread live in its data-stack chunks (except those
  * of generators and, 3.12+, the entry shims on the C stack).  Copying the
  * used part of each chunk once makes the walk below read from memory.
+ * The next sample prefetches the chunk with some room above its top, so
+ * that a stack a little deeper next time is still inside it.
  */
 #define MAX_CHUNKS 16
 #define MAX_CHUNK_BYTES (256u << 10)
+#define CHUNK_SLACK 1024
 
 static void snapshot_chunks(struct pyinterp *pi, const uint8_t *ts, size_t len)
 {
@@ -146,8 +149,14 @@ static void snapshot_chunks(struct pyinterp *pi, const uint8_t *ts, size_t len)
 		if (top <= chunk || top - chunk > MAX_CHUNK_BYTES ||
 		    target_snap_add(pi->target, chunk, top - chunk) != 0)
 			return;
-		/* _PyStackChunk: previous, size, top (index into data, at 24) */
-		if (target_read(pi->target, chunk, hdr, sizeof(hdr)) != 0 || !hdr[0])
+		/* _PyStackChunk: previous, size (bytes), top (index into data, at 24) */
+		if (target_read(pi->target, chunk, hdr, sizeof(hdr)) != 0)
+			return;
+		if (hdr[1] >= top - chunk)
+			target_memo_note(pi->target, chunk,
+					 top - chunk + CHUNK_SLACK < hdr[1] ? top - chunk + CHUNK_SLACK
+									    : hdr[1]);
+		if (!hdr[0])
 			return;
 		chunk = hdr[0];
 		if (target_read(pi->target, chunk, hdr, sizeof(hdr)) != 0 || hdr[2] > MAX_CHUNK_BYTES)
@@ -592,16 +601,11 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 	return 0;
 }
 
-int pyinterp_sample(struct pyinterp *pi, struct py_sample *s)
+static int walk_all(struct pyinterp *pi, struct py_sample *s)
 {
 	uint64_t interp;
 	int rc;
 
-	s->nthreads = 0;
-	s->nframes = 0;
-	s->gil_known = false;
-	pi->sample_no++;
-	target_snap_clear(pi->target);
 	if ((rc = target_read_ptr(pi->target, pi->interp_head_addr, &interp)) != 0)
 		return rc;
 	pi->ninterps = 0;
@@ -616,6 +620,22 @@ int pyinterp_sample(struct pyinterp *pi, struct py_sample *s)
 	}
 	resolve_threads(pi, s);
 	return 0;
+}
+
+int pyinterp_sample(struct pyinterp *pi, struct py_sample *s)
+{
+	int rc;
+
+	s->nthreads = 0;
+	s->nframes = 0;
+	s->gil_known = false;
+	pi->sample_no++;
+	/* What the last sample read, in one system call; then note what this one reads. */
+	target_snap_prefetch(pi->target, NULL, 0, NULL, 0);
+	target_memo_begin(pi->target);
+	rc = walk_all(pi, s);
+	target_memo_end(pi->target);
+	return rc;
 }
 
 void py_sample_free(struct py_sample *s)

@@ -1,9 +1,13 @@
 /*
  * memory.c - reading the target's memory.
  *
- * One process_vm_readv() per request: it needs no stop, costs a few
- * microseconds, and fails cleanly (EFAULT) on unmapped addresses, which is
- * how torn or garbage pointers in a live target show up.
+ * Every read is a process_vm_readv(): it needs no stop, costs about a
+ * microsecond whatever the size (up to a few KiB), and fails cleanly
+ * (EFAULT) on unmapped addresses, which is how torn or garbage pointers in
+ * a live target show up.  Since the call, not the bytes, is what costs,
+ * reads are batched (one iovec per region) and a sample's walk is served
+ * from a snapshot filled, as far as possible, by one call at its start
+ * (target_snap_prefetch(): the regions the last sample needed).
  */
 #define _GNU_SOURCE
 #include "pyspy/target.h"
@@ -15,29 +19,126 @@
 #include <string.h>
 #include <sys/uio.h>
 
+/* Elements per process_vm_readv (the kernel takes up to UIO_MAXIOV, 1024). */
+#define READV_BATCH 1024
+
 struct snap_region {
 	uint64_t addr;
-	size_t len, off;    /* off: into data */
+	uint32_t len, off;  /* off: into data */
+	bool spec;          /* prefetched: noted again (once) when a read uses it */
+	bool noted;
+};
+
+struct memo_region {
+	uint64_t addr;
+	uint32_t len;
 };
 
 struct target_snap {
 	struct snap_region r[TARGET_SNAP_REGIONS];
-	size_t n, used;
+	size_t n, used, last;  /* last: the region of the last hit */
+	/* Regions noted in the last recording [memo_prev] and this one. */
+	struct memo_region memo[2][TARGET_MEMO_REGIONS];
+	size_t nmemo[2], memo_bytes;
+	int memo_cur;
+	bool recording;
 	uint8_t data[TARGET_SNAP_BYTES];
 };
 
-static const uint8_t *snap_find(const struct target *t, uint64_t addr, size_t len)
-{
-	const struct target_snap *s = t->snap;
+static struct iovec local_iov[READV_BATCH], remote_iov[READV_BATCH];
 
-	if (!s)
+static struct target_snap *snap_get(struct target *t)
+{
+	if (!t->snap)
+		t->snap = calloc(1, sizeof(*t->snap));
+	return t->snap;
+}
+
+static struct snap_region *snap_find(const struct target *t, uint64_t addr, size_t len)
+{
+	struct target_snap *s = t->snap;
+
+	if (!s || !s->n)
 		return NULL;
-	for (size_t i = 0; i < s->n; i++) {
-		const struct snap_region *r = &s->r[i];
-		if (addr >= r->addr && addr - r->addr <= r->len && len <= r->len - (addr - r->addr))
-			return s->data + r->off + (addr - r->addr);
+	/* Reads come in runs from one region (a data-stack chunk): try the last first. */
+	for (size_t k = 0, i = s->last; k < s->n; k++, i = i + 1 == s->n ? 0 : i + 1) {
+		struct snap_region *r = &s->r[i];
+		if (addr >= r->addr && addr - r->addr <= r->len && len <= r->len - (addr - r->addr)) {
+			s->last = i;
+			return r;
+		}
 	}
 	return NULL;
+}
+
+void target_memo_note(struct target *t, uint64_t addr, size_t len)
+{
+	struct target_snap *s = t->snap;
+	struct memo_region *m;
+	size_t n;
+
+	if (!s || !s->recording || len == 0 || len > TARGET_MEMO_BYTES)
+		return;
+	m = s->memo[s->memo_cur];
+	n = s->nmemo[s->memo_cur];
+	/* The same region again (a word read twice, say): once is enough. */
+	for (size_t i = n > 8 ? n - 8 : 0; i < n; i++)
+		if (addr >= m[i].addr && addr + len <= m[i].addr + m[i].len)
+			return;
+	if (n == TARGET_MEMO_REGIONS || s->memo_bytes + len > TARGET_MEMO_BYTES)
+		return;
+	m[n] = (struct memo_region){ addr, (uint32_t)len };
+	s->nmemo[s->memo_cur]++;
+	s->memo_bytes += len;
+}
+
+void target_memo_begin(struct target *t)
+{
+	struct target_snap *s = snap_get(t);
+
+	if (!s)
+		return;
+	s->memo_cur ^= 1;
+	s->nmemo[s->memo_cur] = 0;
+	s->memo_bytes = 0;
+	s->recording = true;
+}
+
+void target_memo_end(struct target *t)
+{
+	if (t->snap)
+		t->snap->recording = false;
+}
+
+bool target_memo_pause(struct target *t)
+{
+	bool was = t->snap && t->snap->recording;
+
+	if (was)
+		t->snap->recording = false;
+	return was;
+}
+
+void target_memo_resume(struct target *t, bool was)
+{
+	if (t->snap)
+		t->snap->recording = was;
+}
+
+/*
+ * A read served from region r of the snapshot, or by the target (r NULL):
+ * note what the next sample should prefetch for it.
+ */
+static void memo_read(struct target *t, struct snap_region *r, uint64_t addr, size_t len)
+{
+	if (!t->snap || !t->snap->recording)
+		return;
+	if (!r) {
+		target_memo_note(t, addr, len);
+	} else if (r->spec && !r->noted) {
+		r->noted = true;
+		target_memo_note(t, r->addr, r->len);
+	}
 }
 
 void target_snap_clear(struct target *t)
@@ -45,6 +146,7 @@ void target_snap_clear(struct target *t)
 	if (t->snap) {
 		t->snap->n = 0;
 		t->snap->used = 0;
+		t->snap->last = 0;
 	}
 }
 
@@ -66,34 +168,47 @@ static int errno_to_perr(struct target *t)
 
 static int read_remote(struct target *t, uint64_t addr, void *buf, size_t len);
 
-int target_snap_add(struct target *t, uint64_t addr, size_t len)
+/* Room in the snapshot for len bytes: their offset, or -1. */
+static long snap_room(struct target_snap *s, size_t len)
 {
-	struct target_snap *s;
-	int rc;
-
-	if (!t->snap) {
-		t->snap = calloc(1, sizeof(*t->snap));
-		if (!t->snap)
-			return -PERR_NOMEM;
-	}
-	s = t->snap;
-	if (snap_find(t, addr, len))
-		return 0;
 	if (s->n == TARGET_SNAP_REGIONS || len > TARGET_SNAP_BYTES - s->used)
-		return -PERR_NOMEM; /* caller falls back to plain reads */
-	rc = read_remote(t, addr, s->data + s->used, len);
-	if (rc)
-		return rc;
-	s->r[s->n++] = (struct snap_region){ addr, len, s->used };
+		return -1;
+	return (long)s->used;
+}
+
+static void snap_keep(struct target_snap *s, uint64_t addr, size_t len, bool spec)
+{
+	s->r[s->n++] = (struct snap_region){ addr, (uint32_t)len, (uint32_t)s->used, spec, false };
 	s->used += (len + 7) & ~(size_t)7;
 	if (s->used > TARGET_SNAP_BYTES)
 		s->used = TARGET_SNAP_BYTES;
+}
+
+int target_snap_add(struct target *t, uint64_t addr, size_t len)
+{
+	struct target_snap *s = snap_get(t);
+	struct snap_region *hit;
+	long off;
+	int rc;
+
+	if (!s)
+		return -PERR_NOMEM;
+	/* The caller notes what it wants prefetched (target_memo_note). */
+	if ((hit = snap_find(t, addr, len)) != NULL) {
+		hit->noted = true;
+		return 0;
+	}
+	if ((off = snap_room(s, len)) < 0)
+		return -PERR_NOMEM; /* caller falls back to plain reads */
+	rc = read_remote(t, addr, s->data + off, len);
+	if (rc)
+		return rc;
+	snap_keep(s, addr, len, false);
 	return 0;
 }
 
 size_t target_readv(struct target *t, struct target_iov *v, size_t n)
 {
-	struct iovec local[64], remote[64];
 	size_t failed = 0;
 
 	for (size_t i = 0; i < n;) {
@@ -101,30 +216,35 @@ size_t target_readv(struct target *t, struct target_iov *v, size_t n)
 		ssize_t got;
 
 		/* Elements the snapshot holds cost nothing; batch the rest. */
-		while (i + k < n && k < 64) {
+		while (i + k < n && k < READV_BATCH) {
 			struct target_iov *e = &v[i + k];
-			const uint8_t *hit = snap_find(t, e->addr, e->len);
+			struct snap_region *hit = snap_find(t, e->addr, e->len);
 			if (hit || e->addr < 4096 || e->addr + e->len < e->addr) {
 				if (k)
 					break;
-				if (hit)
-					memcpy(e->buf, hit, e->len), e->rc = 0;
-				else
+				if (hit) {
+					memcpy(e->buf, t->snap->data + hit->off + (e->addr - hit->addr),
+					       e->len);
+					e->rc = 0;
+					memo_read(t, hit, e->addr, e->len);
+				} else {
 					e->rc = -PERR_TORN, failed++;
+				}
 				i++;
 				continue;
 			}
-			local[k].iov_base = e->buf;
-			local[k].iov_len = e->len;
-			remote[k].iov_base = (void *)(uintptr_t)e->addr;
-			remote[k].iov_len = e->len;
+			local_iov[k].iov_base = e->buf;
+			local_iov[k].iov_len = e->len;
+			remote_iov[k].iov_base = (void *)(uintptr_t)e->addr;
+			remote_iov[k].iov_len = e->len;
 			want += e->len;
+			memo_read(t, NULL, e->addr, e->len);
 			k++;
 		}
 		if (!k)
 			continue;
 		t->reads++;
-		got = process_vm_readv(t->pid, local, k, remote, k, 0);
+		got = process_vm_readv(t->pid, local_iov, k, remote_iov, k, 0);
 		if (got == (ssize_t)want) {
 			for (size_t j = 0; j < k; j++)
 				v[i + j].rc = 0;
@@ -161,12 +281,67 @@ next:;
 	return failed;
 }
 
+unsigned target_snap_prefetch(struct target *t, struct target_iov *head, size_t nhead,
+			      struct target_iov *tail, size_t ntail)
+{
+	static struct target_iov v[TARGET_MEMO_REGIONS + 16];
+	struct target_snap *s = snap_get(t);
+	const struct memo_region *m;
+	size_t n = 0, nm, first;
+	uint64_t reads = t->reads;
+	bool recording;
+
+	if (!s || nhead + ntail > 16)
+		return 0;
+	target_snap_clear(t);
+	/* What is prefetched is noted again only when the walk reads it. */
+	recording = s->recording;
+	s->recording = false;
+	m = s->memo[s->memo_cur];
+	nm = s->nmemo[s->memo_cur];
+	for (size_t i = 0; i < nhead; i++)
+		v[n++] = head[i];
+	first = n;
+	for (size_t i = 0; i < nm; i++) {
+		long off = snap_room(s, m[i].len);
+		if (off < 0)
+			break;
+		/* Reserve the space now; the region counts once it is read. */
+		v[n++] = (struct target_iov){ m[i].addr, s->data + off, m[i].len, 0 };
+		s->used += (m[i].len + 7) & ~(size_t)7;
+	}
+	nm = n - first;
+	for (size_t i = 0; i < ntail; i++)
+		v[n++] = tail[i];
+	if (n)
+		target_readv(t, v, n);
+	for (size_t i = 0; i < nm; i++) {
+		const struct target_iov *e = &v[first + i];
+		if (e->rc == 0) {
+			s->r[s->n] = (struct snap_region){ e->addr, (uint32_t)e->len,
+				(uint32_t)((uint8_t *)e->buf - s->data), true, false };
+			s->n++;
+		}
+	}
+	/* Space of regions that failed stays reserved: used is where the last ended. */
+	if (nm)
+		s->used = (size_t)((uint8_t *)v[first + nm - 1].buf - s->data) +
+			  ((v[first + nm - 1].len + 7) & ~(size_t)7);
+	for (size_t i = 0; i < nhead; i++)
+		head[i] = v[i];
+	for (size_t i = 0; i < ntail; i++)
+		tail[i] = v[first + nm + i];
+	s->recording = recording;
+	return (unsigned)(t->reads - reads);
+}
+
 int target_read(struct target *t, uint64_t addr, void *buf, size_t len)
 {
-	const uint8_t *hit = snap_find(t, addr, len);
+	struct snap_region *hit = snap_find(t, addr, len);
 
+	memo_read(t, hit, addr, len);
 	if (hit) {
-		memcpy(buf, hit, len);
+		memcpy(buf, t->snap->data + hit->off + (addr - hit->addr), len);
 		return 0;
 	}
 	return read_remote(t, addr, buf, len);
