@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -344,29 +345,56 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Wait for SIGCHLD (blocked in this process) for at most 'ns'. */
-static void wait_sigchld(int64_t ns)
+/*
+ * Waiting for the stops.  A blocking waitpid() is the cheapest way to
+ * sleep until a thread stops (measured: a wake-up through SIGCHLD and
+ * sigtimedwait(), then waitpid(WNOHANG), costs several microseconds
+ * more), but it has no timeout: an interval timer bounds it, its SIGALRM
+ * interrupting the wait (the handler does nothing and is installed
+ * without SA_RESTART).  The timer is disarmed before returning, so no
+ * SIGALRM reaches the rest of the program.
+ */
+static void on_alarm(int sig)
 {
-	sigset_t set;
-	struct timespec ts;
+	(void)sig;
+}
 
-	if (ns <= 0)
-		return;
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	ts.tv_sec = ns / 1000000000;
-	ts.tv_nsec = ns % 1000000000;
-	sigtimedwait(&set, NULL, &ts);
+static void set_alarm(int64_t ns)
+{
+	static bool installed;
+	struct itimerval it = { { 0, 0 }, { 0, 0 } };
+
+	if (!installed) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_alarm;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGALRM, &sa, NULL);
+		installed = true;
+	}
+	if (ns > 0) {
+		it.it_value.tv_sec = ns / 1000000000;
+		it.it_value.tv_usec = (ns % 1000000000) / 1000;
+		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+			it.it_value.tv_usec = 1;
+	}
+	setitimer(ITIMER_REAL, &it, NULL);
 }
 
 static int stop_threads(struct target *t, const pid_t *tids, size_t n, int timeout_ms)
 {
 	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	bool armed = false;
+	int rc = 0;
 
 	if (!t->traced)
 		return 0;
+	/*
+	 * Events pending from before (a signal-delivery-stop) are handled by
+	 * the wait below like any other; a thread we interrupt while it is
+	 * in one reports that stop, which then counts as ours.
+	 */
 	t->holding = true;
-	target_poll(t);
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct target_thread *th = &t->threads[i];
 		bool want = !tids;
@@ -377,20 +405,34 @@ static int stop_threads(struct target *t, const pid_t *tids, size_t n, int timeo
 		if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) == 0)
 			th->expect_stop = true;
 	}
-	for (;;) {
+	while (!t->gone && !all_stopped(t)) {
 		int status;
 		pid_t tid;
 
-		while ((tid = waitpid(-1, &status, __WALL | WNOHANG)) > 0)
+		if (!armed) {
+			set_alarm(deadline - now_ns());
+			armed = true;
+		}
+		tid = waitpid(-1, &status, __WALL);
+		if (tid > 0) {
 			handle_status(owner_of(t, tid), tid, status);
-		if (t->gone)
-			return -PERR_GONE;
-		if (all_stopped(t))
-			return 0;
-		if (now_ns() >= deadline)
-			return -PERR_TIMEOUT;
-		wait_sigchld(deadline - now_ns() < 1000000 ? deadline - now_ns() : 1000000);
+			continue;
+		}
+		if (errno == ECHILD) {
+			t->gone = true;
+			break;
+		}
+		if (errno != EINTR)
+			continue;
+		if (now_ns() >= deadline) {
+			rc = -PERR_TIMEOUT;
+			break;
+		}
+		armed = false; /* woken early (the timer is one-shot): arm it again */
 	}
+	if (armed)
+		set_alarm(0);
+	return t->gone ? -PERR_GONE : rc;
 }
 
 int target_stop(struct target *t, int timeout_ms)
@@ -405,6 +447,9 @@ int target_stop_tids(struct target *t, const pid_t *tids, size_t n, int timeout_
 
 void target_resume(struct target *t)
 {
+	static const struct timespec zero = { 0, 0 };
+	sigset_t chld;
+
 	if (!t->traced)
 		return;
 	for (size_t i = 0; i < t->nthreads; i++) {
@@ -413,7 +458,15 @@ void target_resume(struct target *t)
 			resume_thread(t, th);
 	}
 	t->holding = false;
-	/* Stops that raced with the resume are handled now, not next sample. */
+	/*
+	 * Our own stops left a SIGCHLD pending, which would wake the
+	 * sampler's wait at once for nothing: take it, then handle every
+	 * event now (stops that raced with the resume, a signal to pass
+	 * on).  An event after this poll raises SIGCHLD anew.
+	 */
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigtimedwait(&chld, NULL, &zero);
 	target_poll(t);
 }
 
