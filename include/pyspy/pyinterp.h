@@ -86,6 +86,8 @@ struct pyinterp {
 	int tid_offset;             /* offset of the tid in glibc's struct pthread, -1 */
 	/* The GIL's words (0 when there is no GIL or it cannot be found). */
 	uint64_t gil_holder, gil_locked, gil_switches;
+	uint64_t last_holder;       /* the GIL's holder at the end of the last
+				       pyinterp_sample_gil(), 0: unknown */
 	unsigned ninterps;          /* interpreters seen in the last sample */
 	/* Thread state -> host tid, as of the last sample. */
 	struct { uint64_t tstate; pid_t tid; } *tstate_tids;
@@ -136,6 +138,16 @@ struct py_gil {
 	uint64_t switches;
 };
 int pyinterp_gil(struct pyinterp *pi, struct py_gil *g);
+/*
+ * pyinterp_sample(), reading the GIL just before the first read of the
+ * walk ('before') and after its last ('after'), in the same system call
+ * when the walk needs no other (the usual case, see target_snap_prefetch).
+ * With the holder in 'before' stopped and the switch count the same in
+ * both, no thread ran Python during the walk.  Both are !known when the
+ * interpreter has no GIL (or it could not be found).
+ */
+int pyinterp_sample_gil(struct pyinterp *pi, struct py_sample *s, struct py_gil *before,
+			struct py_gil *after);
 /*
  * Mark the thread holding the GIL in the sample just walked (holds_gil),
  * from 'g', a read of the GIL the caller made while the target was in the

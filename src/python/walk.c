@@ -437,40 +437,68 @@ pid_t pyinterp_tstate_tid(const struct pyinterp *pi, uint64_t tstate)
 	return 0;
 }
 
-int pyinterp_gil(struct pyinterp *pi, struct py_gil *g)
-{
-	struct target_iov v[3] = {
-		{ pi->gil_holder, &g->holder, 8, 0 },
-		{ pi->gil_locked, &g->locked, 4, 0 },
-		{ pi->gil_switches, &g->switches, 8, 0 },
-	};
+/* The GIL's words as read from the target: where, and into what. */
+struct gil_words {
+	struct target_iov v[3];
+	size_t n;
+	uint8_t buf[24];
+	uint64_t holder, switches;
+	int32_t locked;
+};
 
-	memset(g, 0, sizeof(*g));
+/* The reads that give the GIL's state; 0 of them when it is not known. */
+static size_t gil_iovs(struct pyinterp *pi, struct gil_words *w)
+{
+	w->n = 0;
 	if (!pi->gil_holder || pi->layout.free_threaded)
 		return 0;
 	if (pi->layout.family == PY_FAMILY_27) {
 		/* _PyThreadState_Current: set while a thread holds the lock. */
-		int rc = target_read_ptr(pi->target, pi->gil_holder, &g->holder);
-		if (rc)
-			return rc;
-		g->locked = g->holder != 0;
-		g->no_switch_count = g->known = true;
-		return 0;
+		w->v[w->n++] = (struct target_iov){ pi->gil_holder, &w->holder, 8, 0 };
+	} else if (pi->gil_locked == pi->gil_holder + 8 && pi->gil_switches == pi->gil_holder + 16) {
+		/* 3.7+: one struct, one element. */
+		w->v[w->n++] = (struct target_iov){ pi->gil_holder, w->buf, sizeof(w->buf), 0 };
+	} else {
+		/* 3.6: three static variables. */
+		w->v[w->n++] = (struct target_iov){ pi->gil_holder, &w->holder, 8, 0 };
+		w->v[w->n++] = (struct target_iov){ pi->gil_locked, &w->locked, 4, 0 };
+		w->v[w->n++] = (struct target_iov){ pi->gil_switches, &w->switches, 8, 0 };
 	}
-	/* 3.7+: one struct, one read; 3.6: three static variables. */
-	if (pi->gil_locked == pi->gil_holder + 8 && pi->gil_switches == pi->gil_holder + 16) {
-		uint8_t buf[24];
-		int rc = target_read(pi->target, pi->gil_holder, buf, sizeof(buf));
-		if (rc)
-			return rc;
-		memcpy(&g->holder, buf, 8);
-		memcpy(&g->locked, buf + 8, 4);
-		memcpy(&g->switches, buf + 16, 8);
-	} else if (target_readv(pi->target, v, 3) != 0) {
-		return v[0].rc ? v[0].rc : v[1].rc ? v[1].rc : v[2].rc;
+	return w->n;
+}
+
+static int gil_parse(struct pyinterp *pi, struct gil_words *w, struct py_gil *g)
+{
+	memset(g, 0, sizeof(*g));
+	if (!w->n)
+		return 0;
+	for (size_t i = 0; i < w->n; i++)
+		if (w->v[i].rc)
+			return w->v[i].rc;
+	if (pi->layout.family == PY_FAMILY_27) {
+		g->holder = w->holder;
+		g->locked = g->holder != 0;
+		g->no_switch_count = true;
+	} else if (w->n == 1) {
+		memcpy(&g->holder, w->buf, 8);
+		memcpy(&g->locked, w->buf + 8, 4);
+		memcpy(&g->switches, w->buf + 16, 8);
+	} else {
+		g->holder = w->holder;
+		g->locked = w->locked;
+		g->switches = w->switches;
 	}
 	g->known = true;
 	return 0;
+}
+
+int pyinterp_gil(struct pyinterp *pi, struct py_gil *g)
+{
+	struct gil_words w;
+
+	if (gil_iovs(pi, &w))
+		target_readv(pi->target, w.v, w.n);
+	return gil_parse(pi, &w, g);
 }
 
 int pyinterp_mark_gil(struct pyinterp *pi, struct py_sample *s, const struct py_gil *g)
@@ -622,20 +650,49 @@ static int walk_all(struct pyinterp *pi, struct py_sample *s)
 	return 0;
 }
 
-int pyinterp_sample(struct pyinterp *pi, struct py_sample *s)
+static int sample(struct pyinterp *pi, struct py_sample *s, struct py_gil *before,
+		  struct py_gil *after)
 {
-	int rc;
+	struct gil_words w1, w2;
+	uint64_t reads;
+	int rc, rc1 = 0, rc2 = 0;
 
 	s->nthreads = 0;
 	s->nframes = 0;
 	s->gil_known = false;
 	pi->sample_no++;
-	/* What the last sample read, in one system call; then note what this one reads. */
-	target_snap_prefetch(pi->target, NULL, 0, NULL, 0);
+	if (!before || !gil_iovs(pi, &w1) || !gil_iovs(pi, &w2))
+		w1.n = w2.n = 0;
+	/*
+	 * What the last sample read, in one system call (between two reads
+	 * of the GIL when asked); then note what this one reads.
+	 */
+	target_snap_prefetch(pi->target, w1.v, w1.n, w2.v, w2.n);
+	reads = pi->target->reads;
 	target_memo_begin(pi->target);
 	rc = walk_all(pi, s);
 	target_memo_end(pi->target);
-	return rc;
+	if (!before)
+		return rc;
+	rc1 = gil_parse(pi, &w1, before);
+	/* The walk read more than the prefetch had: the GIL again, after it. */
+	if (pi->target->reads != reads)
+		rc2 = pyinterp_gil(pi, after);
+	else
+		rc2 = gil_parse(pi, &w2, after);
+	pi->last_holder = rc2 == 0 && after->known ? after->holder : 0;
+	return rc ? rc : rc1 ? rc1 : rc2;
+}
+
+int pyinterp_sample(struct pyinterp *pi, struct py_sample *s)
+{
+	return sample(pi, s, NULL, NULL);
+}
+
+int pyinterp_sample_gil(struct pyinterp *pi, struct py_sample *s, struct py_gil *before,
+			struct py_gil *after)
+{
+	return sample(pi, s, before, after);
 }
 
 void py_sample_free(struct py_sample *s)

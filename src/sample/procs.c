@@ -130,8 +130,9 @@ static struct sproc *attach(struct procs *ps, pid_t pid)
 	p->label = process_label(ps->prof, t);
 	/* Learn its threads without stopping any (as for the target). */
 	if (ps->o->blocking) {
+		struct py_gil g1, g2;
 		target_read_states(t);
-		pyinterp_sample(pi, p->s);
+		pyinterp_sample_gil(pi, p->s, &g1, &g2);
 	}
 	return p;
 fail:

@@ -210,30 +210,57 @@ static int record_sample(struct sproc *p, struct profile *prof, const struct sam
  * Blocking mode: stop what must stop for a consistent snapshot, and walk.
  *
  * With a GIL only its holder can change Python frames, and a thread can
- * only start running Python by taking the GIL.  So stop the threads that
- * are running (OS state R) and the GIL's last holder; threads asleep in a
- * system call are left alone, which also spares them the interrupted
- * system call a stop costs.  If the GIL changed hands during the walk
- * (its switch count moved), the thread that took it may have run: stop
- * it too and walk again (up to SELECTIVE_ROUNDS walks), and only then
- * stop everything.  Stopping everything wakes every sleeping thread out
+ * only start running Python by taking the GIL, which moves its switch
+ * count unless that thread was the last holder.  So it is enough to stop
+ * the GIL's (last) holder: if the holder read just before the walk is a
+ * thread we hold stopped and the switch count read just after it is the
+ * same, no thread ran Python meanwhile.  The holder is not read before
+ * stopping (that would cost a read): the one of the last sample is
+ * stopped, and both GIL reads travel in the walk's own system call
+ * (pyinterp_sample_gil).  If the holder changed, it is stopped too and
+ * the walk done again (up to SELECTIVE_ROUNDS walks), and only then is
+ * everything stopped: stopping everything wakes every sleeping thread out
  * of its system call (some, such as a Python lock wait, then run for a
- * moment), so it is the last resort.  2.7 keeps no switch count: there
- * the walk counts as consistent only if the same thread held the GIL
- * before and after it (a stopped holder cannot release it).  Free-
- * threaded builds, subinterpreters and thread states of unknown tid get
- * a full stop.
+ * moment), so it is the last resort.  Threads asleep are left alone,
+ * which also spares them the interrupted system call a stop costs; so
+ * are running threads without the GIL (in C code), whose Python frames
+ * cannot change.  2.7 keeps no switch count: there the walk counts as
+ * consistent only if the same thread held the GIL before and after it (a
+ * stopped holder cannot release it).  Free-threaded builds,
+ * subinterpreters and thread states of unknown tid get a full stop.
+ * With --native the C stacks of running threads are read too, so they are
+ * stopped as well.
  */
 #define SELECTIVE_ROUNDS 3
 
-/* Walk every thread of a stopped (or, non-blocking, running) target. */
+/*
+ * Walk every thread of a stopped (or, non-blocking, running) target; with
+ * want_gil, mark the GIL's holder from the read that travels with the walk.
+ */
 static int walk_all(struct pyinterp *pi, struct py_sample *s, bool want_gil)
 {
-	int rc = pyinterp_sample(pi, s);
+	struct py_gil g1, g2;
+	int rc;
 
-	if (rc == 0 && want_gil)
-		pyinterp_mark_gil(pi, s, NULL);
+	if (!want_gil)
+		return pyinterp_sample(pi, s);
+	rc = pyinterp_sample_gil(pi, s, &g1, &g2);
+	if (rc == 0)
+		pyinterp_mark_gil(pi, s, &g2);
 	return rc;
+}
+
+static bool consistent(struct target *t, struct pyinterp *pi, const struct py_gil *g1,
+		       const struct py_gil *g2)
+{
+	pid_t holder = pyinterp_tstate_tid(pi, g1->holder);
+	const struct target_thread *tt = holder ? target_thread_by_tid(t, holder) : NULL;
+
+	if (!g1->known || !g2->known || !tt || !tt->stopped || pi->ninterps > 1)
+		return false;
+	if (g1->no_switch_count)
+		return g1->locked && g2->locked && g2->holder == g1->holder;
+	return g2->switches == g1->switches;
 }
 
 static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
@@ -245,50 +272,50 @@ static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 	struct py_sample *s = p->s;
 	static pid_t tids[TARGET_MAX_THREADS];
 	struct py_gil g1, g2;
-	size_t n = 0;
-	pid_t holder;
+	pid_t holder = pyinterp_tstate_tid(pi, pi->last_holder);
 	int rc;
 
 	/* --native --idle shows the C stacks of sleeping threads too: they
 	 * must be stopped to be unwound. */
-	if ((p->native && o->idle) || pyinterp_gil(pi, &g1) != 0 || !g1.known ||
-	    pi->ninterps > 1 ||
-	    (g1.no_switch_count && !g1.locked) ||
-	    !(holder = pyinterp_tstate_tid(pi, g1.holder))) {
-		rc = target_stop(t, STOP_TIMEOUT_MS);
-		return rc ? rc : walk_all(pi, s, want_gil);
-	}
-	tids[n++] = holder;
-	for (size_t i = 0; i < t->nthreads && n < TARGET_MAX_THREADS; i++)
-		if ((t->threads[i].state == 'R' || t->threads[i].state == '?') &&
-		    t->threads[i].tid != holder)
-			tids[n++] = t->threads[i].tid;
-	for (int round = 0; round < SELECTIVE_ROUNDS; round++) {
+	if ((p->native && o->idle) || !holder || pi->ninterps > 1)
+		goto full;
+	for (int round = 0; round < SELECTIVE_ROUNDS && holder; round++) {
+		size_t n = 0;
+
+		if (round)
+			st->rewalks++;
+		tids[n++] = holder;
+		for (size_t i = 0; p->native && i < t->nthreads && n < TARGET_MAX_THREADS; i++)
+			if ((t->threads[i].state == 'R' || t->threads[i].state == '?') &&
+			    t->threads[i].tid != holder)
+				tids[n++] = t->threads[i].tid;
 		rc = target_stop_tids(t, tids, n, STOP_TIMEOUT_MS);
 		if (rc)
 			return rc;
-		rc = pyinterp_sample(pi, s);
+		rc = pyinterp_sample_gil(pi, s, &g1, &g2);
 		if (rc == -PERR_GONE || rc == -PERR_PERM)
 			return rc;
-		if (pyinterp_gil(pi, &g2) != 0 || !g2.known)
-			break;
-		if (g2.switches == g1.switches && rc == 0 &&
-		    (!g1.no_switch_count || (g2.locked && g2.holder == g1.holder))) {
-			/* Read anyway, while the threads that could run Python are stopped. */
-			pyinterp_mark_gil(pi, s, &g2);
+		if (rc == 0 && consistent(t, pi, &g1, &g2)) {
+			if (want_gil)
+				pyinterp_mark_gil(pi, s, &g2);
 			return 0;
 		}
-		/* The GIL moved: add its new holder, and walk again. */
-		if (g1.no_switch_count || !(holder = pyinterp_tstate_tid(pi, g2.holder)) ||
-		    n >= TARGET_MAX_THREADS)
+		/* Another holder: stop it as well, unless the GIL moved during the walk. */
+		if (!g1.known || !g2.known || g1.holder != g2.holder ||
+		    (!g1.no_switch_count && g1.switches != g2.switches))
 			break;
-		tids[n++] = holder;
-		g1 = g2;
-		st->rewalks++;
+		holder = pyinterp_tstate_tid(pi, g1.holder);
 	}
 	st->full_stops++;
+full:
 	rc = target_stop(t, STOP_TIMEOUT_MS);
-	return rc ? rc : walk_all(pi, s, want_gil);
+	if (rc)
+		return rc;
+	/* Reads the GIL too, so that the next sample knows its holder. */
+	rc = pyinterp_sample_gil(pi, s, &g1, &g2);
+	if (rc == 0 && want_gil)
+		pyinterp_mark_gil(pi, s, &g2);
+	return rc;
 }
 
 /* The counts of a window (top's header): activity and the GIL. */
@@ -328,8 +355,9 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 		p->last_refresh = now_ns();
 	}
 	/* The OS state must be read before the stop, which changes it; with
-	 * --idle, non-blocking, nothing depends on it. */
-	if (!o->idle || o->blocking)
+	 * --idle nothing depends on it (with --native, which threads to stop
+	 * and show does). */
+	if (!o->idle || o->native)
 		target_read_states(t);
 	if (o->blocking) {
 		rc = stop_for_sample(p, o, st);
@@ -497,8 +525,9 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 	 */
 	if (o->blocking || o->threads || o->timeline) {
 		struct py_sample *s0 = ps->p[0]->s;
+		struct py_gil g1, g2;
 		target_read_states(t);
-		if (pyinterp_sample(pi, s0) == 0 && (o->threads || o->timeline))
+		if (pyinterp_sample_gil(pi, s0, &g1, &g2) == 0 && (o->threads || o->timeline))
 			for (size_t i = 0; i < s0->nthreads; i++)
 				if (s0->threads[i].nframes)
 					thread_label(lb, pi, t, prof, &s0->threads[i]);
