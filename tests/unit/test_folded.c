@@ -550,6 +550,136 @@ static void test_sorted_as_whole_lines(void **state)
 	profile_free(p);
 }
 
+/*
+ * The writer sorts and merges without building its lines: it must give
+ * exactly what building every line, sorting, merging equal text and
+ * sorting again with the counts gives.  Names are chosen so that texts
+ * are often prefixes of one another ("f", "f ", "f (", labels that read
+ * like frames, names with ';' and spaces).
+ */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *reference_folded(const struct profile *p, bool full)
+{
+	size_t n = profile_nstacks(p), k = 0, len = 0;
+	char **lines = calloc(n + 1, sizeof(*lines)), *out;
+	uint64_t *counts = calloc(n + 1, sizeof(*counts));
+	const struct frame_ref *fr;
+	size_t nf;
+	uint64_t c;
+
+	assert_non_null(lines);
+	assert_non_null(counts);
+	for (size_t i = 0; profile_stack(p, i, &fr, &nf, &c); i++) {
+		char *t = calloc(1, nf * 8200 + 1), buf[8192];
+		if (!nf || !c) {
+			free(t);
+			continue;
+		}
+		for (size_t j = 0; j < nf; j++) {
+			if (j)
+				strcat(t, ";");
+			output_frame_text(p, fr[j], full, buf, sizeof(buf));
+			strcat(t, buf);
+		}
+		lines[k] = t;
+		counts[k++] = c;
+	}
+	/* sort by text (carrying counts along), merge equal text */
+	for (size_t i = 1; i < k; i++)
+		for (size_t j = i; j > 0 && strcmp(lines[j - 1], lines[j]) > 0; j--) {
+			char *t = lines[j]; uint64_t u = counts[j];
+			lines[j] = lines[j - 1], counts[j] = counts[j - 1];
+			lines[j - 1] = t, counts[j - 1] = u;
+		}
+	{
+		size_t m = 0;
+		for (size_t i = 0; i < k; i++) {
+			if (m && strcmp(lines[m - 1], lines[i]) == 0) {
+				counts[m - 1] += counts[i];
+				free(lines[i]);
+				continue;
+			}
+			lines[m] = lines[i], counts[m++] = counts[i];
+		}
+		k = m;
+	}
+	for (size_t i = 0; i < k; i++) {
+		char *t = malloc(strlen(lines[i]) + 32);
+		sprintf(t, "%s %llu", lines[i], (unsigned long long)counts[i]);
+		free(lines[i]);
+		lines[i] = t;
+		len += strlen(t) + 1;
+	}
+	qsort(lines, k, sizeof(*lines), cmp_str);
+	out = calloc(1, len + 1);
+	for (size_t i = 0; i < k; i++) {
+		strcat(out, lines[i]);
+		strcat(out, "\n");
+		free(lines[i]);
+	}
+	free(lines);
+	free(counts);
+	return out;
+}
+
+static void test_matches_reference(void **state)
+{
+	static const char *const names[] = {
+		"f", "f ", "f (", "f (a.py", "f (a.py:1)", "f;g", "f g", "g", "g\t", "",
+		"f (a.py:1);g (a.py:2)", "f (a.py:12)", "\xc3\xa9", "~",
+		/* labels whose text reads like another line and its count */
+		"x", "x 1", "x 1 0", "x 2 1", "x 10",
+	};
+	static const char *const files[] = { "a.py", "a.py:1", "b", "a", "a.py:1)" };
+	uint32_t seed = 4242;
+	(void)state;
+
+#define RND() (seed = seed * 1103515245u + 12345u, seed >> 8)
+	for (int round = 0; round < 40; round++) {
+		struct profile *p = new_profile();
+		uint32_t ids[96];
+		size_t nid = 0;
+
+		for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+			for (size_t j = 0; j < ARRAY_SIZE(files) && nid < ARRAY_SIZE(ids); j++)
+				if (RND() % 3 == 0) {
+					/* A label is printed as is: one that ends in a
+					 * blank or is empty would make an invalid line. */
+					size_t nl = strlen(names[i]);
+					bool label = RND() % 4 == 0 && nl &&
+						     names[i][nl - 1] != ' ' && names[i][nl - 1] != '\t';
+					ids[nid++] = func(p, label ? FUNC_LABEL : FUNC_PYTHON,
+							  names[i], files[j], files[(j + 1) % 5]);
+				}
+		if (!nid)
+			ids[nid++] = func(p, FUNC_PYTHON, "f", "a.py", NULL);
+		for (int i = 0; i < 300; i++) {
+			struct frame_ref s[6];
+			size_t n = 1 + RND() % 6;
+			for (size_t k = 0; k < n; k++)
+				s[k] = (struct frame_ref){ ids[RND() % nid], (int32_t)(RND() % 14) - 1 };
+			add(p, s, n, RND() % 5 ? 1 + RND() % 20 : 1 + RND() % 3);
+		}
+		for (int full = 0; full < 2; full++) {
+			struct folded f;
+			char *want = reference_folded(p, full);
+			char *got = fold(p, full, &f);
+			if (strcmp(got, want) != 0)
+				fail_msg("round %d full %d: output differs from the reference\n%s\n"
+					 "want:\n%s", round, full, got, want);
+			free(got);
+			free(want);
+			folded_free(&f);
+		}
+		profile_free(p);
+	}
+#undef RND
+}
+
 /* Writing to a stream that fails is reported. */
 static void test_write_error(void **state)
 {
@@ -592,6 +722,7 @@ int unit_folded(void)
 		cmocka_unit_test(test_random_names),
 		cmocka_unit_test(test_write_error),
 		cmocka_unit_test(test_sorted_as_whole_lines),
+		cmocka_unit_test(test_matches_reference),
 	};
 
 	return cmocka_run_group_tests_name("folded", tests, NULL, NULL);
