@@ -2,7 +2,8 @@
  * code.c - code objects: names, file, line table; cached by address.
  *
  * A code object is immutable while it lives, so its decoded names and
- * line table are cached by address.  An address can be reused after the
+ * line table are cached by address (4-way set-associative: a set's entry
+ * validated longest ago makes room).  An address can be reused after the
  * object is freed, so every look-up re-reads the object's header (one
  * small read) and compares the pointers it holds (type, name, filename,
  * line table, first line) with the cached ones before trusting the entry.
@@ -16,20 +17,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CACHE_BITS 12
-#define CACHE_SLOTS (1u << CACHE_BITS)     /* direct-mapped */
+#define CACHE_WAYS 4
+#define CACHE_SET_BITS 10
+#define CACHE_SETS (1u << CACHE_SET_BITS)   /* 4096 entries, 4-way */
 #define MAX_LINETABLE (1u << 20)
+#define SHORT_SLOTS 64                      /* shortened file names kept */
 
 struct code_entry {
 	uint64_t addr;
 	uint64_t checked;       /* sample in which it was last validated */
 	uint64_t key[5];        /* type, filename, name, linetable, firstlineno */
-	struct code_info info;
-	uint8_t *table;
+	struct code_info info;  /* info.linetable is owned by the entry */
 };
 
 struct code_cache {
-	struct code_entry slots[CACHE_SLOTS];
+	struct code_entry sets[CACHE_SETS][CACHE_WAYS];
+	/* co_filename -> its short form: one walk of the directories per file */
+	struct { uint64_t hash; char *file, *short_file; } shorts[SHORT_SLOTS];
 };
 
 struct code_cache *code_cache_new(void)
@@ -41,14 +45,46 @@ void code_cache_free(struct code_cache *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < CACHE_SLOTS; i++)
-		free(c->slots[i].table);
+	for (size_t i = 0; i < CACHE_SETS; i++)
+		for (size_t w = 0; w < CACHE_WAYS; w++)
+			free((void *)c->sets[i][w].info.linetable);
+	for (size_t i = 0; i < SHORT_SLOTS; i++) {
+		free(c->shorts[i].file);
+		free(c->shorts[i].short_file);
+	}
 	free(c);
 }
 
-static unsigned slot_of(uint64_t addr)
+static struct code_entry *set_of(struct pyinterp *pi, uint64_t addr)
 {
-	return (unsigned)((addr >> 4) * 0x9E3779B97F4A7C15ull >> (64 - CACHE_BITS));
+	unsigned set = (unsigned)((addr >> 4) * 0x9E3779B97F4A7C15ull >> (64 - CACHE_SET_BITS));
+
+	return pi->codes->sets[set];
+}
+
+/* The entry holding addr, or NULL. */
+static struct code_entry *entry_of(struct pyinterp *pi, uint64_t addr)
+{
+	struct code_entry *set = set_of(pi, addr);
+
+	for (size_t w = 0; w < CACHE_WAYS; w++)
+		if (set[w].addr == addr && set[w].info.linetable)
+			return &set[w];
+	return NULL;
+}
+
+/* Where to decode addr: its own entry, else the one validated longest ago. */
+static struct code_entry *victim_of(struct pyinterp *pi, uint64_t addr)
+{
+	struct code_entry *set = set_of(pi, addr), *v = &set[0];
+
+	for (size_t w = 0; w < CACHE_WAYS; w++) {
+		if (set[w].addr == addr)
+			return &set[w];
+		if (set[w].checked < v->checked)
+			v = &set[w];
+	}
+	return v;
 }
 
 static int read_bytes_object(struct pyinterp *pi, uint64_t addr, uint8_t **out, size_t *len)
@@ -126,7 +162,7 @@ int py_read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap)
 }
 
 /* "pkg/mod.py" for ".../site-packages/pkg/mod.py": drop the non-package dirs. */
-static void short_filename(struct pyinterp *pi, const char *file, char *out, size_t cap)
+static void short_filename_walk(struct pyinterp *pi, const char *file, char *out, size_t cap)
 {
 	char dir[4096], probe[4096 + 16];
 	const char *cut = NULL;
@@ -147,6 +183,36 @@ static void short_filename(struct pyinterp *pi, const char *file, char *out, siz
 	}
 	if (cut)
 		snprintf(out, cap, "%s", cut);
+}
+
+/* The same, remembered per file: a new function of a known file costs no look-up. */
+static void short_filename(struct pyinterp *pi, const char *file, char *out, size_t cap)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t slot;
+	char *f, *sf;
+
+	for (const char *c = file; *c; c++)
+		h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+	slot = h % SHORT_SLOTS;
+	if (pi->codes->shorts[slot].file && pi->codes->shorts[slot].hash == h &&
+	    strcmp(pi->codes->shorts[slot].file, file) == 0) {
+		snprintf(out, cap, "%s", pi->codes->shorts[slot].short_file);
+		return;
+	}
+	short_filename_walk(pi, file, out, cap);
+	f = strdup(file);
+	sf = strdup(out);
+	if (!f || !sf) {
+		free(f);
+		free(sf);
+		return;
+	}
+	free(pi->codes->shorts[slot].file);
+	free(pi->codes->shorts[slot].short_file);
+	pi->codes->shorts[slot].hash = h;
+	pi->codes->shorts[slot].file = f;
+	pi->codes->shorts[slot].short_file = sf;
 }
 
 static int decode(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t hlen,
@@ -185,7 +251,7 @@ static int decode(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t
 		free(table);
 		return -PERR_NOMEM;
 	}
-	free(e->table);
+	free((void *)e->info.linetable);
 	memset(e, 0, sizeof(*e));
 	e->addr = addr;
 	field_u64(hdr, hlen, l->object_type, &e->key[0]);
@@ -193,7 +259,6 @@ static int decode(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t
 	e->key[2] = p_name;
 	e->key[3] = p_table;
 	e->key[4] = (uint64_t)(uint32_t)first;
-	e->table = table;
 	e->info.func = func;
 	e->info.firstlineno = first;
 	e->info.firsttraceable = traceable;
@@ -210,9 +275,9 @@ size_t code_header_len(const struct pyinterp *pi)
 
 const struct code_info *code_fresh(struct pyinterp *pi, uint64_t addr)
 {
-	struct code_entry *e = &pi->codes->slots[slot_of(addr)];
+	struct code_entry *e = entry_of(pi, addr);
 
-	if (e->addr == addr && e->table && e->checked == pi->sample_no)
+	if (e && e->checked == pi->sample_no)
 		return &e->info;
 	return NULL;
 }
@@ -221,7 +286,7 @@ int code_resolve(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t 
 		 const struct code_info **out)
 {
 	const struct py_layout *l = &pi->layout;
-	struct code_entry *e = &pi->codes->slots[slot_of(addr)];
+	struct code_entry *e = victim_of(pi, addr);
 	uint64_t type, p_file, p_name, p_table;
 	int32_t first;
 	int rc;
@@ -235,7 +300,7 @@ int code_resolve(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t 
 	/* Not a code object (torn read, or a shim frame's executable). */
 	if (pi->code_type && type != pi->code_type)
 		return -PERR_TORN;
-	if (!(e->addr == addr && e->table && e->key[0] == type && e->key[1] == p_file &&
+	if (!(e->addr == addr && e->info.linetable && e->key[0] == type && e->key[1] == p_file &&
 	      e->key[2] == p_name && e->key[3] == p_table &&
 	      e->key[4] == (uint64_t)(uint32_t)first)) {
 		rc = decode(pi, addr, hdr, hlen, e);
