@@ -69,6 +69,7 @@ void pyinterp_repr(struct pyinterp *pi, uint64_t obj, char *out, size_t cap);
 
 struct code_cache;
 struct py_raw_frame;
+struct gil_words;
 
 struct pyinterp {
 	struct target *target;
@@ -88,6 +89,10 @@ struct pyinterp {
 	uint64_t gil_holder, gil_locked, gil_switches;
 	uint64_t last_holder;       /* the GIL's holder at the end of the last
 				       pyinterp_sample_gil(), 0: unknown */
+	struct gil_words *gil_tail; /* during pyinterp_sample_gil(): the read
+				       of the GIL after the walk, which may
+				       travel with the walk's last read */
+	uint64_t gil_tail_at;       /* target->reads once it did */
 	unsigned ninterps;          /* interpreters seen in the last sample */
 	/* Thread state -> host tid, as of the last sample. */
 	struct { uint64_t tstate; pid_t tid; } *tstate_tids;

@@ -143,6 +143,8 @@ size_t target_readv(struct target *t, struct target_iov *v, size_t n);
 void target_snap_clear(struct target *t);
 /* Copy [addr, addr+len) into the snapshot; 0 or a read error. */
 int target_snap_add(struct target *t, uint64_t addr, size_t len);
+/* Whether the snapshot holds all of [addr, addr+len) (a read of it costs nothing). */
+bool target_snap_has(const struct target *t, uint64_t addr, size_t len);
 /*
  * Clear the snapshot and fill it with the regions noted during the last
  * recording, in one process_vm_readv together with 'head' (read before

@@ -27,6 +27,15 @@
 #define MAX_INTERPRETERS 64
 #define FRAME_OWNED_BY_GENERATOR 1
 
+/* The GIL's words as read from the target: where, and into what. */
+struct gil_words {
+	struct target_iov v[3];
+	size_t n;
+	uint8_t buf[24];
+	uint64_t holder, switches;
+	int32_t locked;
+};
+
 static int push_frame(struct py_sample *s, uint32_t func, int line, uint64_t frame,
 		      uint64_t code)
 {
@@ -205,12 +214,18 @@ static int chain_interpreter_frames(struct pyinterp *pi, uint64_t frame, size_t 
 	return 0;
 }
 
-/* Copy the headers of every code object not yet validated this sample. */
+/*
+ * Copy the headers of every code object not yet validated this sample.
+ * When some must come from the target (the stack has code the prefetch
+ * did not have), the GIL's "after" read, if one is due, travels in the
+ * same call: it still comes after every frame read.
+ */
 static int read_code_headers(struct pyinterp *pi, size_t n)
 {
-	struct target_iov iov[64];
+	struct target_iov iov[64 + 3];
 	size_t hlen = code_header_len(pi), k = 0;
 	size_t idx[64];
+	bool remote = false;
 
 	for (size_t i = 0; i <= n; i++) {
 		if (i < n) {
@@ -221,10 +236,21 @@ static int read_code_headers(struct pyinterp *pi, size_t n)
 			if (!r->header)
 				continue;
 			iov[k] = (struct target_iov){ r->code, pi->hdrs + i * CODE_HDR_MAX, hlen, 0 };
+			remote = remote || !target_snap_has(pi->target, r->code, hlen);
 			idx[k++] = i;
 		}
 		if (k == 64 || (i == n && k)) {
-			target_readv(pi->target, iov, k);
+			struct gil_words *g = i == n && remote ? pi->gil_tail : NULL;
+			size_t ng = 0;
+			if (g)
+				for (; ng < g->n; ng++)
+					iov[k + ng] = g->v[ng];
+			target_readv(pi->target, iov, k + ng);
+			if (g) {
+				for (size_t j = 0; j < ng; j++)
+					g->v[j] = iov[k + j];
+				pi->gil_tail_at = pi->target->reads;
+			}
 			for (size_t j = 0; j < k; j++) {
 				if (iov[j].rc == -PERR_GONE || iov[j].rc == -PERR_PERM)
 					return iov[j].rc;
@@ -232,6 +258,7 @@ static int read_code_headers(struct pyinterp *pi, size_t n)
 					pi->raw[idx[j]].header = false;
 			}
 			k = 0;
+			remote = false;
 		}
 	}
 	return 0;
@@ -436,15 +463,6 @@ pid_t pyinterp_tstate_tid(const struct pyinterp *pi, uint64_t tstate)
 			return pi->tstate_tids[i].tid;
 	return 0;
 }
-
-/* The GIL's words as read from the target: where, and into what. */
-struct gil_words {
-	struct target_iov v[3];
-	size_t n;
-	uint8_t buf[24];
-	uint64_t holder, switches;
-	int32_t locked;
-};
 
 /* The reads that give the GIL's state; 0 of them when it is not known. */
 static size_t gil_iovs(struct pyinterp *pi, struct gil_words *w)
@@ -663,6 +681,8 @@ static int sample(struct pyinterp *pi, struct py_sample *s, struct py_gil *befor
 	pi->sample_no++;
 	if (!before || !gil_iovs(pi, &w1) || !gil_iovs(pi, &w2))
 		w1.n = w2.n = 0;
+	pi->gil_tail = w2.n ? &w2 : NULL;
+	pi->gil_tail_at = 0;
 	/*
 	 * What the last sample read, in one system call (between two reads
 	 * of the GIL when asked); then note what this one reads.
@@ -672,14 +692,15 @@ static int sample(struct pyinterp *pi, struct py_sample *s, struct py_gil *befor
 	target_memo_begin(pi->target);
 	rc = walk_all(pi, s);
 	target_memo_end(pi->target);
+	pi->gil_tail = NULL;
 	if (!before)
 		return rc;
 	rc1 = gil_parse(pi, &w1, before);
-	/* The walk read more than the prefetch had: the GIL again, after it. */
-	if (pi->target->reads != reads)
-		rc2 = pyinterp_gil(pi, after);
-	else
+	/* Unless the GIL was read after the walk's last read, read it again. */
+	if (pi->target->reads == reads || pi->target->reads == pi->gil_tail_at)
 		rc2 = gil_parse(pi, &w2, after);
+	else
+		rc2 = pyinterp_gil(pi, after);
 	pi->last_holder = rc2 == 0 && after->known ? after->holder : 0;
 	return rc ? rc : rc1 ? rc1 : rc2;
 }

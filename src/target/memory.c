@@ -71,6 +71,11 @@ static struct snap_region *snap_find(const struct target *t, uint64_t addr, size
 	return NULL;
 }
 
+bool target_snap_has(const struct target *t, uint64_t addr, size_t len)
+{
+	return snap_find(t, addr, len) != NULL;
+}
+
 void target_memo_note(struct target *t, uint64_t addr, size_t len)
 {
 	struct target_snap *s = t->snap;
