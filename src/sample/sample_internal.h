@@ -14,6 +14,8 @@ struct sproc {
 	uint64_t image;         /* target_image_id() when attached */
 	struct py_sample *s;    /* its last sample */
 	int64_t last_refresh;   /* of its thread list (non-blocking) */
+	bool moved;             /* blocking: the last sample's first guess at
+				   the GIL's holder was wrong (sampler.c) */
 	bool unknown_thread;    /* a thread of the last sample was not listed */
 };
 

@@ -214,22 +214,27 @@ static int record_sample(struct sproc *p, struct profile *prof, const struct sam
  * count unless that thread was the last holder.  So it is enough to stop
  * the GIL's (last) holder: if the holder read just before the walk is a
  * thread we hold stopped and the switch count read just after it is the
- * same, no thread ran Python meanwhile.  The holder is not read before
- * stopping (that would cost a read): the one of the last sample is
- * stopped, and both GIL reads travel in the walk's own system call
- * (pyinterp_sample_gil).  If the holder changed, it is stopped too and
- * the walk done again (up to SELECTIVE_ROUNDS walks), and only then is
- * everything stopped: stopping everything wakes every sleeping thread out
- * of its system call (some, such as a Python lock wait, then run for a
- * moment), so it is the last resort.  Threads asleep are left alone,
- * which also spares them the interrupted system call a stop costs; so
- * are running threads without the GIL (in C code), whose Python frames
- * cannot change.  2.7 keeps no switch count: there the walk counts as
- * consistent only if the same thread held the GIL before and after it (a
- * stopped holder cannot release it).  Free-threaded builds,
- * subinterpreters and thread states of unknown tid get a full stop.
- * With --native the C stacks of running threads are read too, so they are
- * stopped as well.
+ * same, no thread ran Python meanwhile.  Both GIL reads travel in the
+ * walk's own system call (pyinterp_sample_gil), and the thread to stop is
+ * the holder of the last sample, unread, as long as the holder stays the
+ * same from sample to sample.  When it has just moved (threads taking
+ * turns), the GIL is read first, and the running threads (OS state R)
+ * are stopped with its holder: while the GIL changes hands, the next
+ * holder is a thread just woken, and a wrong guess costs a second stop
+ * and walk.  If no stopped thread turns out to be the holder, the holder
+ * is stopped too and the walk done again (up to SELECTIVE_ROUNDS walks),
+ * and only then is everything stopped: stopping everything wakes every
+ * sleeping thread out of its system call (some, such as a Python lock
+ * wait, then run for a moment), so it is the last resort, as it is when
+ * the GIL changed hands during a walk or the holder is not known.
+ * Threads asleep are left alone, which also spares them the interrupted
+ * system call a stop costs; so are, as long as the holder stays, running
+ * threads without the GIL (in C code), whose Python frames cannot change.
+ * 2.7 keeps no switch count: there the walk counts as consistent only if
+ * the same thread held the GIL before and after it (a stopped holder
+ * cannot release it).  Free-threaded builds, subinterpreters and thread
+ * states of unknown tid get a full stop.  With --native the C stacks of
+ * running threads are read too, so they are stopped as well.
  */
 #define SELECTIVE_ROUNDS 3
 
@@ -275,6 +280,8 @@ static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 	pid_t holder = pyinterp_tstate_tid(pi, pi->last_holder);
 	int rc;
 
+	if (p->moved && holder && pyinterp_gil(pi, &g1) == 0 && g1.known)
+		holder = pyinterp_tstate_tid(pi, g1.holder);
 	/* --native --idle shows the C stacks of sleeping threads too: they
 	 * must be stopped to be unwound. */
 	if ((p->native && o->idle) || !holder || pi->ninterps > 1)
@@ -285,7 +292,8 @@ static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 		if (round)
 			st->rewalks++;
 		tids[n++] = holder;
-		for (size_t i = 0; p->native && i < t->nthreads && n < TARGET_MAX_THREADS; i++)
+		for (size_t i = 0; (p->native || p->moved) && i < t->nthreads &&
+				   n < TARGET_MAX_THREADS; i++)
 			if ((t->threads[i].state == 'R' || t->threads[i].state == '?') &&
 			    t->threads[i].tid != holder)
 				tids[n++] = t->threads[i].tid;
@@ -298,6 +306,7 @@ static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 		if (rc == 0 && consistent(t, pi, &g1, &g2)) {
 			if (want_gil)
 				pyinterp_mark_gil(pi, s, &g2);
+			p->moved = round > 0;
 			return 0;
 		}
 		/* Another holder: stop it as well, unless the GIL moved during the walk. */
@@ -307,6 +316,7 @@ static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 		holder = pyinterp_tstate_tid(pi, g1.holder);
 	}
 	st->full_stops++;
+	p->moved = true;
 full:
 	rc = target_stop(t, STOP_TIMEOUT_MS);
 	if (rc)
