@@ -47,6 +47,12 @@ struct py_sample {
 	size_t nframes, cap_frames;
 	bool keep_sources;
 	bool gil_known;             /* threads' holds_gil set (pyinterp_mark_gil) */
+	/*
+	 * Threads whose OS state (read before the sample) is not running
+	 * are listed, idle, without their frames: for callers that would
+	 * drop them.
+	 */
+	bool skip_idle;
 };
 
 #define PY_MAX_LOCALS 512

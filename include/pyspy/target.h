@@ -27,6 +27,8 @@ struct target_thread {
 	pid_t tid;          /* in the profiler's PID namespace */
 	pid_t nstid;        /* in the target's innermost PID namespace */
 	int stat_fd;        /* /proc/PID/task/TID/stat, kept open */
+	int sched_fd;       /* /proc/PID/task/TID/schedstat, kept open, or -1 */
+	uint64_t runs;      /* times it was given a CPU, per schedstat */
 	bool seized;
 	bool stopped;       /* in a ptrace-stop we caused or are holding */
 	bool starting;      /* new clone, initial PTRACE_EVENT_STOP not seen yet */
@@ -62,6 +64,8 @@ struct target {
 	int sig_fd;         /* signalfd for SIGCHLD, owned by the caller */
 	struct target_thread *threads;
 	size_t nthreads, cap_threads;
+	uint32_t *tid_slots;    /* tid -> index + 1 (open addressing), 0 = empty */
+	size_t tid_nslots;
 	struct target_map *maps;
 	size_t nmaps;
 	char exe[4096];     /* /proc/PID/exe target, as the target sees it */
@@ -184,7 +188,12 @@ bool target_file_exists(struct target *t, const char *path);
  * learn the names of threads).  Seizes new ones in blocking mode. */
 int target_refresh_threads(struct target *t);
 
-/* Read each thread's OS state letter into thread->state ('R' running, ...). */
+/*
+ * Read each thread's OS state letter into thread->state ('R' running,
+ * ...).  A thread that was not running at its last read and has not been
+ * given a CPU since (its run count in /proc/PID/task/TID/schedstat did
+ * not move; five times cheaper to read than stat) keeps its letter.
+ */
 void target_read_states(struct target *t);
 
 /*

@@ -264,6 +264,7 @@ static int decode(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t
 	e->info.firsttraceable = traceable;
 	e->info.linetable = table;
 	e->info.linetable_len = tlen;
+	e->info.last_offset = -1;
 	return 0;
 }
 
@@ -330,12 +331,16 @@ int code_lookup(struct pyinterp *pi, uint64_t addr, const struct code_info **out
 
 int code_line(const struct pyinterp *pi, const struct code_info *ci, int64_t byte_offset)
 {
+	/* The entry is ours: the one-line memo may change behind const. */
+	struct code_info *memo = (struct code_info *)ci;
 	enum linetable_format fmt;
 	int line;
 
 	/* A frame that has not run an instruction yet reports its first line. */
 	if (byte_offset < 0)
 		return ci->firstlineno;
+	if (byte_offset == ci->last_offset)
+		return ci->last_line;
 	switch (pi->layout.family) {
 	case PY_FAMILY_27:
 		fmt = LINETABLE_LNOTAB_U;
@@ -351,5 +356,7 @@ int code_line(const struct pyinterp *pi, const struct code_info *ci, int64_t byt
 		return -1;
 	line = linetable_line(fmt, ci->linetable, ci->linetable_len, ci->firstlineno,
 			      (uint32_t)byte_offset);
+	memo->last_offset = byte_offset;
+	memo->last_line = line;
 	return line;
 }

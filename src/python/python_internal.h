@@ -30,6 +30,10 @@ struct code_info {
 	int firsttraceable;     /* 3.11+: first code unit a frame counts from */
 	const uint8_t *linetable;
 	size_t linetable_len;
+	/* The last offset asked of code_line() and its line: a frame that
+	 * stays where it was costs no decoding of the table. */
+	int64_t last_offset;
+	int last_line;
 };
 
 #define CODE_HDR_MAX 512

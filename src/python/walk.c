@@ -60,6 +60,16 @@ static int push_frame(struct py_sample *s, uint32_t func, int line, uint64_t fra
 	return 0;
 }
 
+static pid_t tid_of(struct pyinterp *pi, uint64_t pthread_id);
+
+/* Whether the OS state read before the sample says the thread was not running. */
+static bool thread_idle(struct target *t, pid_t tid)
+{
+	const struct target_thread *tt = tid ? target_thread_by_tid(t, tid) : NULL;
+
+	return tt && tt->state != 'R' && tt->state != '?';
+}
+
 /* Reverse frames [first, first+n) so the root comes first. */
 static void reverse(struct py_sample *s, size_t first, size_t n)
 {
@@ -438,12 +448,10 @@ static void resolve_threads(struct pyinterp *pi, struct py_sample *s)
 	}
 	for (size_t i = 0; i < s->nthreads; i++) {
 		struct py_thread_sample *th = &s->threads[i];
-		struct target_thread *tt;
 
 		if (!th->tid)
 			th->tid = tid_of(pi, th->thread_id);
-		tt = th->tid ? target_thread_by_tid(pi->target, th->tid) : NULL;
-		th->idle = tt && tt->state != 'R' && tt->state != '?';
+		th->idle = thread_idle(pi->target, th->tid);
 	}
 	/* Remember which thread state is which thread, for the next stop. */
 	if (!pi->tstate_tids)
@@ -623,14 +631,24 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 			return -PERR_TORN;
 		if (l->tstate_native_thread_id >= 0)
 			field_u64(ts, span, l->tstate_native_thread_id, &native);
-		if ((rc = first_frame(pi, ts, span, &frame)) != 0)
-			return rc;
 
 		th = &s->threads[s->nthreads++];
 		memset(th, 0, sizeof(*th));
 		th->thread_id = pthread_id;
 		th->tstate = tstate;
 		th->first = s->nframes;
+		if (l->tstate_native_thread_id >= 0)
+			th->tid = target_host_tid(pi->target, (pid_t)native);
+		else if (s->skip_idle)
+			th->tid = tid_of(pi, pthread_id);
+		/* Idle before the sample: its frames would only be dropped. */
+		if (s->skip_idle && thread_idle(pi->target, th->tid)) {
+			th->idle = true;
+			tstate = next;
+			continue;
+		}
+		if ((rc = first_frame(pi, ts, span, &frame)) != 0)
+			return rc;
 		if (l->family >= PY_FAMILY_311) {
 			snapshot_chunks(pi, ts, span);
 			rc = chain_interpreter_frames(pi, frame, &n, th);
@@ -640,8 +658,6 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 		if (rc || (rc = resolve_frames(pi, n, s)) != 0)
 			return rc;
 		th->nframes = s->nframes - th->first;
-		if (l->tstate_native_thread_id >= 0)
-			th->tid = target_host_tid(pi->target, (pid_t)native);
 		tstate = next;
 	}
 	return 0;

@@ -122,6 +122,8 @@ static struct sproc *attach(struct procs *ps, pid_t pid)
 		goto fail;
 	if (!(p = sproc_new(t, pi, true)))
 		goto fail;
+	/* Samples of idle threads are dropped: their frames need not be read. */
+	p->s->skip_idle = !ps->o->idle;
 	if (ps->o->native) {
 		p->native = native_open(t, pi, ps->o->native_opts);
 		if (p->native)

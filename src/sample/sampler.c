@@ -528,6 +528,8 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 	/* 3.11+ needs the frames' addresses to find the eval calls. */
 	if (o->native)
 		ps->p[0]->s->keep_sources = true;
+	/* Samples of idle threads are dropped: their frames need not be read. */
+	ps->p[0]->s->skip_idle = !o->idle;
 	/*
 	 * Learn which thread state is which thread with one walk that stops
 	 * nothing, so that even the first sample stops only what must stop

@@ -34,8 +34,17 @@ struct memo_region {
 	uint32_t len;
 };
 
+/* Regions by start address: open addressing, a slot is empty unless of this generation. */
+#define SNAP_SLOTS (2 * TARGET_SNAP_REGIONS)
+struct snap_slot {
+	uint32_t gen;
+	uint16_t region;
+};
+
 struct target_snap {
 	struct snap_region r[TARGET_SNAP_REGIONS];
+	struct snap_slot slots[SNAP_SLOTS];
+	uint32_t gen;
 	size_t n, used, last;  /* last: the region of the last hit */
 	/* Regions noted in the last recording [memo_prev] and this one. */
 	struct memo_region memo[2][TARGET_MEMO_REGIONS];
@@ -49,26 +58,61 @@ static struct iovec local_iov[READV_BATCH], remote_iov[READV_BATCH];
 
 static struct target_snap *snap_get(struct target *t)
 {
-	if (!t->snap)
+	if (!t->snap) {
 		t->snap = calloc(1, sizeof(*t->snap));
+		if (t->snap)
+			t->snap->gen = 1; /* slots of generation 0 are empty */
+	}
 	return t->snap;
 }
 
+static bool contains(const struct snap_region *r, uint64_t addr, size_t len)
+{
+	return addr >= r->addr && addr - r->addr <= r->len && len <= r->len - (addr - r->addr);
+}
+
+static size_t slot_of(uint64_t addr)
+{
+	return (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 40) & (SNAP_SLOTS - 1);
+}
+
+/*
+ * Most reads start where a region starts (a thread state, a code header,
+ * a frame on the C stack) or fall in the region of the last hit (frames
+ * in one data-stack chunk): those are found at once; others by a scan.
+ */
 static struct snap_region *snap_find(const struct target *t, uint64_t addr, size_t len)
 {
 	struct target_snap *s = t->snap;
 
 	if (!s || !s->n)
 		return NULL;
-	/* Reads come in runs from one region (a data-stack chunk): try the last first. */
-	for (size_t k = 0, i = s->last; k < s->n; k++, i = i + 1 == s->n ? 0 : i + 1) {
-		struct snap_region *r = &s->r[i];
-		if (addr >= r->addr && addr - r->addr <= r->len && len <= r->len - (addr - r->addr)) {
-			s->last = i;
+	if (contains(&s->r[s->last], addr, len))
+		return &s->r[s->last];
+	for (size_t k = slot_of(addr); s->slots[k].gen == s->gen; k = (k + 1) & (SNAP_SLOTS - 1)) {
+		struct snap_region *r = &s->r[s->slots[k].region];
+		if (r->addr == addr && len <= r->len) {
+			s->last = s->slots[k].region;
 			return r;
 		}
 	}
+	for (size_t i = 0; i < s->n; i++)
+		if (contains(&s->r[i], addr, len)) {
+			s->last = i;
+			return &s->r[i];
+		}
 	return NULL;
+}
+
+/* Region n (just filled in) joins the snapshot. */
+static void snap_index(struct target_snap *s)
+{
+	size_t k = slot_of(s->r[s->n].addr);
+
+	while (s->slots[k].gen == s->gen)
+		k = (k + 1) & (SNAP_SLOTS - 1);
+	s->slots[k] = (struct snap_slot){ s->gen, (uint16_t)s->n };
+	s->n++;
 }
 
 bool target_snap_has(const struct target *t, uint64_t addr, size_t len)
@@ -87,7 +131,7 @@ void target_memo_note(struct target *t, uint64_t addr, size_t len)
 	m = s->memo[s->memo_cur];
 	n = s->nmemo[s->memo_cur];
 	/* The same region again (a word read twice, say): once is enough. */
-	for (size_t i = n > 8 ? n - 8 : 0; i < n; i++)
+	for (size_t i = n > 2 ? n - 2 : 0; i < n; i++)
 		if (addr >= m[i].addr && addr + len <= m[i].addr + m[i].len)
 			return;
 	if (n == TARGET_MEMO_REGIONS || s->memo_bytes + len > TARGET_MEMO_BYTES)
@@ -152,6 +196,11 @@ void target_snap_clear(struct target *t)
 		t->snap->n = 0;
 		t->snap->used = 0;
 		t->snap->last = 0;
+		/* Every slot of an older generation is empty. */
+		if (++t->snap->gen == 0) {
+			memset(t->snap->slots, 0, sizeof(t->snap->slots));
+			t->snap->gen = 1;
+		}
 	}
 }
 
@@ -183,7 +232,8 @@ static long snap_room(struct target_snap *s, size_t len)
 
 static void snap_keep(struct target_snap *s, uint64_t addr, size_t len, bool spec)
 {
-	s->r[s->n++] = (struct snap_region){ addr, (uint32_t)len, (uint32_t)s->used, spec, false };
+	s->r[s->n] = (struct snap_region){ addr, (uint32_t)len, (uint32_t)s->used, spec, false };
+	snap_index(s);
 	s->used += (len + 7) & ~(size_t)7;
 	if (s->used > TARGET_SNAP_BYTES)
 		s->used = TARGET_SNAP_BYTES;
@@ -325,7 +375,7 @@ unsigned target_snap_prefetch(struct target *t, struct target_iov *head, size_t 
 		if (e->rc == 0) {
 			s->r[s->n] = (struct snap_region){ e->addr, (uint32_t)e->len,
 				(uint32_t)((uint8_t *)e->buf - s->data), true, false };
-			s->n++;
+			snap_index(s);
 		}
 	}
 	/* Space of regions that failed stays reserved: used is where the last ended. */

@@ -73,11 +73,63 @@ static pid_t read_nstid(pid_t pid, pid_t tid)
 	return (pid_t)atoi(last ? last + 1 : v);
 }
 
+/*
+ * Threads are looked up by tid many times per sample: through a small
+ * hash index, rebuilt whenever the table changes shape (a thread exits,
+ * the table grows).
+ */
+static size_t tid_slot(pid_t tid, size_t nslots)
+{
+	return (size_t)(((uint32_t)tid * 0x9E3779B1u) >> 7) & (nslots - 1);
+}
+
+static void tid_insert(struct target *t, size_t i)
+{
+	size_t s = tid_slot(t->threads[i].tid, t->tid_nslots);
+
+	while (t->tid_slots[s])
+		s = (s + 1) & (t->tid_nslots - 1);
+	t->tid_slots[s] = (uint32_t)i + 1;
+}
+
+static void tid_rebuild(struct target *t)
+{
+	size_t nslots = 64;
+	uint32_t *slots;
+
+	while (nslots < t->cap_threads * 2)
+		nslots *= 2;
+	if (nslots != t->tid_nslots) {
+		slots = calloc(nslots, sizeof(*slots));
+		if (!slots) {
+			/* Without an index, look-ups scan the table. */
+			free(t->tid_slots);
+			t->tid_slots = NULL;
+			t->tid_nslots = 0;
+			return;
+		}
+		free(t->tid_slots);
+		t->tid_slots = slots;
+		t->tid_nslots = nslots;
+	} else {
+		memset(t->tid_slots, 0, nslots * sizeof(*t->tid_slots));
+	}
+	for (size_t i = 0; i < t->nthreads; i++)
+		tid_insert(t, i);
+}
+
 struct target_thread *target_thread_by_tid(struct target *t, pid_t tid)
 {
-	for (size_t i = 0; i < t->nthreads; i++)
-		if (t->threads[i].tid == tid)
-			return &t->threads[i];
+	if (!t->tid_slots) {
+		for (size_t i = 0; i < t->nthreads; i++)
+			if (t->threads[i].tid == tid)
+				return &t->threads[i];
+		return NULL;
+	}
+	for (size_t s = tid_slot(tid, t->tid_nslots); t->tid_slots[s];
+	     s = (s + 1) & (t->tid_nslots - 1))
+		if (t->threads[t->tid_slots[s] - 1].tid == tid)
+			return &t->threads[t->tid_slots[s] - 1];
 	return NULL;
 }
 
@@ -102,9 +154,15 @@ struct target_thread *target_add_thread(struct target *t, pid_t tid)
 	th = &t->threads[t->nthreads++];
 	memset(th, 0, sizeof(*th));
 	th->tid = tid;
+	if (t->tid_nslots < t->cap_threads * 2)
+		tid_rebuild(t);
+	else
+		tid_insert(t, t->nthreads - 1);
 	th->state = '?';
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)t->pid, (int)tid);
 	th->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)t->pid, (int)tid);
+	th->sched_fd = open(path, O_RDONLY | O_CLOEXEC);
 	th->nstid = t->pidns_differs ? read_nstid(t->pid, tid) : tid;
 	return th;
 }
@@ -115,7 +173,10 @@ void target_remove_thread(struct target *t, struct target_thread *th)
 
 	if (th->stat_fd >= 0)
 		close(th->stat_fd);
+	if (th->sched_fd >= 0)
+		close(th->sched_fd);
 	t->threads[i] = t->threads[--t->nthreads];
+	tid_rebuild(t);
 }
 
 /* List /proc/PID/task; call fn for each tid. Returns count or -1. */
@@ -181,8 +242,17 @@ int64_t target_now_ns(void)
 
 uint64_t target_thread_run_ns(struct target *t, pid_t tid)
 {
+	const struct target_thread *th = target_thread_by_tid(t, tid);
 	char path[96], buf[128];
+	ssize_t n;
 
+	/* Through the descriptor kept open for the thread: no open() per call. */
+	if (th && th->sched_fd >= 0) {
+		if ((n = pread(th->sched_fd, buf, sizeof(buf) - 1, 0)) <= 0)
+			return 0;
+		buf[n] = '\0';
+		return strtoull(buf, NULL, 10);
+	}
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)t->pid, (int)tid);
 	if (read_small(path, buf, sizeof(buf)) <= 0)
 		return 0;
@@ -211,15 +281,42 @@ static char woken_state(struct target *t, struct target_thread *th, char state)
 	return state;
 }
 
+/* The run count of /proc/.../schedstat ("run_ns wait_ns runs"); 0 on failure. */
+static uint64_t read_runs(int fd)
+{
+	char buf[96];
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
+	uint64_t v = 0;
+
+	while (n > 0 && (buf[n - 1] < '0' || buf[n - 1] > '9'))
+		n--;
+	for (ssize_t i = n, m = 1; i > 0 && n - i < 18 && buf[i - 1] >= '0' && buf[i - 1] <= '9';
+	     i--, m *= 10)
+		v += (uint64_t)(buf[i - 1] - '0') * (uint64_t)m;
+	return v;
+}
+
 void target_read_states(struct target *t)
 {
 	char buf[512];
 
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct target_thread *th = &t->threads[i];
+		bool idle = th->state != 'R' && th->state != '?';
 		ssize_t n;
 		char *p;
 
+		/*
+		 * Not running last time, and not given a CPU since: still not
+		 * running (or, woken meanwhile, still waiting for a CPU).
+		 */
+		if (th->sched_fd >= 0) {
+			uint64_t runs = read_runs(th->sched_fd);
+			bool same = runs && runs == th->runs;
+			th->runs = runs;
+			if (idle && same)
+				continue;
+		}
 		th->state = '?';
 		if (th->stat_fd < 0)
 			continue;
@@ -490,11 +587,17 @@ void target_close(struct target *t)
 		return;
 	target_detach_all(t);
 	target_unregister(t);
-	for (size_t i = 0; i < t->nthreads; i++)
+	for (size_t i = 0; i < t->nthreads; i++) {
 		if (t->threads[i].stat_fd >= 0)
 			close(t->threads[i].stat_fd);
+		if (t->threads[i].sched_fd >= 0)
+			close(t->threads[i].sched_fd);
+	}
 	free(t->threads);
 	t->threads = NULL;
+	free(t->tid_slots);
+	t->tid_slots = NULL;
+	t->tid_nslots = 0;
 	free(t->snap);
 	t->snap = NULL;
 	t->nthreads = t->cap_threads = 0;
