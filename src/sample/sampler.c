@@ -237,12 +237,13 @@ static int record_sample(struct sproc *p, struct profile *prof, const struct sam
  * turns), the GIL is read first, and the running threads (OS state R)
  * are stopped with its holder: while the GIL changes hands, the next
  * holder is a thread just woken, and a wrong guess costs a second stop
- * and walk.  If no stopped thread turns out to be the holder, the holder
- * is stopped too and the walk done again (up to SELECTIVE_ROUNDS walks),
- * and only then is everything stopped: stopping everything wakes every
+ * and walk.  If no stopped thread turns out to be the holder, or the GIL
+ * changed hands during the walk, the holder read after the walk is
+ * stopped too and the walk done again (up to SELECTIVE_ROUNDS walks), and
+ * only then is everything stopped: stopping everything wakes every
  * sleeping thread out of its system call (some, such as a Python lock
  * wait, then run for a moment), so it is the last resort, as it is when
- * the GIL changed hands during a walk or the holder is not known.
+ * the holder is not known.
  * Threads asleep are left alone, which also spares them the interrupted
  * system call a stop costs; so are, as long as the holder stays, running
  * threads without the GIL (in C code), whose Python frames cannot change.
@@ -325,11 +326,12 @@ static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 			p->moved = round > 0;
 			return 0;
 		}
-		/* Another holder: stop it as well, unless the GIL moved during the walk. */
-		if (!g1.known || !g2.known || g1.holder != g2.holder ||
-		    (!g1.no_switch_count && g1.switches != g2.switches))
+		/*
+		 * Another thread held the GIL, before the walk or after it (it
+		 * took the GIL meanwhile): stop it as well and walk again.
+		 */
+		if (!g2.known || !(holder = pyinterp_tstate_tid(pi, g2.holder)))
 			break;
-		holder = pyinterp_tstate_tid(pi, g1.holder);
 	}
 	st->full_stops++;
 	p->moved = true;
