@@ -308,14 +308,20 @@ void target_read_states(struct target *t)
 
 		/*
 		 * Not running last time, and not given a CPU since: still not
-		 * running (or, woken meanwhile, still waiting for a CPU).
+		 * running (or, woken meanwhile, still waiting for a CPU).  The
+		 * count compared must be read before the state that said "not
+		 * running" (a thread that got a CPU in between and kept it
+		 * would be missed otherwise): a thread that was running last
+		 * time has no such count until its next read.
 		 */
-		if (th->sched_fd >= 0) {
+		if (idle && th->sched_fd >= 0) {
 			uint64_t runs = read_runs(th->sched_fd);
 			bool same = runs && runs == th->runs;
 			th->runs = runs;
-			if (idle && same)
+			if (same)
 				continue;
+		} else {
+			th->runs = 0;
 		}
 		th->state = '?';
 		if (th->stat_fd < 0)
