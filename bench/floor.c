@@ -11,6 +11,11 @@
  *   stopN    the same for all N threads of a process where B are busy and
  *            the rest blocked in pause(): interrupt all, wait all, continue
  *            all
+ *   wake     one timer wake-up: a loop that sleeps to absolute deadlines
+ *            1 ms apart (clock_nanosleep, TIMER_ABSTIME) and does nothing
+ *            else; its CPU per wake-up, and how late it wakes
+ *   stat     one pread() of /proc/PID/task/TID/stat (a busy thread's OS
+ *            state, kept open), and the same of .../schedstat
  *
  * The children are plain C (fork, pthreads); the tracer and the children
  * can be pinned to different CPUs, as the benchmark pins the profiler and
@@ -26,6 +31,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -224,6 +230,65 @@ static void measure_read(int cpu, int n, int last)
 	free(v);
 }
 
+/*
+ * A sampler must wake up for every sample: what one wake-up costs on this
+ * machine, with nothing else done.  Timer slack as a sampler at 1 kHz has
+ * it (the default).  The wall time is how late each wake-up came.
+ */
+static void measure_wake(int n, int last)
+{
+	int64_t *v = calloc((size_t)n, sizeof(*v)), c0 = 0, next;
+
+	if (!v)
+		die("setup");
+	next = now_ns() + 1000000;
+	for (int i = -50; i < n; i++) {
+		struct timespec ts = { next / 1000000000, next % 1000000000 };
+		if (i == 0)
+			c0 = cpu_ns();
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		if (i >= 0)
+			v[i] = now_ns() - next;
+		next += 1000000;
+	}
+	print_stats("wake", v, n, cpu_ns() - c0, last);
+	free(v);
+}
+
+/* One pread of a /proc file of a busy child's thread, kept open. */
+static void measure_proc(int cpu, int n, int last)
+{
+	static const char *const files[] = { "stat", "schedstat" };
+	int fds[2];
+	pid_t pid;
+	char path[64], buf[1024];
+	int64_t *v = calloc((size_t)n, sizeof(*v));
+
+	if (!v || pipe(fds))
+		die("setup");
+	pid = spawn_child(cpu, 1, 1, fds);
+	wait_ready(fds);
+	for (int f = 0; f < 2; f++) {
+		int64_t c0;
+		int fd;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)pid, (int)pid, files[f]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			die(path);
+		c0 = cpu_ns();
+		for (int i = 0; i < n; i++) {
+			int64_t t0 = now_ns();
+			if (pread(fd, buf, sizeof(buf), 0) <= 0)
+				die("pread");
+			v[i] = now_ns() - t0;
+		}
+		print_stats(f ? "schedstat" : "stat", v, n, cpu_ns() - c0, last && f == 1);
+		close(fd);
+	}
+	kill_child(pid);
+	free(v);
+}
+
 static void measure_stop(const char *name, int cpu, int nthreads, int nbusy, int n, long gap_us,
 			 int last)
 {
@@ -316,7 +381,9 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	measure_read(target_cpu, reads, 0);
 	measure_stop("stop1", target_cpu, 1, 1, stops, gap_us, 0);
-	measure_stop("stopN", target_cpu, group_threads, group_busy, stops / 4, gap_us, 1);
+	measure_stop("stopN", target_cpu, group_threads, group_busy, stops / 4, gap_us, 0);
+	measure_wake(stops, 0);
+	measure_proc(target_cpu, reads, 1);
 	printf("}\n");
 	fflush(stdout);
 	return 0;
