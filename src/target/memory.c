@@ -293,7 +293,6 @@ size_t target_readv(struct target *t, struct target_iov *v, size_t n)
 			remote_iov[k].iov_base = (void *)(uintptr_t)e->addr;
 			remote_iov[k].iov_len = e->len;
 			want += e->len;
-			memo_read(t, NULL, e->addr, e->len);
 			k++;
 		}
 		if (!k)
@@ -301,8 +300,10 @@ size_t target_readv(struct target *t, struct target_iov *v, size_t n)
 		t->reads++;
 		got = process_vm_readv(t->pid, local_iov, k, remote_iov, k, 0);
 		if (got == (ssize_t)want) {
-			for (size_t j = 0; j < k; j++)
+			for (size_t j = 0; j < k; j++) {
 				v[i + j].rc = 0;
+				memo_read(t, NULL, v[i + j].addr, v[i + j].len);
+			}
 			i += k;
 			continue;
 		}
@@ -322,6 +323,7 @@ size_t target_readv(struct target *t, struct target_iov *v, size_t n)
 		for (size_t j = 0; j < k; j++) {
 			if ((size_t)got >= v[i + j].len) {
 				v[i + j].rc = 0;
+				memo_read(t, NULL, v[i + j].addr, v[i + j].len);
 				got -= (ssize_t)v[i + j].len;
 				continue;
 			}
@@ -336,13 +338,62 @@ next:;
 	return failed;
 }
 
+/* By address: a quicksort without a comparison function (libc's qsort cost as much as the walk). */
+static void sort_memo(struct memo_region *a, size_t n)
+{
+	while (n > 12) {
+		uint64_t x = a[0].addr, y = a[n / 2].addr, z = a[n - 1].addr, p;
+		size_t i = 0, j = n - 1;
+
+		p = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+		for (;;) {
+			struct memo_region tmp;
+			while (a[i].addr < p)
+				i++;
+			while (a[j].addr > p)
+				j--;
+			if (i >= j)
+				break;
+			tmp = a[i], a[i] = a[j], a[j] = tmp;
+			i++, j--;
+		}
+		/* [0, i) <= p <= [i, n): recurse into the smaller part. */
+		if (i < n - i) {
+			sort_memo(a, i);
+			a += i, n -= i;
+		} else {
+			sort_memo(a + i, n - i);
+			n = i;
+		}
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct memo_region x = a[i];
+		size_t j = i;
+		while (j > 0 && a[j - 1].addr > x.addr) {
+			a[j] = a[j - 1];
+			j--;
+		}
+		a[j] = x;
+	}
+}
+
+/*
+ * The prefetch sends one iovec per run of regions on the same or adjacent
+ * pages, not one per region: the kernel pins the pages of every iovec
+ * anew, about 0.4 us each, while the bytes in between cost next to
+ * nothing (measured: 160 iovecs of 248 bytes 64 us, one iovec over the
+ * same 80 KiB 7 us).  Every page of a run holds some region that was
+ * read last time, so reading the gaps cannot fault where the regions do
+ * not.  Each region still is a region of the snapshot, in its run's copy.
+ */
 unsigned target_snap_prefetch(struct target *t, struct target_iov *head, size_t nhead,
 			      struct target_iov *tail, size_t ntail)
 {
 	static struct target_iov v[TARGET_MEMO_REGIONS + 16];
+	static struct memo_region m[TARGET_MEMO_REGIONS], last[TARGET_MEMO_REGIONS];
+	static size_t run_of[TARGET_MEMO_REGIONS], last_n = SIZE_MAX;
 	struct target_snap *s = snap_get(t);
-	const struct memo_region *m;
-	size_t n = 0, nm, first;
+	size_t n = 0, nm, first, nruns, placed = 0;
 	uint64_t reads = t->reads;
 	bool recording;
 
@@ -352,40 +403,62 @@ unsigned target_snap_prefetch(struct target *t, struct target_iov *head, size_t 
 	/* What is prefetched is noted again only when the walk reads it. */
 	recording = s->recording;
 	s->recording = false;
-	m = s->memo[s->memo_cur];
 	nm = s->nmemo[s->memo_cur];
+	/* The same notes as last time (a stack that did not move): sorted already. */
+	if (nm != last_n || memcmp(last, s->memo[s->memo_cur], nm * sizeof(*m)) != 0) {
+		memcpy(last, s->memo[s->memo_cur], nm * sizeof(*m));
+		last_n = nm;
+		memcpy(m, last, nm * sizeof(*m));
+		sort_memo(m, nm);
+	}
 	for (size_t i = 0; i < nhead; i++)
 		v[n++] = head[i];
 	first = n;
 	for (size_t i = 0; i < nm; i++) {
-		long off = snap_room(s, m[i].len);
-		if (off < 0)
+		uint64_t end = m[i].addr + m[i].len;
+		struct target_iov *run = n > first ? &v[n - 1] : NULL;
+		uint64_t run_end = run ? run->addr + run->len : 0;
+		long off;
+
+		if (run && (m[i].addr >> 12) <= ((run_end - 1) >> 12) + 1) {
+			/* Same or next page as the run: extend it (regions may overlap). */
+			if (end > run_end) {
+				if (end - run_end > TARGET_SNAP_BYTES - s->used)
+					break;
+				run->len += end - run_end;
+				s->used += end - run_end;
+			}
+			run_of[placed++] = n - 1;
+			continue;
+		}
+		s->used = (s->used + 7) & ~(size_t)7;
+		if ((off = snap_room(s, m[i].len)) < 0)
 			break;
-		/* Reserve the space now; the region counts once it is read. */
+		/* Reserve the space now; the regions count once it is read. */
 		v[n++] = (struct target_iov){ m[i].addr, s->data + off, m[i].len, 0 };
-		s->used += (m[i].len + 7) & ~(size_t)7;
+		s->used += m[i].len;
+		run_of[placed++] = n - 1;
 	}
-	nm = n - first;
+	nruns = n - first;
+	nm = placed;
 	for (size_t i = 0; i < ntail; i++)
 		v[n++] = tail[i];
 	if (n)
 		target_readv(t, v, n);
 	for (size_t i = 0; i < nm; i++) {
-		const struct target_iov *e = &v[first + i];
-		if (e->rc == 0) {
-			s->r[s->n] = (struct snap_region){ e->addr, (uint32_t)e->len,
-				(uint32_t)((uint8_t *)e->buf - s->data), true, false };
+		const struct target_iov *run = &v[run_of[i]];
+		if (run->rc == 0 && s->n < TARGET_SNAP_REGIONS) {
+			s->r[s->n] = (struct snap_region){ m[i].addr, m[i].len,
+				(uint32_t)((uint8_t *)run->buf - s->data + (m[i].addr - run->addr)),
+				true, false };
 			snap_index(s);
 		}
 	}
-	/* Space of regions that failed stays reserved: used is where the last ended. */
-	if (nm)
-		s->used = (size_t)((uint8_t *)v[first + nm - 1].buf - s->data) +
-			  ((v[first + nm - 1].len + 7) & ~(size_t)7);
+	s->used = (s->used + 7) & ~(size_t)7;
 	for (size_t i = 0; i < nhead; i++)
 		head[i] = v[i];
 	for (size_t i = 0; i < ntail; i++)
-		tail[i] = v[first + nm + i];
+		tail[i] = v[first + nruns + i];
 	s->recording = recording;
 	return (unsigned)(t->reads - reads);
 }
@@ -393,13 +466,17 @@ unsigned target_snap_prefetch(struct target *t, struct target_iov *head, size_t 
 int target_read(struct target *t, uint64_t addr, void *buf, size_t len)
 {
 	struct snap_region *hit = snap_find(t, addr, len);
+	int rc;
 
-	memo_read(t, hit, addr, len);
 	if (hit) {
+		memo_read(t, hit, addr, len);
 		memcpy(buf, t->snap->data + hit->off + (addr - hit->addr), len);
 		return 0;
 	}
-	return read_remote(t, addr, buf, len);
+	/* Only what could be read is noted: the prefetch reads runs of pages. */
+	if ((rc = read_remote(t, addr, buf, len)) == 0)
+		memo_read(t, NULL, addr, len);
+	return rc;
 }
 
 static int read_remote(struct target *t, uint64_t addr, void *buf, size_t len)
