@@ -233,11 +233,11 @@ static int record_sample(struct sproc *p, struct profile *prof, const struct sam
  * same, no thread ran Python meanwhile.  Both GIL reads travel in the
  * walk's own system call (pyinterp_sample_gil), and the thread to stop is
  * the holder of the last sample, unread, as long as the holder stays the
- * same from sample to sample.  When it has just moved (threads taking
- * turns), the GIL is read first, and the running threads (OS state R)
- * are stopped with its holder: while the GIL changes hands, the next
- * holder is a thread just woken, and a wrong guess costs a second stop
- * and walk.  If no stopped thread turns out to be the holder, or the GIL
+ * same from sample to sample.  When it moved since the last sample
+ * (threads taking turns), the GIL is read first, and the running threads
+ * (OS state R) are stopped with its holder: while the GIL changes hands,
+ * the next holder is a thread just woken, and a wrong guess costs a
+ * second stop and walk.  If no stopped thread turns out to be the holder, or the GIL
  * changed hands during the walk, the holder read after the walk is
  * stopped too and the walk done again (up to SELECTIVE_ROUNDS walks), and
  * only then is everything stopped: stopping everything wakes every
@@ -294,7 +294,8 @@ static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 	struct py_sample *s = p->s;
 	static pid_t tids[TARGET_MAX_THREADS];
 	struct py_gil g1, g2;
-	pid_t holder = pyinterp_tstate_tid(pi, pi->last_holder);
+	uint64_t last = pi->last_holder;
+	pid_t holder = pyinterp_tstate_tid(pi, last);
 	int rc;
 
 	if (p->moved && holder && pyinterp_gil(pi, &g1) == 0 && g1.known)
@@ -323,7 +324,8 @@ static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 		if (rc == 0 && consistent(t, pi, &g1, &g2)) {
 			if (want_gil)
 				pyinterp_mark_gil(pi, s, &g2);
-			p->moved = round > 0;
+			/* The holder changed since the last sample: it may again. */
+			p->moved = g1.holder != last;
 			return 0;
 		}
 		/*
