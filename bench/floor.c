@@ -17,7 +17,9 @@
  *   stat     one pread() of /proc/PID/task/TID/stat (a busy thread's OS
  *            state, kept open), and the same of .../schedstat, each right
  *            after a 1 ms sleep as in a sampler (in a tight loop, with
- *            the kernel's caches warm, they cost half as much)
+ *            the kernel's caches warm, they cost half as much); and
+ *            the same for every thread of the stopN process, all read
+ *            in turn 10 ms apart (a 100 Hz sampler's idle detection)
  *
  * The children are plain C (fork, pthreads); the tracer and the children
  * can be pinned to different CPUs, as the benchmark pins the profiler and
@@ -295,6 +297,52 @@ static void measure_proc(int cpu, int n, int last)
 	free(v);
 }
 
+/*
+ * The same for all threads of a process (nbusy busy, the rest in pause()),
+ * read in turn 10 ms apart: per read, the median over the rounds.
+ */
+static void measure_proc_group(int cpu, int nthreads, int nbusy, int rounds, int last)
+{
+	static const char *const files[] = { "stat", "schedstat" };
+	static const char *const names[] = { "stat_group", "schedstat_group" };
+	int fds[2], pfd[2][MAX_THREADS], nt;
+	pid_t pid, tids[MAX_THREADS];
+	char path[64], buf[1024];
+	int64_t *v = calloc((size_t)rounds, sizeof(*v));
+
+	if (!v || pipe(fds))
+		die("setup");
+	pid = spawn_child(cpu, nthreads, nbusy, fds);
+	wait_ready(fds);
+	nt = list_tasks(pid, tids, MAX_THREADS);
+	for (int f = 0; f < 2; f++)
+		for (int i = 0; i < nt; i++) {
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)pid, (int)tids[i],
+				 files[f]);
+			if ((pfd[f][i] = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+				die(path);
+		}
+	for (int f = 0; f < 2; f++) {
+		int64_t total = 0;
+		for (int r = 0; r < rounds; r++) {
+			int64_t t0;
+			nap_us(10000);
+			t0 = now_ns();
+			for (int i = 0; i < nt; i++)
+				if (pread(pfd[f][i], buf, sizeof(buf), 0) <= 0)
+					die("pread");
+			v[r] = (now_ns() - t0) / nt;
+			total += v[r];
+		}
+		print_stats(names[f], v, rounds, total, last && f == 1);
+	}
+	for (int f = 0; f < 2; f++)
+		for (int i = 0; i < nt; i++)
+			close(pfd[f][i]);
+	kill_child(pid);
+	free(v);
+}
+
 static void measure_stop(const char *name, int cpu, int nthreads, int nbusy, int n, long gap_us,
 			 int last)
 {
@@ -389,7 +437,8 @@ int main(int argc, char **argv)
 	measure_stop("stop1", target_cpu, 1, 1, stops, gap_us, 0);
 	measure_stop("stopN", target_cpu, group_threads, group_busy, stops / 4, gap_us, 0);
 	measure_wake(stops, 0);
-	measure_proc(target_cpu, stops, 1);
+	measure_proc(target_cpu, stops, 0);
+	measure_proc_group(target_cpu, group_threads, group_busy, stops / 8 > 20 ? stops / 8 : 20, 1);
 	printf("}\n");
 	fflush(stdout);
 	return 0;
