@@ -16,14 +16,20 @@ Every 1024 turns it looks for a command on stdin (without blocking):
   quit
 The first stop after pyspy-c is launched is its first sample (pyspy-c stops
 a blocking target only to sample it, and to detach at the end).
+A Python without the resource module (Debian's bare python3.15, in a
+chroot without /proc) cannot count them: VOLUNTARY is then -1 (unknown).
 """
 import json
-import resource
 import select
 import sys
 import time
 
 from wl import ready, say
+
+try:
+    import resource
+except ImportError:
+    resource = None
 
 try:
     clock, clock_name = time.monotonic, "monotonic"
@@ -46,6 +52,8 @@ def answer(line, gaps):
 
 
 def voluntary():
+    if resource is None:
+        return None
     return resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
 
 
@@ -59,7 +67,7 @@ def spin(threshold):
         t = clock()
         if t - last > threshold:
             v = voluntary()
-            gaps.append([last, t - last, v - vol])
+            gaps.append([last, t - last, -1 if v is None else v - vol])
             vol = v
             if len(gaps) > 10000:
                 del gaps[:5000]
