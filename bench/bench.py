@@ -550,7 +550,7 @@ def section_floor(res):
             # CPU: what a wake-up costs the profiler; a state read does not
             # block, so its median wall time is its CPU (after a sleep, as
             # in a sampler: about twice the tight-loop figure)
-            "wake": fl["wake"]["cpu_per_op"] / 1e3, "wake_late": fl["wake"]["median"] / 1e3,
+            "wake": fl["wake"]["cpu_median"] / 1e3, "wake_late": fl["wake"]["median"] / 1e3,
             "stat": fl["stat"]["median"] / 1e3,
             "schedstat": fl["schedstat"]["median"] / 1e3,
             "stat_group": fl["stat_group"]["median"] / 1e3,
@@ -938,17 +938,18 @@ def report(res, fl, interps, native):
     F = res["floor"]
     t.section("Floor (bench/floor.c, measured first in this run; tracer on CPU %d, target on CPU %d)"
               % (TRACER_CPU, TARGET_CPU),
-              "wall time per operation: median [p10-p90]; tracer CPU per operation in the last column")
+              "wall time per operation: median [p10-p90]; tracer CPU per operation in the last column\n"
+              "(the median where it is measured per operation: wake, stop1, stopN; else the mean)")
     t.header(["operation", "median us", "p10-p90 us", "tracer CPU us"], [-50, 10, 18, 14])
     t.row(["read: process_vm_readv of 4 KiB", f(read, "%.2f"),
            "%.2f-%.2f" % (F["read_4k"]["p10"] / 1e3, F["read_4k"]["p90"] / 1e3),
            f(F["read_4k"]["cpu_per_op"] / 1e3, "%.2f")])
     t.row(["stop1: interrupt+waitpid+cont, 1 busy thread", f(stop1),
            "%.1f-%.1f" % (F["stop1"]["p10"] / 1e3, F["stop1"]["p90"] / 1e3),
-           f(F["stop1"]["cpu_per_op"] / 1e3)])
+           f(F["stop1"]["cpu_median"] / 1e3)])
     t.row(["stopN: the same for %d threads (%d busy)" % (F["stopN_threads"], F["stopN_busy"]),
            f(stopN), "%.1f-%.1f" % (F["stopN"]["p10"] / 1e3, F["stopN"]["p90"] / 1e3),
-           f(F["stopN"]["cpu_per_op"] / 1e3)])
+           f(F["stopN"]["cpu_median"] / 1e3)])
     t.row(["wake: one timer wake-up (wall: how late it came)", f(fl["wake_late"]),
            "%.1f-%.1f" % (F["wake"]["p10"] / 1e3, F["wake"]["p90"] / 1e3), f(fl["wake"])])
     t.row(["stat: pread of /proc/PID/task/TID/stat after a sleep",
@@ -964,7 +965,7 @@ def report(res, fl, interps, native):
                "%.2f-%.2f" % (F[key]["p10"] / 1e3, F[key]["p90"] / 1e3),
                f(fl[key], "%.2f")])
     wake, stat, sched = fl["wake"], fl["stat"], fl["schedstat"]
-    stop1_cpu = F["stop1"]["cpu_per_op"] / 1e3
+    stop1_cpu = F["stop1"]["cpu_median"] / 1e3
     t.text("")
     t.text("A sample costs at least, in CPU: one wake-up (wake), the OS state of each running")
     t.text("thread (stat; a thread asleep since its last read: schedstat), one read, and, when")

@@ -28,7 +28,8 @@
  *
  * Output: one JSON object on stdout.  Times in nanoseconds: median, p10,
  * p90, min, max of the wall time of each operation, and the tracer's CPU
- * time (user+sys, getrusage) per operation over the whole loop.
+ * time (user+sys) per operation over the whole loop and, where measured
+ * per operation, its median.
  *
  * Build: gcc -O2 -o floor floor.c -lpthread   (libc only)
  */
@@ -105,13 +106,30 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * cpu: the tracer's CPU of each operation, or NULL: its median is printed
+ * too ("cpu_median"), which outliers (the machine busy for a moment) do not
+ * move as they move the mean ("cpu_per_op").
+ */
+static void print_stats_cpu(const char *name, int64_t *v, int n, int64_t cpu_total, int64_t *cpu,
+			    int last)
+{
+	int64_t cmed;
+
+	qsort(v, (size_t)n, sizeof(*v), cmp_i64);
+	if (cpu)
+		qsort(cpu, (size_t)n, sizeof(*cpu), cmp_i64);
+	cmed = cpu ? cpu[n / 2] : cpu_total / n;
+	printf("  \"%s\": {\"n\": %d, \"median\": %lld, \"p10\": %lld, \"p90\": %lld, "
+	       "\"min\": %lld, \"max\": %lld, \"cpu_per_op\": %lld, \"cpu_median\": %lld}%s\n",
+	       name, n, (long long)v[n / 2], (long long)v[n / 10], (long long)v[n * 9 / 10],
+	       (long long)v[0], (long long)v[n - 1], (long long)(cpu_total / n), (long long)cmed,
+	       last ? "" : ",");
+}
+
 static void print_stats(const char *name, int64_t *v, int n, int64_t cpu_total, int last)
 {
-	qsort(v, (size_t)n, sizeof(*v), cmp_i64);
-	printf("  \"%s\": {\"n\": %d, \"median\": %lld, \"p10\": %lld, \"p90\": %lld, "
-	       "\"min\": %lld, \"max\": %lld, \"cpu_per_op\": %lld}%s\n",
-	       name, n, (long long)v[n / 2], (long long)v[n / 10], (long long)v[n * 9 / 10],
-	       (long long)v[0], (long long)v[n - 1], (long long)(cpu_total / n), last ? "" : ",");
+	print_stats_cpu(name, v, n, cpu_total, NULL, last);
 }
 
 /* ---- children ---- */
@@ -239,24 +257,37 @@ static void measure_read(int cpu, int n, int last)
  * machine, with nothing else done.  Timer slack as a sampler at 1 kHz has
  * it (the default).  The wall time is how late each wake-up came.
  */
+static int64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void measure_wake(int n, int last)
 {
-	int64_t *v = calloc((size_t)n, sizeof(*v)), c0 = 0, next;
+	int64_t *v = calloc((size_t)n, sizeof(*v)), *cpu = calloc((size_t)n, sizeof(*cpu));
+	int64_t c0 = 0, next;
 
-	if (!v)
+	if (!v || !cpu)
 		die("setup");
 	next = now_ns() + 1000000;
 	for (int i = -50; i < n; i++) {
 		struct timespec ts = { next / 1000000000, next % 1000000000 };
+		int64_t t0;
 		if (i == 0)
 			c0 = cpu_ns();
+		t0 = thread_cpu_ns();
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-		if (i >= 0)
+		if (i >= 0) {
 			v[i] = now_ns() - next;
+			cpu[i] = thread_cpu_ns() - t0;
+		}
 		next += 1000000;
 	}
-	print_stats("wake", v, n, cpu_ns() - c0, last);
+	print_stats_cpu("wake", v, n, cpu_ns() - c0, cpu, last);
 	free(v);
+	free(cpu);
 }
 
 /* One pread of a /proc file of a busy child's thread, kept open, after a sleep. */
@@ -348,9 +379,10 @@ static void measure_stop(const char *name, int cpu, int nthreads, int nbusy, int
 {
 	int fds[2], nt;
 	pid_t pid, tids[MAX_THREADS];
-	int64_t *v = calloc((size_t)n, sizeof(*v)), cpu_total = 0;
+	int64_t *v = calloc((size_t)n, sizeof(*v)), *cpu_v = calloc((size_t)n, sizeof(*cpu_v));
+	int64_t cpu_total = 0;
 
-	if (!v || pipe(fds))
+	if (!v || !cpu_v || pipe(fds))
 		die("setup");
 	pid = spawn_child(cpu, nthreads, nbusy, fds);
 	wait_ready(fds);
@@ -364,7 +396,7 @@ static void measure_stop(const char *name, int cpu, int nthreads, int nbusy, int
 		int64_t t0, c0;
 
 		nap_us(gap_us);
-		c0 = cpu_ns();
+		c0 = thread_cpu_ns();
 		t0 = now_ns();
 		for (int k = 0; k < nt; k++)
 			if (ptrace(PTRACE_INTERRUPT, tids[k], 0, 0) != 0)
@@ -385,14 +417,16 @@ static void measure_stop(const char *name, int cpu, int nthreads, int nbusy, int
 				die("PTRACE_CONT");
 		if (i >= 0) {
 			v[i] = now_ns() - t0;
-			cpu_total += cpu_ns() - c0;
+			cpu_v[i] = thread_cpu_ns() - c0;
+			cpu_total += cpu_v[i];
 		}
 	}
 	printf("  \"%s_threads\": %d,\n  \"%s_busy\": %d,\n  \"%s_stopped\": %d,\n", name,
 	       nthreads, name, nbusy, name, nt);
-	print_stats(name, v, n, cpu_total, last);
+	print_stats_cpu(name, v, n, cpu_total, cpu_v, last);
 	kill_child(pid);
 	free(v);
+	free(cpu_v);
 }
 
 int main(int argc, char **argv)
