@@ -137,18 +137,29 @@ def start_native_workload(procs, interp, tmp_path, *extra):
 
 def wait_out_of_syscalls(pid, tid, timeout=10):
     """Wait until the thread is past its write of "ready" and in its C loop: it
-    makes no system call there, so /proc/PID/task/TID/syscall reads "running"."""
+    makes no system call there, so /proc/PID/task/TID/syscall reads "running".
+    A thread preempted inside write() reads "running" too (runnable): so also
+    wait until it has spent user time after that, which, its loop being all
+    it runs in user space after the write, it can only spend past the write."""
     path = "/proc/%d/task/%d/syscall" % (pid, tid)
+    stat = "/proc/%d/task/%d/stat" % (pid, tid)
     deadline = time.monotonic() + timeout
     while True:
         with open(path) as f:
             if f.read().split()[0] == "running":
-                # Out of write(); a few instructions of the C library's
-                # wrapper may remain: let them pass.
-                time.sleep(0.05)
-                return
+                break
         assert time.monotonic() < deadline, "thread %d never left its system call" % tid
         time.sleep(0.001)
+    utime0 = _utime(stat)
+    while _utime(stat) <= utime0:
+        assert time.monotonic() < deadline, "thread %d never ran its loop" % tid
+        time.sleep(0.001)
+
+
+def _utime(stat_path):
+    """User time (clock ticks) of a thread, from /proc/.../stat (field 14)."""
+    with open(stat_path) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[11])
 
 
 def expected_main(w):
