@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -544,12 +545,33 @@ int target_reload(struct target *t)
 	return target_load_maps(t);
 }
 
+/*
+ * Two /proc files stay open per thread (stat, schedstat): a target with a
+ * few hundred threads would exhaust the usual soft limit of 1024
+ * descriptors, and a thread whose files cannot be opened has no known
+ * state.  Raise the soft limit to the hard one, once.
+ */
+static void raise_fd_limit(void)
+{
+	static bool done;
+	struct rlimit rl;
+
+	if (done)
+		return;
+	done = true;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int target_open(struct target *t, pid_t pid, bool seize)
 {
 	sigset_t set;
 	uint64_t probe;
 	int rc;
 
+	raise_fd_limit();
 	memset(t, 0, sizeof(*t));
 	t->pid = pid;
 	t->sig_fd = -1;
