@@ -319,8 +319,10 @@ void target_read_states(struct target *t)
 			uint64_t runs = read_runs(th->sched_fd);
 			bool same = runs && runs == th->runs;
 			th->runs = runs;
-			if (same)
+			if (same) {
+				th->woken = false; /* it did not even run: asleep */
 				continue;
+			}
 		} else {
 			th->runs = 0;
 		}
