@@ -26,6 +26,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import tempfile
 import sys
 import time
 
@@ -63,6 +64,7 @@ P = {
     "floor_reads": (20000, 5000),
     "floor_stops": (2000, 400),
     "memory_poll_seconds": (5.0, 1.0),
+    "native_merge_seconds": (10.0, 3.0),
 }
 P = {k: v[1] if QUICK else v[0] for k, v in P.items()}
 
@@ -775,6 +777,77 @@ def vmrss_kb(pid):
     return None
 
 
+NATIVE_MERGE_IDS = ["pyenv-2.7", "system-3.11"]  # and the reference
+NATIVE_RE = re.compile(r"^pyspy-c: native: (\d+) of (\d+) stacks merged \(([0-9.]+)%\)"
+                       r"(?:, (\d+) with the C stack cut short)?")
+NATIVE_FAILED_RE = re.compile(r"^pyspy-c: native: (\d+) stacks kept as Python only")
+
+
+def build_spin(interp, outdir):
+    """tests/native/ext/spin.c for interp: its own headers, else a pyenv build's of
+    the same X.Y, else the limited API.  Returns a note, or raises BenchError."""
+    code = "import sysconfig; print(sysconfig.get_paths()['include'])"
+    out = subprocess.run(interp.argv + ["-c", code], capture_output=True, text=True,
+                         timeout=30, env=CLEAN_ENV).stdout.strip()
+    inc, flags = out, []
+    if not os.path.isfile(os.path.join(inc, "Python.h")):
+        same = glob.glob("/root/.pyenv/versions/%d.%d*/include/python%d.%d*/Python.h"
+                         % (interp.version * 2))
+        any3 = sorted(glob.glob("/root/.pyenv/versions/3.*/include/python3.*/Python.h"))
+        if same:
+            inc = os.path.dirname(same[0])
+        elif any3 and interp.version[0] == 3:
+            inc, flags = os.path.dirname(any3[-1]), ["-DPy_LIMITED_API=0x03060000"]
+        else:
+            raise BenchError("%s: no Python headers to build the extension with" % interp.id)
+    r = subprocess.run(["gcc", "-O0", "-g", "-shared", "-fPIC", "-I" + inc] + flags +
+                       ["-o", os.path.join(outdir, "spin.so"),
+                        os.path.join(REPO, "tests", "native", "ext", "spin.c"), "-lpthread"],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise BenchError("%s: building spin.c failed: %s" % (interp.id, r.stderr[-300:]))
+    return inc
+
+
+def section_native_merge(interps, ref, res):
+    """--native on a long run of tests/native/mixed.py (stacks that go back and forth
+    between Python and C): the share of thread samples whose C and Python stacks merged."""
+    rows = []
+    pick = [i for i in interps if not i.chroot and (i.id in NATIVE_MERGE_IDS or i.id == ref.id)]
+    for interp in pick:
+        log("native merge: %s" % interp.id)
+        d = tempfile.mkdtemp(prefix="pyspy-c-bench-native-")
+        try:
+            build_spin(interp, d)
+            argv = [TASKSET, "-c", str(TARGET_CPU)] + interp.argv + [
+                os.path.join(REPO, "tests", "native", "mixed.py"), d, "1"]
+            tgt = Proc(argv, stdout=True, name="%s mixed.py" % interp.id)
+            try:
+                line = tgt.readline("stdout", 30)
+                if line is None or not line.startswith("ready"):
+                    raise BenchError("%s: mixed.py did not get ready (%r)" % (interp.id, line))
+                r = profile_for(tgt.pid, 100, P["native_merge_seconds"], native=True,
+                                verbose=True)
+            finally:
+                tgt.kill()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        row = {"interp": interp.id, "taken": r.taken, "merged": None, "stacks": None,
+               "partial": 0, "failed": 0}
+        for l in r.stderr:
+            m = NATIVE_RE.match(l)
+            if m:
+                row["merged"], row["stacks"] = int(m.group(1)), int(m.group(2))
+                row["partial"] = int(m.group(4) or 0)
+            m = NATIVE_FAILED_RE.match(l)
+            if m:
+                row["failed"] = int(m.group(1))
+        row["cpu_us"] = r.cpu_us / max(r.taken, 1)
+        rows.append(row)
+    res["native_merge"] = rows
+    return rows
+
+
 def section_memory(ref, res):
     secs = MEMORY_SECONDS
     left = TOTAL_BUDGET - (time.monotonic() - T_START) - 10
@@ -1016,6 +1089,25 @@ def report(res, fl, interps, native):
     if not native:
         targets.append(("--native, depths %s" % ", ".join(map(str, NATIVE_DEPTHS)), None,
                         "not available yet (pyspy-c record has no --native)"))
+
+    # Native merge.
+    nm = res.get("native_merge") or []
+    if nm:
+        t.section("Native merge: --native at 100 Hz for %g s on tests/native/mixed.py (recursion,"
+                  " sorted(key=), map(), a C extension calling back, generators, json hooks)"
+                  % P["native_merge_seconds"],
+                  "thread samples whose C stack and Python stack merged, from the -v summary;"
+                  " 'cut' merged with the C stack cut short")
+        t.header(["interpreter", "samples", "stacks", "merged", "cut", "failed", "merged %",
+                  "CPU us/sample", "target"], [-20, 8, 8, 8, 6, 7, 9, 14, 7])
+        for row in nm:
+            ok = row["stacks"] and row["failed"] == 0
+            t.row([row["interp"], row["taken"], row["stacks"], row["merged"], row["partial"],
+                   row["failed"], f(100.0 * (row["merged"] or 0) / max(row["stacks"] or 1, 1),
+                                    "%.2f"), f(row["cpu_us"]), "PASS" if ok else "FAIL"])
+            targets.append(("--native merge failures = 0, %s" % row["interp"],
+                            bool(ok), "%s of %s merged, %s failed" % (
+                                row["merged"], row["stacks"], row["failed"])))
 
     # Threads.
     th = res["threads"]
@@ -1273,6 +1365,7 @@ def main():
             ("sustained", lambda: section_sustained(ref, res)),
             ("threads", lambda: section_threads(ref, res)),
             ("slowdown", lambda: section_slowdown(ref, res)),
+            ("native merge", lambda: section_native_merge(interps, ref, res)),
             ("memory", lambda: section_memory(ref, res)),  # last: long, runs alone
         ]
         fl = None

@@ -88,7 +88,10 @@ def test_dump_text(procs, interp, tmp_path):
     holders = []
     for _ in range(5):
         holders += [tid for tid, t in parse_text(_dump(w, tmp_path).out).items() if t["gil"]]
-    assert set(holders) <= set(busy) and holders, (
+    # Each dump stops every thread, and a parked thread pulled out of its lock
+    # wait takes the GIL for a moment: a later dump may catch it there.  The
+    # busy thread, which holds it nearly all the time, must be seen with it.
+    assert set(busy) & set(holders), (
         "GIL holders over 5 dumps: %s, the busy thread: %s" % (holders, busy))
 
 
