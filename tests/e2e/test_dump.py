@@ -57,10 +57,10 @@ def _dump(w, tmp_path, *args):
     return run
 
 
-def test_dump_text(procs, interp, tmp_path):
+def test_dump_text(procs, scenario, tmp_path):
     """Every thread once, newest frame first, exactly the interpreter's frames; the
     busy thread is active and holds the GIL, the parked ones are idle."""
-    w = e2elib.start_ground_truth(procs, interp, tmp_path)
+    w = e2elib.start_ground_truth(procs, scenario, tmp_path)
     run = _dump(w, tmp_path, "--full-filenames")
     got = parse_text(run.out)
     errors = []
@@ -82,12 +82,21 @@ def test_dump_text(procs, interp, tmp_path):
         if got[tid]["gil"] and not busy:
             errors.append("thread %r holds the GIL, but it is parked" % t["name"])
     assert sum(t["gil"] for t in got.values()) <= 1, "two GIL holders\n" + run.describe()
-    assert not errors, "%s:\n  %s\n%s" % (interp.id, "\n  ".join(errors), run.describe())
-    assert _truth_threads(w), "no thread with a known OS id to compare on %s" % interp.id
+    assert not errors, "%s:\n  %s\n%s" % (scenario.id, "\n  ".join(errors), run.describe())
+    assert _truth_threads(w), "no thread with a known OS id to compare on %s" % scenario.id
     busy = [t["native_id"] for t in _truth_threads(w) if t["kind"] == "busy"]
     holders = []
     for _ in range(5):
         holders += [tid for tid, t in parse_text(_dump(w, tmp_path).out).items() if t["gil"]]
+    # Found by a scan of its data, an interpreter's GIL may stay unknown (3.7 to
+    # 3.11 keep it in _PyRuntime, which the scan need not find): record --gil
+    # says so with exit status 7, and then no thread can be marked.
+    gil = e2elib.run_profiler(tmp_path, ["record", "--gil", "-d", "0.05", "-p", w.pid],
+                              env=e2elib.profiler_env(scenario))
+    if gil.rc == 7:
+        assert not holders, "GIL holders shown, though the GIL is unknown: %s" % holders
+        return
+    assert gil.rc == 0, gil.describe()
     # Each dump stops every thread, and a parked thread pulled out of its lock
     # wait takes the GIL for a moment: a later dump may catch it there.  The
     # busy thread, which holds it nearly all the time, must be seen with it.
@@ -95,14 +104,14 @@ def test_dump_text(procs, interp, tmp_path):
         "GIL holders over 5 dumps: %s, the busy thread: %s" % (holders, busy))
 
 
-def test_dump_json_locals(procs, interp, tmp_path):
+def test_dump_json_locals(procs, scenario, tmp_path):
     """--json --locals: the same frames, each frame's arguments marked, every name one the
     interpreter has, and simple values as repr() writes them."""
-    w = e2elib.start_ground_truth(procs, interp, tmp_path)
+    w = e2elib.start_ground_truth(procs, scenario, tmp_path)
     run = _dump(w, tmp_path, "--json", "--locals")
     doc = json.loads(run.out)
     assert doc["pid"] == w.pid
-    assert doc["python"].startswith("%d.%d" % interp.version), doc["python"]
+    assert doc["python"].startswith("%d.%d" % scenario.version), doc["python"]
     by_tid = dict((t["tid"], t) for t in doc["threads"])
     errors = []
     checked_values = 0
@@ -140,7 +149,7 @@ def test_dump_json_locals(procs, interp, tmp_path):
                     if shown[name]["repr"] != r:
                         errors.append("%s: %s = %s, expected %s" % (
                             where, name, shown[name]["repr"], r))
-    assert not errors, "%s:\n  %s\n%s" % (interp.id, "\n  ".join(errors), run.describe())
+    assert not errors, "%s:\n  %s\n%s" % (scenario.id, "\n  ".join(errors), run.describe())
     assert checked_values >= 5, "only %d simple values compared\n%s" % (checked_values, run.describe())
 
 
