@@ -101,6 +101,23 @@ int launch_attach(char *const argv[], bool seize, struct target *t, struct pyint
 		  struct profile *prof, pid_t *pid);
 bool launch_on_signal(void *ctx, int sig);
 int launch_wait(pid_t pid, int status);
+/*
+ * The target of a sampling command, after cli_parse(): --pid PID ('pid'),
+ * or a program after "--" (*program set to it).  0, or 2 after the usage
+ * error.
+ */
+int cli_target_args(const char *cmd, int argc, char **argv, int optind, pid_t pid,
+		    char ***program);
+/*
+ * Attach as the command line says: to the pid (cli_attach), or start the
+ * program (launch_attach, *pid set to it once it runs) with 'signals' as
+ * so's on_signal policy.  Returns 0, the exit status after printing the
+ * error, or -1 when the program ended before its interpreter was found
+ * (said on stderr; the caller waits for it and ends as it did).
+ */
+int cli_launch_or_attach(char **program, pid_t *pid, struct target *t, struct pyinterp *pi,
+			 struct profile *prof, struct sampler_opts *so,
+			 struct launch_signals *signals);
 
 int cli_main(int argc, char **argv);
 int cmd_record(int argc, char **argv);

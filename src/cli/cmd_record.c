@@ -286,16 +286,8 @@ int cmd_record(int argc, char **argv)
 	memset(&pi, 0, sizeof(pi));
 	if (cli_parse(&cmd_record_def, argc, argv, &optind, set_option, &a, &help))
 		return help ? 0 : 2;
-	if (optind < argc && strcmp(argv[optind - 1], "--") == 0)
-		program = argv + optind;
-	else if (optind < argc)
-		return cli_error(2, "unexpected argument '%s' (to run a program, put it after "
-				 "'--'; see 'pyspy-c record --help')", argv[optind]);
-	if (a.pid && program)
-		return cli_error(2, "give either --pid PID or a program after '--', not both");
-	if (!a.pid && !program)
-		return cli_error(2, "record needs --pid PID or a program to run after '--' "
-				 "(see 'pyspy-c record --help')");
+	if (cli_target_args("record", argc, argv, optind, a.pid, &program))
+		return 2;
 	fmt = output_find(a.format ? a.format : "folded");
 	if (!fmt)
 		return unknown_format(a.format);
@@ -332,28 +324,14 @@ int cmd_record(int argc, char **argv)
 		}
 		a.so.timeline = tl;
 	}
-	if (program) {
-		rc = launch_attach(program, a.so.blocking, &t, &pi, prof, &a.pid);
-		if (a.pid)
-			target_guard_crashes(&t);
-		if (rc == 0 && a.so.gil)
-			rc = pyinterp_gil_available(&pi);
-		if (rc == -PERR_GONE) {
-			/* It ran to its end before Python was up: say so, and end
-			 * as it did, with an empty profile. */
-			cli_error(0, "%s", perr_detail(rc));
-			launched_early_exit = true;
-		} else if (rc) {
-			status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
-			goto done;
-		}
-		a.so.on_signal = launch_on_signal;
-		a.so.signal_ctx = &signals;
-		signals.pid = a.pid;
-	} else {
-		if ((status = cli_attach(&t, &pi, a.pid, a.so.blocking, prof, a.so.gil)) != 0)
-			goto done;
-	}
+	status = cli_launch_or_attach(program, &a.pid, &t, &pi, prof, &a.so, &signals);
+	/* A program that ran to its end before Python was up: end as it did,
+	 * with an empty profile. */
+	launched_early_exit = status == -1;
+	if (launched_early_exit)
+		status = 0;
+	else if (status)
+		goto done;
 	command = read_command(a.pid);
 	if (a.verbose) {
 		char desc[2048];

@@ -211,16 +211,8 @@ int cmd_top(int argc, char **argv)
 	memset(&pi, 0, sizeof(pi));
 	if (cli_parse(&cmd_top_def, argc, argv, &optind, set_option, &a, &help))
 		return help ? 0 : 2;
-	if (optind < argc && strcmp(argv[optind - 1], "--") == 0)
-		program = argv + optind;
-	else if (optind < argc)
-		return cli_error(2, "unexpected argument '%s' (to run a program, put it after "
-				 "'--'; see 'pyspy-c top --help')", argv[optind]);
-	if (a.pid && program)
-		return cli_error(2, "give either --pid PID or a program after '--', not both");
-	if (!a.pid && !program)
-		return cli_error(2, "top needs --pid PID or a program to run after '--' "
-				 "(see 'pyspy-c top --help')");
+	if (cli_target_args("top", argc, argv, optind, a.pid, &program))
+		return 2;
 	cli_block_stop_signals();
 
 	tp.prof = profile_new();
@@ -230,22 +222,13 @@ int cmd_top(int argc, char **argv)
 		goto done;
 	}
 	profile_set_limit(tp.prof, PROFILE_DEFAULT_MAX_STACKS);
-	if (program) {
-		rc = launch_attach(program, a.so.blocking, &t, &pi, tp.prof, &a.pid);
-		if (a.pid)
-			target_guard_crashes(&t);
-		if (rc == 0 && a.so.gil)
-			rc = pyinterp_gil_available(&pi);
-		if (rc) {
-			status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
-			goto done;
-		}
-		a.so.on_signal = launch_on_signal;
-		a.so.signal_ctx = &signals;
-		signals.pid = a.pid;
-	} else if ((status = cli_attach(&t, &pi, a.pid, a.so.blocking, tp.prof, a.so.gil)) != 0) {
+	status = cli_launch_or_attach(program, &a.pid, &t, &pi, tp.prof, &a.so, &signals);
+	if (status == -1) {
+		status = 0; /* nothing to show: the program ended; end as it did */
 		goto done;
 	}
+	if (status)
+		goto done;
 
 	target_cmdline(&t, command, sizeof(command));
 	if (pi.micro >= 0)

@@ -14,6 +14,7 @@
 #include "pyspy/cli.h"
 #include "pyspy/error.h"
 #include "pyspy/pyinterp.h"
+#include "pyspy/sampler.h"
 #include "pyspy/target.h"
 
 #include <errno.h>
@@ -127,4 +128,46 @@ int launch_wait(pid_t pid, int status)
 		if (sig == SIGTERM || sig == SIGHUP)
 			kill(pid, sig);
 	}
+}
+
+int cli_target_args(const char *cmd, int argc, char **argv, int optind, pid_t pid,
+		    char ***program)
+{
+	*program = NULL;
+	if (optind < argc && strcmp(argv[optind - 1], "--") == 0)
+		*program = argv + optind;
+	else if (optind < argc)
+		return cli_error(2, "unexpected argument '%s' (to run a program, put it after "
+				 "'--'; see 'pyspy-c %s --help')", argv[optind], cmd);
+	if (pid && *program)
+		return cli_error(2, "give either --pid PID or a program after '--', not both");
+	if (!pid && !*program)
+		return cli_error(2, "%s needs --pid PID or a program to run after '--' "
+				 "(see 'pyspy-c %s --help')", cmd, cmd);
+	return 0;
+}
+
+int cli_launch_or_attach(char **program, pid_t *pid, struct target *t, struct pyinterp *pi,
+			 struct profile *prof, struct sampler_opts *so,
+			 struct launch_signals *signals)
+{
+	int rc;
+
+	if (!program)
+		return cli_attach(t, pi, *pid, so->blocking, prof, so->gil);
+	rc = launch_attach(program, so->blocking, t, pi, prof, pid);
+	if (*pid)
+		target_guard_crashes(t);
+	if (rc == 0 && so->gil)
+		rc = pyinterp_gil_available(pi);
+	if (rc == -PERR_GONE) {
+		cli_error(0, "%s", perr_detail(rc));
+		return -1;
+	}
+	if (rc)
+		return cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
+	so->on_signal = launch_on_signal;
+	so->signal_ctx = signals;
+	signals->pid = *pid;
+	return 0;
 }
