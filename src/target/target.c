@@ -459,6 +459,17 @@ static bool same_pidns(pid_t pid)
 	return na == nb && memcmp(a, b, (size_t)na) == 0;
 }
 
+/* Whether this process holds CAP_SYS_PTRACE (bit 19 of CapEff). */
+static bool have_cap_sys_ptrace(void)
+{
+	char buf[4096], *v;
+
+	if (read_small("/proc/self/status", buf, sizeof(buf)) < 0 ||
+	    (v = status_field(buf, "CapEff")) == NULL)
+		return false;
+	return (strtoull(v, NULL, 16) >> 19) & 1;
+}
+
 /* Compose the "why" of a refused attach. */
 static int explain_perm(pid_t pid, int err)
 {
@@ -484,6 +495,12 @@ static int explain_perm(pid_t pid, int err)
 		return perr_set(PERR_PERM,
 				"cannot attach to pid %d: %s; ptrace is disabled on this system "
 				"(kernel.yama.ptrace_scope = 3, reboot needed to lower it)",
+				(int)pid, strerror(err));
+	if (have_cap_sys_ptrace())
+		return perr_set(PERR_PERM,
+				"cannot attach to pid %d: %s, although pyspy-c has CAP_SYS_PTRACE: "
+				"a security module (AppArmor, SELinux), a sandbox, or a user "
+				"namespace pyspy-c is not privileged in protects it",
 				(int)pid, strerror(err));
 	return perr_set(PERR_PERM,
 			"cannot attach to pid %d: %s; run as root or with CAP_SYS_PTRACE%s%s%s",

@@ -100,6 +100,20 @@ def test_permission_denied_unprivileged(procs, one_interp, tmp_path):
     w.ping()
 
 
+def test_permission_denied_despite_cap_sys_ptrace(procs, one_interp, tmp_path):
+    """pyspy-c root in a user namespace of its own (CAP_SYS_PTRACE there, not over the
+    target): exit 4, and the message does not send the user after a capability they have."""
+    if shutil.which("unshare") is None:
+        pytest.fail("unshare (util-linux) is missing; the test command installs it")
+    w = e2elib.start_harm_target(procs, one_interp, tmp_path, "ping")
+    run = run_profiler(tmp_path, ["record", "--pid", w.pid, "--duration", 1],
+                       prefix=["unshare", "--user", "--map-root-user", "--"])
+    msg = assert_error(run, 4, r"although pyspy-c has CAP_SYS_PTRACE")
+    assert "namespace" in msg, run.describe()
+    e2elib.assert_not_harmed(w.pid)
+    w.ping()
+
+
 def test_another_tracer(procs, one_interp, tmp_path):
     """A target already traced (strace -p): exit 4, the message names the tracer's pid and command."""
     w = e2elib.start_harm_target(procs, one_interp, tmp_path, "ping")
