@@ -259,6 +259,13 @@ int native_merge(const struct native_frame *c, size_t nc, bool c_complete,
  * PyEval_EvalFrameEx is the eval loop itself, 3.x's a wrapper).  PURE.
  */
 unsigned native_classify_name(const char *name, int py_major);
+/*
+ * The name of the PLT stub at file address 'addr' of ELF file 'e'
+ * ("memcpy@plt", written to buf), or NULL when addr is not in a stub whose
+ * target can be named.  Reads only the file (see src/native/plt.c).
+ */
+struct Elf;
+const char *native_plt_name(struct Elf *e, uint64_t addr, char *buf, size_t cap);
 /* Short text for a native_merge() result. */
 const char *native_merge_strerror(int rc);
 

@@ -12,7 +12,8 @@
  * for DIR in the user's debug directories, the target's /usr/lib/debug
  * (through /proc/PID/root) and the host's.  A candidate is accepted when
  * its build-id matches the module's (or, without build-ids, its CRC
- * matches the debuglink's).
+ * matches the debuglink's).  A PLT stub, which has no symbol, is named
+ * after the function it jumps to (plt.c).
  *
  * Every address is looked up once: the result is cached by address, and
  * the strings are interned, so a steady-state sample does no ELF or
@@ -510,6 +511,12 @@ uint32_t nsym_lookup(struct native *n, uint64_t pc)
 		/* Versioned names from .symtab: "__libc_start_main@@GLIBC_2.34". */
 		snprintf(vbuf, sizeof(vbuf), "%.*s", (int)(strchr(name, '@') - name), name);
 		name = vbuf[0] ? vbuf : name;
+	}
+	if (!name && m && m->dw) {
+		/* A PLT stub: no symbol, named after the function it jumps to. */
+		GElf_Addr bias;
+		Elf *e = dwfl_module_getelf(m->dw, &bias);
+		name = native_plt_name(e, pc - bias, vbuf, sizeof(vbuf));
 	}
 	if (name) {
 		s->sym.name = nsym_intern(n, name);

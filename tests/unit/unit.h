@@ -18,5 +18,6 @@ int unit_layout_dwarf(void);
 int unit_output_formats(void);
 int unit_native_merge(void);
 int unit_top(void);
+int unit_plt(void);
 
 #endif

@@ -21,6 +21,7 @@ static const struct {
 	{ "output_formats", unit_output_formats },
 	{ "native_merge", unit_native_merge },
 	{ "top", unit_top },
+	{ "plt", unit_plt },
 };
 
 int main(void)
