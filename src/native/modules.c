@@ -393,3 +393,40 @@ bool nmod_unwind_info(struct native *n, struct nmodule *m)
 	m->unwind_ok = true;
 	return true;
 }
+
+/*
+ * The start of the function that contains pc: the greatest initial
+ * location <= pc in the module's .eh_frame_hdr search table, provided its
+ * FDE covers pc.  (The range is checked when the FDE's pc_begin is
+ * pcrel|sdata4, as x86-64 toolchains write it and as the table entry
+ * confirms; else the entry is taken as it is.)  This names code without a
+ * symbol, in a stripped file, by its function instead of by instruction.
+ * At most log2(fde_count) + 2 reads, of pages kept across samples.
+ */
+uint64_t nmod_function_start(struct native *n, struct nmodule *m, uint64_t pc)
+{
+	uint64_t lo = 0, hi, start, fde;
+	int32_t e[2];
+	uint32_t w[4]; /* length, CIE pointer, pc_begin, pc_range */
+
+	if (!nmod_unwind_info(n, m))
+		return 0;
+	hi = m->fde_count;
+	while (lo < hi) { /* the first entry that starts after pc */
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (nmem_read(n, m->eh_table + mid * 8, e, sizeof(e)) != 0)
+			return 0;
+		if (m->eh_hdr + (uint64_t)(int64_t)e[0] <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || nmem_read(n, m->eh_table + (lo - 1) * 8, e, sizeof(e)) != 0)
+		return 0;
+	start = m->eh_hdr + (uint64_t)(int64_t)e[0];
+	fde = m->eh_hdr + (uint64_t)(int64_t)e[1];
+	if (nmem_read(n, fde, w, sizeof(w)) == 0 && w[0] != 0xffffffffu &&
+	    fde + 8 + (uint64_t)(int64_t)(int32_t)w[2] == start && pc - start >= w[3])
+		return 0;
+	return start;
+}

@@ -131,6 +131,8 @@ const struct nregion *nmod_region_at(const struct native *n, uint64_t addr);
 struct nmodule *nmod_at(struct native *n, uint64_t addr);
 /* Read the module's .eh_frame_hdr as mapped; false when it has none. */
 bool nmod_unwind_info(struct native *n, struct nmodule *m);
+/* Start of the function that contains pc, by the unwind tables; 0: none. */
+uint64_t nmod_function_start(struct native *n, struct nmodule *m, uint64_t pc);
 void nmod_free_all(struct native *n);
 
 /* symbols.c */

@@ -447,15 +447,20 @@ static int grow(struct native *n)
 	return 0;
 }
 
-/* A name for an address with no symbol: "libfoo.so+0x1234". */
+/*
+ * A name for an address with no symbol: "libfoo.so+0x1234", the address
+ * in the file of the start of its function when the unwind tables know
+ * it (so that the samples of one function add up), else of pc itself.
+ */
 static const char *unnamed(struct native *n, struct nmodule *m, uint64_t pc)
 {
 	char buf[512];
 
-	if (m)
+	if (m) {
+		uint64_t at = nmod_function_start(n, m, pc);
 		snprintf(buf, sizeof(buf), "%s+0x%" PRIx64, m->name,
-			 pc - (m->unwind_tried && m->hi ? m->bias : m->start));
-	else
+			 (at ? at : pc) - (m->unwind_tried && m->hi ? m->bias : m->start));
+	} else
 		snprintf(buf, sizeof(buf), "[unknown code 0x%" PRIx64 "]", pc);
 	return nsym_intern(n, buf);
 }

@@ -71,8 +71,10 @@ def _pyenv_includes():
     return found
 
 
-def build_extension(interp, outdir):
-    """Build spin.so for interp into outdir; returns how (for messages)."""
+def build_extension(interp, outdir, strip=False):
+    """Build spin.so for interp into outdir; returns how (for messages).
+    strip: then strip it (only PyInit_spin stays, in .dynsym), keeping the
+    full build as spin.so.full."""
     inc = _include_of(interp)
     flags = []
     if inc:
@@ -94,18 +96,31 @@ def build_extension(interp, outdir):
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert r.returncode == 0, "building spin.c with %s failed:\n$ %s\n%s" % (
         how, " ".join(cmd), r.stdout.decode())
+    if strip:
+        so = os.path.join(outdir, "spin.so")
+        shutil.copyfile(so, so + ".full")
+        subprocess.run(["strip", "--strip-all", so], check=True)
+        how += ", stripped"
     return how
+
+
+def symbol_addresses(path):
+    """{name: address} of the functions in an ELF file's .symtab (nm)."""
+    out = subprocess.run(["nm", "--defined-only", path], stdout=subprocess.PIPE,
+                         check=True).stdout.decode()
+    return dict((f[2], int(f[0], 16)) for f in (l.split() for l in out.splitlines())
+                if len(f) == 3 and f[1] in "tT")
 
 
 class NativeWorkload(e2elib.Workload):
     pass
 
 
-def start_native_workload(procs, interp, tmp_path, *extra):
+def start_native_workload(procs, interp, tmp_path, *extra, strip=False):
     t_dir, h_dir = interp.target_tmpdir(str(tmp_path))
     if interp.chroot:
         procs.add_cleanup(lambda: shutil.rmtree(h_dir, ignore_errors=True))
-    how = build_extension(interp, h_dir)
+    how = build_extension(interp, h_dir, strip=strip)
     shutil.copyfile(os.path.join(NATIVE_DIR, "workload.py"), os.path.join(h_dir, "workload.py"))
     ready_r, ready_w = os.pipe()
     log_path = os.path.join(str(tmp_path), "native_workload.log")
@@ -118,6 +133,7 @@ def start_native_workload(procs, interp, tmp_path, *extra):
     procs.add_cleanup(lambda: os.close(ready_r))
     w = NativeWorkload(interp, p, log_path)
     w.how = how
+    w.ext_dir = h_dir
     try:
         line = e2elib.read_line(ready_r, 60, "ready from the native workload")
     except AssertionError as e:
@@ -266,6 +282,25 @@ def test_native_all_shows_interpreter_frames(procs, one_interp, tmp_path):
         between = got[got.index(want[1]) + 1:got.index(want[2])]
         assert between, "no interpreter frame between outer and call_back\n" + run.describe()
         assert got.index(want[0]) > 0, "no start-up frame at the root\n" + run.describe()
+
+
+def test_native_stripped_extension(procs, native_interp, tmp_path):
+    """A stripped extension: its static functions have no symbol, and each reads
+    spin.so+0xSTART, START the function's own address (nm of the unstripped build),
+    whatever instruction a sample stopped at; the merge is unchanged."""
+    w = start_native_workload(procs, native_interp, tmp_path, "--no-thread", strip=True)
+    run = _record(w, tmp_path, "--native")
+    syms = symbol_addresses(os.path.join(w.ext_dir, "spin.so.full"))
+    want = expected_main(w)
+    want[2] = ("spin.so+0x%x" % syms["call_back"], "spin.so", None)
+    want[4] = ("spin.so+0x%x" % syms["spin"], "spin.so", None)
+    stacks = parse_folded(run.out, threads=False, no_line_ok=True)
+    for st in stacks:  # the module's path as the target sees it, by its file name
+        st.frames = [(n, os.path.basename(f) if f.endswith("/spin.so") else f, ln)
+                     for n, f, ln in st.frames]
+    _check(w, run, stacks, None, want, "main thread")
+    assert re.search(r"could not resolve \d+ of \d+ frames in \S*spin\.so", run.err), (
+        "the summary does not say which frames stayed unnamed\n" + run.describe())
 
 
 def test_native_refuses_nonblocking(procs, one_interp, tmp_path):
