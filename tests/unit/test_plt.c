@@ -1,8 +1,8 @@
 /*
  * test_plt.c - native_plt_name() against objdump's own names of PLT stubs.
  *
- * For two real files of this machine (the test binary itself and the
- * libdw it is linked with), objdump -d labels every stub of .plt,
+ * For real files of this machine (the test binary itself, the libdw and
+ * the C library it is linked with), objdump -d labels every stub of .plt,
  * .plt.sec and .plt.got "<NAME@plt>"; native_plt_name() must give the
  * same name for an address inside each stub, and none for the resolver
  * trampoline at the start of a lazy .plt.
@@ -45,7 +45,51 @@ static int mapped_path(const char *part, char *out, size_t cap)
 	return found;
 }
 
-/* Compare every "<NAME@plt>" stub objdump shows in path; returns how many. */
+/* The C library's ifuncs, by address: what nm -D marks 'i'. */
+#define MAX_IFUNCS 4096
+static struct ifunc {
+	unsigned long long addr;
+	char name[128];
+} ifuncs[MAX_IFUNCS];
+static size_t nifuncs;
+
+static void read_ifuncs(const char *path)
+{
+	char cmd[4200], line[512];
+	FILE *nm;
+
+	nifuncs = 0;
+	snprintf(cmd, sizeof(cmd), "nm -D --defined-only '%s' 2>/dev/null", path);
+	nm = popen(cmd, "r");
+	assert_non_null(nm);
+	while (fgets(line, sizeof(line), nm) && nifuncs < MAX_IFUNCS) {
+		struct ifunc *f = &ifuncs[nifuncs];
+		char type;
+		if (sscanf(line, "%llx %c %127[^@\n]", &f->addr, &type, f->name) == 3 && type == 'i')
+			nifuncs++;
+	}
+	pclose(nm);
+}
+
+/* Whether "NAME@plt" names an ifunc whose resolver is at addr. */
+static int is_ifunc_at(const char *got, unsigned long long addr)
+{
+	size_t n = got ? strlen(got) : 0;
+
+	if (n < 5 || strcmp(got + n - 4, "@plt") != 0)
+		return 0;
+	for (size_t i = 0; i < nifuncs; i++)
+		if (ifuncs[i].addr == addr && strlen(ifuncs[i].name) == n - 4 &&
+		    strncmp(ifuncs[i].name, got, n - 4) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Compare every "<NAME@plt>" stub objdump shows in path; returns how many.
+ * A stub objdump calls "*ABS*+0xADDR@plt" (an IRELATIVE slot) must be
+ * named after an ifunc that nm -D shows at ADDR.
+ */
 static int check_file(const char *path)
 {
 	char cmd[4200], line[1024], buf[512];
@@ -54,6 +98,7 @@ static int check_file(const char *path)
 	int fd, checked = 0;
 
 	elf_version(EV_CURRENT);
+	read_ifuncs(path);
 	fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
 	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -79,6 +124,14 @@ static int check_file(const char *path)
 		if (n < 5 || strcmp(label + n - 4, "@plt") != 0)
 			continue;
 		got = native_plt_name(e, addr + 2, buf, sizeof(buf));
+		if (strncmp(label, "*ABS*+0x", 8) == 0) {
+			unsigned long long resolver = strtoull(label + 8, NULL, 16);
+			if (!is_ifunc_at(got, resolver))
+				fail_msg("%s: stub at 0x%llx: %s, no ifunc at 0x%llx by nm -D", path,
+					 addr, got ? got : "(nothing)", resolver);
+			checked++;
+			continue;
+		}
 		if (!got || strcmp(got, label) != 0)
 			fail_msg("%s: stub at 0x%llx: objdump says %s, we say %s", path, addr,
 				 label, got ? got : "(nothing)");
@@ -115,11 +168,22 @@ static void test_libdw(void **state)
 	assert_true(check_file(path) >= 20);
 }
 
+static void test_libc(void **state)
+{
+	char path[4096];
+
+	(void)state;
+	/* its own calls of memcpy, strlen, ... go through IRELATIVE stubs */
+	assert_int_equal(mapped_path("/libc.so", path, sizeof(path)), 0);
+	assert_true(check_file(path) >= 10);
+}
+
 int unit_plt(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_own_binary),
 		cmocka_unit_test(test_libdw),
+		cmocka_unit_test(test_libc),
 	};
 	return cmocka_run_group_tests_name("plt", tests, NULL, NULL);
 }
