@@ -71,10 +71,11 @@ def _pyenv_includes():
     return found
 
 
-def build_extension(interp, outdir, strip=False):
+def build_extension(interp, outdir, strip=False, debug=None):
     """Build spin.so for interp into outdir; returns how (for messages).
     strip: then strip it (only PyInit_spin stays, in .dynsym), keeping the
-    full build as spin.so.full."""
+    full build as spin.so.full.  debug="link": also split its symbols and
+    DWARF into spin.debug next to it, named by a .gnu_debuglink."""
     inc = _include_of(interp)
     flags = []
     if inc:
@@ -96,12 +97,29 @@ def build_extension(interp, outdir, strip=False):
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert r.returncode == 0, "building spin.c with %s failed:\n$ %s\n%s" % (
         how, " ".join(cmd), r.stdout.decode())
+    so = os.path.join(outdir, "spin.so")
     if strip:
-        so = os.path.join(outdir, "spin.so")
         shutil.copyfile(so, so + ".full")
+        if debug:
+            subprocess.run(["objcopy", "--only-keep-debug", so, os.path.join(outdir, "spin.debug")],
+                           check=True)
         subprocess.run(["strip", "--strip-all", so], check=True)
         how += ", stripped"
+        if debug == "link":
+            # objcopy finds the file by its name as given: run it in outdir
+            subprocess.run(["objcopy", "--add-gnu-debuglink=spin.debug", "spin.so"],
+                           check=True, cwd=outdir)
+            how += ", symbols in spin.debug by .gnu_debuglink"
     return how
+
+
+def build_id(path):
+    """The GNU build-id of an ELF file, in hex (readelf -n)."""
+    out = subprocess.run(["readelf", "-n", path], stdout=subprocess.PIPE,
+                         check=True).stdout.decode()
+    m = re.search(r"Build ID: ([0-9a-f]+)", out)
+    assert m, "%s has no build-id:\n%s" % (path, out)
+    return m.group(1)
 
 
 def symbol_addresses(path):
@@ -116,11 +134,11 @@ class NativeWorkload(e2elib.Workload):
     pass
 
 
-def start_native_workload(procs, interp, tmp_path, *extra, strip=False):
+def start_native_workload(procs, interp, tmp_path, *extra, strip=False, debug=None):
     t_dir, h_dir = interp.target_tmpdir(str(tmp_path))
     if interp.chroot:
         procs.add_cleanup(lambda: shutil.rmtree(h_dir, ignore_errors=True))
-    how = build_extension(interp, h_dir, strip=strip)
+    how = build_extension(interp, h_dir, strip=strip, debug=debug)
     shutil.copyfile(os.path.join(NATIVE_DIR, "workload.py"), os.path.join(h_dir, "workload.py"))
     ready_r, ready_w = os.pipe()
     log_path = os.path.join(str(tmp_path), "native_workload.log")
@@ -301,6 +319,42 @@ def test_native_stripped_extension(procs, native_interp, tmp_path):
     _check(w, run, stacks, None, want, "main thread")
     assert re.search(r"could not resolve \d+ of \d+ frames in \S*spin\.so", run.err), (
         "the summary does not say which frames stayed unnamed\n" + run.describe())
+
+
+def test_native_debuglink(procs, native_interp, tmp_path):
+    """A stripped extension whose symbols and lines are in spin.debug next to it, named
+    by its .gnu_debuglink (found through the target's root in a chroot): the frames are
+    exactly those of the unstripped build."""
+    w = start_native_workload(procs, native_interp, tmp_path, "--no-thread", strip=True,
+                              debug="link")
+    run = _record(w, tmp_path, "--native")
+    _check(w, run, parse_folded(run.out, threads=False), None, expected_main(w),
+           "main thread")
+    assert not re.search(r"could not resolve .*spin\.so", run.err), run.describe()
+
+
+def test_native_build_id_debug_dir(procs, one_interp, tmp_path):
+    """The same symbols found by build-id under a directory of PYSPY_C_DEBUG_DIRS
+    (DIR/.build-id/xx/rest.debug), as under /usr/lib/debug."""
+    w = start_native_workload(procs, one_interp, tmp_path, "--no-thread", strip=True,
+                              debug="build-id")
+    bid = build_id(os.path.join(w.ext_dir, "spin.so"))
+    debug_dir = os.path.join(str(tmp_path), "debug")
+    os.makedirs(os.path.join(debug_dir, ".build-id", bid[:2]))
+    shutil.move(os.path.join(w.ext_dir, "spin.debug"),
+                os.path.join(debug_dir, ".build-id", bid[:2], bid[2:] + ".debug"))
+    env = e2elib.profiler_env(w.interp)
+    run = e2elib.run_profiler(tmp_path, ["record", "-p", w.pid, "-d", DURATION, "-r", RATE,
+                                         "--full-filenames", "--native"], env=env)
+    assert run.rc == 0 and "could not resolve" in run.err and "spin.so" in run.err, (
+        "without the debug directory spin.so's frames should be unresolved\n" + run.describe())
+    env["PYSPY_C_DEBUG_DIRS"] = debug_dir
+    run = e2elib.run_profiler(tmp_path, ["record", "-p", w.pid, "-d", DURATION, "-r", RATE,
+                                         "--full-filenames", "--native"], env=env)
+    assert run.rc == 0, run.describe()
+    _check(w, run, parse_folded(run.out, threads=False), None, expected_main(w),
+           "main thread")
+    assert not re.search(r"could not resolve .*spin\.so", run.err), run.describe()
 
 
 def test_native_refuses_nonblocking(procs, one_interp, tmp_path):
