@@ -97,6 +97,7 @@ def build_extension(interp, outdir, strip=False, debug=None):
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert r.returncode == 0, "building spin.c with %s failed:\n$ %s\n%s" % (
         how, " ".join(cmd), r.stdout.decode())
+    assert strip or not debug, "a separate debug file is split from a stripped build"
     so = os.path.join(outdir, "spin.so")
     if strip:
         shutil.copyfile(so, so + ".full")
