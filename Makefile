@@ -5,6 +5,9 @@
 #   make bench      benchmarks (bench/)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make V=1        show the commands
+#   make SANITIZE=1 build-san/pyspy-c and build-san/run-unit with ASan+UBSan
+#                   (make check SANITIZE=1 runs every suite with them)
+#   make fuzz       libFuzzer targets (tests/fuzz), FUZZ_SECONDS each
 
 PKG_CONFIG ?= pkg-config
 CC ?= cc
@@ -29,42 +32,86 @@ else
 Q := @
 endif
 
+# SANITIZE=1: the same program built with AddressSanitizer (LeakSanitizer
+# included) and UndefinedBehaviorSanitizer, in its own folder so that both
+# builds live side by side.
+ifeq ($(SANITIZE),1)
+BUILD := build-san
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+override CFLAGS += $(SAN_FLAGS)
+override LDFLAGS += $(SAN_FLAGS)
+PROG := $(BUILD)/pyspy-c
+UNIT := $(BUILD)/run-unit
+else
+BUILD := build
+PROG := pyspy-c
+UNIT := tests/unit/run-unit
+endif
+
 SRCS := $(sort $(wildcard src/*.c src/*/*.c))
-OBJS := $(SRCS:%.c=build/%.o)
-LIB_OBJS := $(filter-out build/src/main.o,$(OBJS))
+OBJS := $(SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
-UNIT_OBJS := $(UNIT_SRCS:%.c=build/%.o)
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 
-all: pyspy-c
+all: $(PROG)
 
-pyspy-c: $(OBJS)
+# Objects are rebuilt when the compiler flags change (CI's -Werror, say).
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)' > $@
+
+$(PROG): $(OBJS)
 	@[ -n "$(PC_LIBS)" ] || { echo "missing libdw/libelf/libunwind-ptrace development files: run 'tests/deps build' (or apt-get install libdw-dev libelf-dev libunwind-dev)"; exit 1; }
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-build/%.o: %.c
+$(BUILD)/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-build/tests/unit/%.o: override CFLAGS += -Itests/unit -Itests/fixtures
+$(BUILD)/tests/unit/%.o: override CFLAGS += -Itests/unit -Itests/fixtures
 
-tests/unit/run-unit: $(UNIT_OBJS) $(LIB_OBJS)
+$(UNIT): $(UNIT_OBJS) $(LIB_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-unit: tests/unit/run-unit
+unit: $(UNIT)
+
+# Fuzzing (tests/fuzz/README.md): each tests/fuzz/fuzz_NAME.c is one
+# libFuzzer target, linked with the program's code built by clang with
+# ASan and UBSan.
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_LIB_OBJS := $(LIB_OBJS:$(BUILD)/%.o=build-fuzz/%.o)
+
+build-fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $<"
+	$(Q)$(FUZZ_CC) -std=gnu11 -Iinclude $(PC_CFLAGS) -Isrc -MMD -MP $(FUZZ_FLAGS) -c -o $@ $<
+
+build-fuzz/fuzz_%: build-fuzz/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PC_LIBS) -lm
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	tests/fuzz/run
 
 check:
-	tests/run
+	SANITIZE=$(SANITIZE) tests/run
 
 demo:
 	demo/run
 
-bench: pyspy-c
+bench: $(PROG)
 	bench/run
 
-install: pyspy-c
+install: $(PROG)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
 		$(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	install -m 755 pyspy-c $(DESTDIR)$(BINDIR)/pyspy-c
@@ -74,8 +121,8 @@ install: pyspy-c
 	install -m 644 completions/pyspy-c.fish $(DESTDIR)$(FISHCOMPDIR)/pyspy-c.fish
 
 clean:
-	rm -rf build pyspy-c tests/unit/run-unit
+	rm -rf build build-san build-fuzz pyspy-c tests/unit/run-unit
 
-.PHONY: all unit check demo bench install clean
+.PHONY: all unit check demo bench install clean fuzz fuzz-build FORCE
 
--include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(wildcard build-fuzz/*/*.d build-fuzz/*/*/*.d)

@@ -1,0 +1,227 @@
+#!/usr/bin/python3
+"""Write the seed corpora of the fuzz targets from this machine's interpreters.
+
+    /usr/bin/python3 tests/fuzz/seed.py        (from anywhere; root for the chroots)
+
+Seeds are made in a temporary folder, then merged into tests/fuzz/corpus/TARGET/
+by the fuzz target itself (libFuzzer's -merge=1: only inputs that add coverage
+are kept), so build the targets first (make fuzz-build).  Files are named by
+the hash of their content.  The corpus is committed: a fresh machine replays
+the same inputs.
+
+  linetable      every code object of the standard library's `json` package
+                 (a few hundred tables), compiled by each interpreter, in
+                 fuzz_linetable's input format
+  pystr          string and bytes headers as each interpreter lays them out,
+                 copied from live objects with ctypes (ASCII, 2- and 4-byte
+                 kinds), for each layout of fuzz_pystr
+  debug_offsets  the first 4096 bytes of _PyRuntime (`.PyRuntime` section) of
+                 every 3.13+ interpreter
+  elfsym         small ELF files built with gcc: an executable and a shared
+                 library holding a _PyRuntime in a .PyRuntime section,
+                 stripped and not
+"""
+import glob
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+CORPUS = os.path.join(HERE, "corpus")
+CHROOTS = os.path.join(REPO, ".cache", "chroots")
+
+
+def interpreters():
+    """(name, argv prefix, path of the binary on the host) of every interpreter found."""
+    found = []
+    for py in sorted(glob.glob("/root/.pyenv/versions/*/bin/python[23].*[0-9]")):
+        found.append((os.path.basename(py), [py], py))
+    if os.path.exists("/usr/bin/python3.11"):
+        found.append(("system-3.11", ["/usr/bin/python3.11"], "/usr/bin/python3.11"))
+    for suite in ("trixie", "sid"):
+        root = os.path.join(CHROOTS, suite)
+        for py in sorted(glob.glob(os.path.join(root, "usr/bin/python3.[0-9]*"))):
+            if py.endswith("-config") or not os.access(py, os.X_OK):
+                continue
+            inside = py[len(root):]
+            found.append(("%s-%s" % (suite, os.path.basename(py)), ["chroot", root, inside], py))
+    return found
+
+
+STAGE = tempfile.mkdtemp(prefix="pyspy-c-seeds-")
+
+
+def save(target, data):
+    d = os.path.join(STAGE, target)
+    if not os.path.isdir(d):
+        os.makedirs(d)
+    name = "seed-" + hashlib.sha1(data).hexdigest()[:16]
+    path = os.path.join(d, name)
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            f.write(data)
+        return 1
+    return 0
+
+
+# Runs inside each interpreter (2.7 to 3.15): prints hex lines "fmt first table".
+LINETABLE_PROBE = r'''
+import sys, os, json
+v = sys.version_info[:2]
+fmt = 0 if v < (3, 0) else 1 if v < (3, 10) else 2 if v < (3, 11) else 3
+seen = 0
+def walk(co):
+    global seen
+    if seen >= 300:
+        return
+    t = getattr(co, "co_linetable", None) if v >= (3, 10) else co.co_lnotab
+    if t is not None:
+        sys.stdout.write("%d %d %s\n" % (fmt, co.co_firstlineno, bytearray(t).__repr__()[12:-2] if False else "".join("%02x" % b for b in bytearray(t))))
+        seen += 1
+    for c in co.co_consts:
+        if hasattr(c, "co_code"):
+            walk(c)
+d = os.path.dirname(json.__file__)
+for n in sorted(os.listdir(d)):
+    if n.endswith(".py"):
+        with open(os.path.join(d, n)) as f:
+            walk(compile(f.read(), n, "exec"))
+'''
+
+# Headers of live str/bytes objects: "kind hex" lines (kind: u = str, b = bytes).
+PYSTR_PROBE = r'''
+import sys, ctypes
+def raw(o):
+    n = sys.getsizeof(o)
+    return bytearray(ctypes.string_at(id(o), n))
+objs = [("u", "abc"), ("u", "x" * 300), ("u", u"\u00e9t\u00e9"), ("u", u"\u4e2d\u6587"),
+        ("u", u"\U0001f600 ok"), ("u", ""), ("b", b"bytes!"), ("b", b"")]
+if sys.version_info[0] == 2:
+    objs = [("b", "abc"), ("b", "x" * 300), ("u", u"\u00e9t\u00e9"), ("u", u"\U0001f600")]
+for k, o in objs:
+    sys.stdout.write("%s %s\n" % (k, "".join("%02x" % b for b in raw(o))))
+'''
+
+
+def seed_linetable(interps):
+    n = 0
+    for name, argv, _ in interps:
+        try:
+            out = subprocess.run(argv + ["-c", LINETABLE_PROBE], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, timeout=120).stdout.decode()
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        for line in out.splitlines():
+            fmt, first, tbl = line.split(" ") if line.count(" ") == 2 else (None, None, None)
+            if fmt is None:
+                continue
+            table = bytes.fromhex(tbl)
+            for off in (0, len(table), 2 * len(table) + 6):
+                n += save("linetable", struct.pack("<BiI", int(fmt), int(first), off) + table)
+    return n
+
+
+def seed_pystr(interps):
+    from_layout = {}  # layout index chosen by version order of py_layouts: any index is tried
+    n = 0
+    for name, argv, _ in interps:
+        try:
+            out = subprocess.run(argv + ["-c", PYSTR_PROBE], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, timeout=60).stdout.decode()
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        for line in out.splitlines():
+            if " " not in line:
+                continue
+            kind, hexdata = line.split(" ", 1)
+            data = bytes.fromhex(hexdata)
+            for layout in range(12):  # fuzz_pystr takes the index modulo the number of layouts
+                n += save("pystr", bytes([0, layout]) + data)
+    del from_layout
+    return n
+
+
+def section_bytes(path, section, limit):
+    with tempfile.NamedTemporaryFile() as tmp:
+        r = subprocess.run(["objcopy", "-O", "binary", "--only-section=" + section, path, tmp.name],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if r.returncode != 0:
+            return None
+        with open(tmp.name, "rb") as f:
+            return f.read(limit)
+
+
+def seed_debug_offsets(interps):
+    n = 0
+    files = set()
+    for _, _, path in interps:
+        files.add(os.path.realpath(path))
+        d = os.path.dirname(os.path.dirname(path))
+        for lib in glob.glob(os.path.join(d, "lib", "libpython3.1[3-9]*.so.1.0")) + \
+                glob.glob(os.path.join(d, "lib", "x86_64-linux-gnu", "libpython3.1[3-9]*.so.1.0")):
+            files.add(os.path.realpath(lib))
+    for f in sorted(files):
+        data = section_bytes(f, ".PyRuntime", 4096)
+        if data and data.startswith(b"xdebugpy"):
+            n += save("debug_offsets", data)
+    return n
+
+
+ELF_SRC = r'''
+struct rt { char cookie[8]; unsigned long version; char rest[240]; };
+__attribute__((section(".PyRuntime"), used)) struct rt _PyRuntime = { "xdebugpy", 0x030d00f0 };
+int PyCode_Type[8] = { 1 };
+const char *Py_GetVersion(void) { return "3.13.0 (fuzz seed)"; }
+'''
+
+
+def seed_elfsym():
+    n = 0
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "s.c")
+        with open(src, "w") as f:
+            f.write(ELF_SRC + "int main(void) { return 0; }\n")
+        for kind, flags in (("exe", []), ("so", ["-shared", "-fPIC"])):
+            out = os.path.join(d, kind)
+            if subprocess.run(["gcc", "-Os", "-g0"] + flags + ["-o", out, src]).returncode != 0:
+                continue
+            with open(out, "rb") as f:
+                n += save("elfsym", f.read())
+            subprocess.run(["strip", "--strip-all", out])
+            with open(out, "rb") as f:
+                n += save("elfsym", f.read())
+    return n
+
+
+def main():
+    interps = interpreters()
+    print("interpreters: %s" % ", ".join(i[0] for i in interps))
+    for target, fn in (("linetable", lambda: seed_linetable(interps)),
+                       ("pystr", lambda: seed_pystr(interps)),
+                       ("debug_offsets", lambda: seed_debug_offsets(interps)),
+                       ("elfsym", seed_elfsym)):
+        made = fn()
+        fuzzer = os.path.join(REPO, "build-fuzz", "fuzz_" + target)
+        dest = os.path.join(CORPUS, target)
+        if not os.path.isdir(dest):
+            os.makedirs(dest)
+        before = len(os.listdir(dest))
+        if not os.access(fuzzer, os.X_OK):
+            print("seed.py: %s not built (make fuzz-build)" % fuzzer, file=sys.stderr)
+            return 1
+        subprocess.run([fuzzer, "-merge=1", "-max_len=%d" % (1 << 20), dest,
+                        os.path.join(STAGE, target)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        print("%-14s %5d made, %4d kept (corpus: %d files)" % (
+            target, made, len(os.listdir(dest)) - before, len(os.listdir(dest))))
+    shutil.rmtree(STAGE)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
