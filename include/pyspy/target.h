@@ -74,6 +74,19 @@ struct target {
 	uint64_t signals_forwarded;
 	uint64_t signals_redirected; /* see redirect_to_main() in ptrace.c */
 	uint64_t reads;     /* system calls spent reading memory */
+	/*
+	 * Tests and fuzzing only (tests/fuzz): when set, every read of the
+	 * target's memory goes through this instead of process_vm_readv(),
+	 * with its contract (bytes read up to the first that could not be,
+	 * or -1 and errno).  NULL in the program.
+	 */
+	struct target_memhook *memhook;
+};
+
+struct iovec;
+struct target_memhook {
+	long (*readv)(struct target_memhook *h, pid_t pid, const struct iovec *local,
+		      unsigned long nlocal, const struct iovec *remote, unsigned long nremote);
 };
 
 /*
