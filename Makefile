@@ -97,7 +97,12 @@ build-fuzz/fuzz_%: build-fuzz/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PC_LIBS) -lm
 
-fuzz-build: $(FUZZ_BINS)
+# Writes fuzz_walk's seeds from live processes (tests/fuzz/seed.py).
+build-fuzz/snapshot: build-fuzz/tests/fuzz/snapshot.o $(FUZZ_LIB_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(FUZZ_CC) -fsanitize=address,undefined -o $@ $^ $(PC_LIBS) -lm
+
+fuzz-build: $(FUZZ_BINS) build-fuzz/snapshot
 
 fuzz: fuzz-build
 	tests/fuzz/run

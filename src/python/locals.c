@@ -93,7 +93,7 @@ static int read_int(struct pyinterp *pi, uint64_t obj, const char *tname, char *
 	if (read_i64(pi, obj + (uint64_t)l->long_tag, &size) != 0)
 		return -PERR_TORN;
 	snprintf(out, cap, "<int of %zu digits>", (size_t)(pi->major == 3 && pi->minor >= 12 ?
-		 (uint64_t)size >> 3 : (uint64_t)(size < 0 ? -size : size)));
+		 (uint64_t)size >> 3 : size < 0 ? (uint64_t)0 - (uint64_t)size : (uint64_t)size));
 	return 0;
 }
 

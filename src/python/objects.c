@@ -95,7 +95,7 @@ int py_read_int(struct pyinterp *pi, uint64_t obj, bool is_int27, bool *neg, uin
 		nd = (size_t)((uint64_t)size >> 3);
 		*neg = (size & 3) == 2;
 	} else {
-		nd = (size_t)(size < 0 ? -size : size);
+		nd = (size_t)(size < 0 ? (uint64_t)0 - (uint64_t)size : (uint64_t)size);
 		*neg = size < 0;
 	}
 	if (nd > 2)

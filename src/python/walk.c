@@ -73,7 +73,11 @@ static bool thread_idle(struct target *t, pid_t tid)
 /* Reverse frames [first, first+n) so the root comes first. */
 static void reverse(struct py_sample *s, size_t first, size_t n)
 {
-	struct frame_ref *f = s->frames + first;
+	struct frame_ref *f;
+
+	if (n < 2)
+		return; /* nothing to turn (and no frames array yet, maybe) */
+	f = s->frames + first;
 
 	for (size_t i = 0; i < n / 2; i++) {
 		struct frame_ref tmp = f[i];

@@ -222,6 +222,15 @@ static int errno_to_perr(struct target *t)
 
 static int read_remote(struct target *t, uint64_t addr, void *buf, size_t len);
 
+/* The one place that reads the target's memory (see target.memhook). */
+static ssize_t vm_readv(struct target *t, const struct iovec *local, unsigned long nlocal,
+			const struct iovec *remote, unsigned long nremote)
+{
+	if (t->memhook)
+		return t->memhook->readv(t->memhook, t->pid, local, nlocal, remote, nremote);
+	return process_vm_readv(t->pid, local, nlocal, remote, nremote, 0);
+}
+
 /* Room in the snapshot for len bytes: their offset, or -1. */
 static long snap_room(struct target_snap *s, size_t len)
 {
@@ -298,7 +307,7 @@ size_t target_readv(struct target *t, struct target_iov *v, size_t n)
 		if (!k)
 			continue;
 		t->reads++;
-		got = process_vm_readv(t->pid, local_iov, k, remote_iov, k, 0);
+		got = vm_readv(t, local_iov, k, remote_iov, k);
 		if (got == (ssize_t)want) {
 			for (size_t j = 0; j < k; j++) {
 				v[i + j].rc = 0;
@@ -490,7 +499,7 @@ static int read_remote(struct target *t, uint64_t addr, void *buf, size_t len)
 	if (addr < 4096 || addr + len < addr)
 		return -PERR_TORN;
 	t->reads++;
-	n = process_vm_readv(t->pid, &local, 1, &remote, 1, 0);
+	n = vm_readv(t, &local, 1, &remote, 1);
 	if (n == (ssize_t)len)
 		return 0;
 	if (n >= 0)

@@ -17,6 +17,10 @@ the same inputs.
                  kinds), for each layout of fuzz_pystr
   debug_offsets  the first 4096 bytes of _PyRuntime (`.PyRuntime` section) of
                  every 3.13+ interpreter
+  walk           memory images of one sample (thread lists, frames, code
+                 objects, names, line tables, thread names, locals) of a
+                 small threaded program on every interpreter, saved by
+                 build-fuzz/snapshot while the program is stopped
   elfsym         small ELF files built with gcc: an executable and a shared
                  library holding a _PyRuntime in a .PyRuntime section,
                  stripped and not
@@ -198,13 +202,58 @@ def seed_elfsym():
     return n
 
 
+# Threads with names, a few frames deep, locals of every kind dump shows.
+WALK_PROBE = r'''
+import sys, threading, time
+def leaf(depth, n=7, f=2.5, s="caf\u00e9", b=b"raw", d={"k": 1}, l=[1, 2], u=u"\u4e2d"):
+    if depth:
+        return leaf(depth - 1)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    x = 0
+    while True:
+        x += 1
+def sleeper(k):
+    big = 2 ** 70
+    while True:
+        time.sleep(0.01)
+for i in range(2):
+    t = threading.Thread(target=sleeper, args=(i,), name="worker-%d" % i)
+    t.daemon = True
+    t.start()
+leaf(4)
+'''
+
+
+def seed_walk(interps):
+    n = 0
+    snap = os.path.join(REPO, "build-fuzz", "snapshot")
+    for name, argv, _ in interps:
+        p = subprocess.Popen(argv + ["-c", WALK_PROBE], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL)
+        try:
+            if p.stdout.readline().strip() != b"ready":
+                continue
+            with tempfile.NamedTemporaryFile() as tmp:
+                for _ in range(3):  # a few moments of the same program
+                    if subprocess.run([snap, str(p.pid), tmp.name],
+                                      stderr=subprocess.DEVNULL).returncode == 0:
+                        with open(tmp.name, "rb") as f:
+                            n += save("walk", f.read())
+        finally:
+            p.kill()
+            p.wait()
+    return n
+
+
 def main():
     interps = interpreters()
     print("interpreters: %s" % ", ".join(i[0] for i in interps))
     for target, fn in (("linetable", lambda: seed_linetable(interps)),
                        ("pystr", lambda: seed_pystr(interps)),
                        ("debug_offsets", lambda: seed_debug_offsets(interps)),
-                       ("elfsym", seed_elfsym)):
+                       ("elfsym", seed_elfsym),
+                       ("walk", lambda: seed_walk(interps))):
         made = fn()
         fuzzer = os.path.join(REPO, "build-fuzz", "fuzz_" + target)
         dest = os.path.join(CORPUS, target)
