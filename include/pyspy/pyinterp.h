@@ -110,6 +110,13 @@ struct pyinterp {
 	uint64_t names_active[PY_NAME_DICTS];
 	size_t nnames_active;
 	uint64_t sample_no;         /* counts pyinterp_sample() calls */
+	/*
+	 * What the target's memory did not give and was shown degraded
+	 * instead of failing the sample: a code object's name, file or line
+	 * table, a frame, the rest of a frame chain, the rest of a thread
+	 * list.  Counted since attach.
+	 */
+	uint64_t degraded;
 	struct py_raw_frame *raw;   /* scratch for one thread's frames */
 	uint8_t *hdrs;              /* scratch for code headers */
 	char diag[1024];            /* notes for --verbose (cross-checks) */

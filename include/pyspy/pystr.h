@@ -17,6 +17,7 @@ struct pystr_info {
 	size_t nchars;     /* characters to read (bounded by PYSTR_MAX_CHARS) */
 	int kind;          /* bytes per character: 1, 2 or 4 */
 	int cut;           /* the string was longer than nchars */
+	uint64_t length;   /* characters (bytes) the header claims */
 };
 
 /*

@@ -21,10 +21,13 @@
 #define CACHE_SET_BITS 10
 #define CACHE_SETS (1u << CACHE_SET_BITS)   /* 4096 entries, 4-way */
 #define MAX_LINETABLE (1u << 20)
+/* A code object's name or file longer than this is not one CPython made. */
+#define MAX_CODE_STRING (1u << 16)
 #define SHORT_SLOTS 64                      /* shortened file names kept */
 
 struct code_entry {
 	uint64_t addr;
+	bool valid;             /* info decoded from addr's object, cacheable */
 	uint64_t checked;       /* sample in which it was last validated */
 	uint64_t key[5];        /* type, filename, name, linetable, firstlineno */
 	struct code_info info;  /* info.linetable is owned by the entry */
@@ -68,7 +71,7 @@ static struct code_entry *entry_of(struct pyinterp *pi, uint64_t addr)
 	struct code_entry *set = set_of(pi, addr);
 
 	for (size_t w = 0; w < CACHE_WAYS; w++)
-		if (set[w].addr == addr && set[w].info.linetable)
+		if (set[w].addr == addr && set[w].valid)
 			return &set[w];
 	return NULL;
 }
@@ -98,7 +101,8 @@ static int read_bytes_object(struct pyinterp *pi, uint64_t addr, uint8_t **out, 
 	rc = target_read(pi->target, addr, hdr, (size_t)l->bytes_sval);
 	if (rc)
 		return rc;
-	if (pystr_bytes_info(hdr, (size_t)l->bytes_sval, l, addr, MAX_LINETABLE, &si) != 0)
+	if (pystr_bytes_info(hdr, (size_t)l->bytes_sval, l, addr, MAX_LINETABLE, &si) != 0 ||
+	    si.cut)
 		return -PERR_TORN;
 	buf = malloc(si.nchars ? si.nchars : 1);
 	if (!buf)
@@ -113,7 +117,8 @@ static int read_bytes_object(struct pyinterp *pi, uint64_t addr, uint8_t **out, 
 	return 0;
 }
 
-int py_read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap)
+static int read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap,
+		       uint64_t max_length)
 {
 	const struct py_layout *l = &pi->layout;
 	uint8_t hdr[128];
@@ -139,6 +144,8 @@ int py_read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap)
 		if (pystr_unicode_info(hdr, hlen, l, addr, &si) != 0)
 			return -PERR_TORN;
 	}
+	if (si.length > max_length)
+		return -PERR_TORN;
 	rc = target_read(pi->target, si.data, data, si.nchars * (size_t)si.kind);
 	if (rc)
 		return rc;
@@ -157,6 +164,31 @@ int py_read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap)
 		if (len + 4 > cap)
 			len = cap - 4;
 		memcpy(out + len, "...", 4);
+	}
+	return 0;
+}
+
+int py_read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap)
+{
+	return read_string(pi, addr, out, cap, UINT64_MAX);
+}
+
+/*
+ * A code object's name or file.  One that cannot be read (a pointer into
+ * nowhere, an object that is no string, a length no code object has) is
+ * "<unknown>": the frame keeps what else it has.  Only a target that went
+ * away or refuses to be read ends the sample.
+ */
+static int read_code_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap,
+			    bool *degraded)
+{
+	int rc = read_string(pi, addr, out, cap, MAX_CODE_STRING);
+
+	if (rc == -PERR_GONE || rc == -PERR_PERM || rc == -PERR_NOMEM)
+		return rc;
+	if (rc) {
+		snprintf(out, cap, "<unknown>");
+		*degraded = true;
 	}
 	return 0;
 }
@@ -226,7 +258,7 @@ static int decode(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t
 	uint8_t *table = NULL;
 	size_t tlen = 0;
 	uint32_t func;
-	bool paused;
+	bool paused, degraded = false, no_lines = false;
 	int rc;
 
 	if (field_u64(hdr, hlen, l->code_filename, &p_file) ||
@@ -239,13 +271,24 @@ static int decode(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t
 		return -PERR_TORN;
 	/* Decoded once: what it reads is not worth prefetching every sample. */
 	paused = target_memo_pause(pi->target);
-	if ((rc = py_read_string(pi, p_name, name, sizeof(name))) == 0 &&
-	    (rc = py_read_string(pi, p_file, file, sizeof(file))) == 0)
+	if ((rc = read_code_string(pi, p_name, name, sizeof(name), &degraded)) == 0 &&
+	    (rc = read_code_string(pi, p_file, file, sizeof(file), &degraded)) == 0) {
 		rc = read_bytes_object(pi, p_table, &table, &tlen);
+		/* A line table that cannot be read: the frame has no line. */
+		if (rc && rc != -PERR_GONE && rc != -PERR_PERM && rc != -PERR_NOMEM) {
+			rc = 0;
+			degraded = no_lines = true;
+		}
+	}
 	target_memo_resume(pi->target, paused);
 	if (rc)
 		return rc;
-	short_filename(pi, file, shortf, sizeof(shortf));
+	if (degraded)
+		pi->degraded++;
+	if (strcmp(file, "<unknown>") == 0)
+		snprintf(shortf, sizeof(shortf), "%s", file);
+	else
+		short_filename(pi, file, shortf, sizeof(shortf));
 	func = profile_func(pi->profile, FUNC_PYTHON, name, file, shortf);
 	if (func == FUNC_NONE) {
 		free(table);
@@ -254,6 +297,12 @@ static int decode(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t
 	free((void *)e->info.linetable);
 	memset(e, 0, sizeof(*e));
 	e->addr = addr;
+	/*
+	 * A degraded decode is kept like any other: the strings and table
+	 * of a code object do not change while it lives, and one reused
+	 * for another object changes the pointers of the key.
+	 */
+	e->valid = true;
 	field_u64(hdr, hlen, l->object_type, &e->key[0]);
 	e->key[1] = p_file;
 	e->key[2] = p_name;
@@ -265,6 +314,8 @@ static int decode(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t
 	e->info.linetable = table;
 	e->info.linetable_len = tlen;
 	e->info.last_offset = -1;
+	e->info.degraded = degraded;
+	e->info.no_lines = no_lines;
 	return 0;
 }
 
@@ -301,7 +352,7 @@ int code_resolve(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t 
 	/* Not a code object (torn read, or a shim frame's executable). */
 	if (pi->code_type && type != pi->code_type)
 		return -PERR_TORN;
-	if (!(e->addr == addr && e->info.linetable && e->key[0] == type && e->key[1] == p_file &&
+	if (!(e->addr == addr && e->valid && e->key[0] == type && e->key[1] == p_file &&
 	      e->key[2] == p_name && e->key[3] == p_table &&
 	      e->key[4] == (uint64_t)(uint32_t)first)) {
 		rc = decode(pi, addr, hdr, hlen, e);
@@ -336,6 +387,8 @@ int code_line(const struct pyinterp *pi, const struct code_info *ci, int64_t byt
 	enum linetable_format fmt;
 	int line;
 
+	if (ci->no_lines)
+		return -1;
 	/* A frame that has not run an instruction yet reports its first line. */
 	if (byte_offset < 0)
 		return ci->firstlineno;

@@ -51,6 +51,7 @@ int pystr_unicode_info(const uint8_t *hdr, size_t hdr_len, const struct py_layou
 	out->kind = kind;
 	out->cut = len > PYSTR_MAX_CHARS;
 	out->nchars = out->cut ? PYSTR_MAX_CHARS : (size_t)len;
+	out->length = len;
 	return 0;
 }
 
@@ -68,6 +69,7 @@ int pystr_bytes_info(const uint8_t *hdr, size_t hdr_len, const struct py_layout 
 	out->kind = 1;
 	out->cut = (uint64_t)len > max;
 	out->nchars = out->cut ? max : (size_t)len;
+	out->length = (uint64_t)len;
 	return 0;
 }
 

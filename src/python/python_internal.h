@@ -34,6 +34,10 @@ struct code_info {
 	 * stays where it was costs no decoding of the table. */
 	int64_t last_offset;
 	int last_line;
+	/* Fields the target's memory did not give (a corrupt or dying code
+	 * object): shown as "<unknown>", or without lines. */
+	bool degraded;
+	bool no_lines;
 };
 
 #define CODE_HDR_MAX 512
