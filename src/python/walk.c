@@ -695,15 +695,18 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
  * - 3.11, 3.12: run_string reuses the subinterpreter's first thread
  *   state, bound to the thread that created the interpreter, whatever
  *   thread runs it: its ids lie.  But tstate->cframe is the newest eval
- *   call's, on the C stack of the thread that runs it, and the outer
- *   thread state's newest eval call is on the same stack, just above it
- *   (stacks grow down; threads' stacks are megabytes apart): the outer is
- *   the thread state of another interpreter whose cframe is the nearest
- *   above.  A thread state not running (cframe inside itself) goes by its
- *   ids, and adds no frames.
+ *   call's, on the C stack of the thread that runs it, and that stack
+ *   tells the thread: the C library puts a thread's descriptor, its
+ *   pthread_t, at the top of the thread's stack (glibc, musl), which
+ *   grows down from there, so the thread is the one whose pthread_t is
+ *   the nearest above the cframe (none above: the main thread, whose
+ *   stack is the highest mapping).  Two thread states of different
+ *   interpreters on one stack are one thread, the outer one's eval call
+ *   above the inner one's.  A thread state not running (cframe inside
+ *   itself) goes by its ids, and adds no frames.
  * Older versions are left as they are.
  */
-#define MAX_EXEC_GAP (64u << 20) /* C stack from an exec call to the eval it starts */
+#define MAIN_STACK UINT64_MAX
 
 static bool same_os_thread(const struct py_thread_sample *a, const struct py_thread_sample *b)
 {
@@ -713,8 +716,21 @@ static bool same_os_thread(const struct py_thread_sample *a, const struct py_thr
 	return a->thread_id && a->thread_id == b->thread_id;
 }
 
-/* The thread state i runs inside of (its outer), or -1. */
-static long outer_of(const struct py_sample *s, size_t i)
+/* Whose stack the cframe at 'c' is on: a pthread_t, or MAIN_STACK. */
+static uint64_t stack_owner(const struct py_sample *s, uint64_t c)
+{
+	uint64_t best = MAIN_STACK;
+
+	for (size_t j = 0; j < s->nthreads; j++) {
+		uint64_t p = s->threads[j].thread_id;
+		if (p > c && p < best)
+			best = p;
+	}
+	return best;
+}
+
+/* The thread state i runs inside of (its outer), or -1; owner[]: stack_owner(). */
+static long outer_of(const struct py_sample *s, const uint64_t *owner, size_t i)
 {
 	const struct py_thread_sample *th = &s->threads[i];
 	long best = -1;
@@ -722,8 +738,8 @@ static long outer_of(const struct py_sample *s, size_t i)
 	if (th->cstack) {
 		for (size_t j = 0; j < s->nthreads; j++) {
 			const struct py_thread_sample *o = &s->threads[j];
-			if (o->interp == th->interp || o->cstack <= th->cstack ||
-			    o->cstack - th->cstack > MAX_EXEC_GAP)
+			if (!o->cstack || owner[j] != owner[i] || o->interp == th->interp ||
+			    o->cstack <= th->cstack)
 				continue;
 			if (best < 0 || o->cstack < s->threads[best].cstack)
 				best = (long)j;
@@ -803,11 +819,14 @@ static int merge_nested(struct pyinterp *pi, struct py_sample *s)
 {
 	static long outer[PY_MAX_THREADS];
 	static size_t depth[PY_MAX_THREADS], root[PY_MAX_THREADS], g[PY_MAX_THREADS];
+	static uint64_t owner[PY_MAX_THREADS];
 	size_t kept = 0;
 	int rc;
 
 	for (size_t i = 0; i < s->nthreads; i++)
-		outer[i] = outer_of(s, i);
+		owner[i] = s->threads[i].cstack ? stack_owner(s, s->threads[i].cstack) : 0;
+	for (size_t i = 0; i < s->nthreads; i++)
+		outer[i] = outer_of(s, owner, i);
 	for (size_t i = 0; i < s->nthreads; i++) {
 		size_t r = i, d = 0;
 		/* Links go to a higher cframe or a later thread state: no cycle. */
