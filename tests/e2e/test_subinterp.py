@@ -157,3 +157,30 @@ def test_gil(procs, sub_interp, tmp_path):
     assert len(got) == 1 and got[0][0] == ("MainThread", main["native_id"]) and \
         samples * 9 // 10 <= got[0][1] <= samples, (
             "expected only MainThread, about %d times\n%s" % (samples, run.describe()))
+
+
+def test_native(procs, sub_interp, tmp_path):
+    """--native --threads: the sub-runner's C stack holds both eval loops; its
+    Python frames, in order, are the outer then the inner ones, and the merge
+    succeeds; every thread once per sample."""
+    w = _start(procs, sub_interp, tmp_path)
+    run, samples = _record(w, tmp_path, "--native", "--threads")
+    stacks = parse_folded(run.out, threads=True, no_line_ok=True)
+    per_thread = {}
+    for s in stacks:
+        per_thread[s.thread] = per_thread.get(s.thread, 0) + s.count
+    busy = [_thread(w, n) for n in ("MainThread", "sub-runner")]
+    assert sorted(per_thread.items()) == sorted(((t["name"], t["native_id"]), samples)
+                                                for t in busy), (
+        "expected MainThread and sub-runner, %d samples each\n%s" % (samples, run.describe()))
+    t = _thread(w, "sub-runner")
+    want = expected_frames(t, full=True, function=False)
+    python_files = set(f[1] for f in want)
+    for s in stacks:
+        if s.thread[0] != "sub-runner":
+            continue
+        assert not any(f[0] == "[native merge failed]" for f in s.frames), (
+            "merge failed\n" + run.describe())
+        py = [f for f in s.frames if f[1] in python_files]
+        assert py == want, "sub-runner's Python frames\n  %s\nexpected\n  %s\n%s" % (
+            ";".join(format_frames(py)), ";".join(format_frames(want)), run.describe())
