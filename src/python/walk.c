@@ -815,7 +815,7 @@ static int merge_group(struct pyinterp *pi, struct py_sample *s, const size_t *g
 	return 0;
 }
 
-static int merge_nested(struct pyinterp *pi, struct py_sample *s)
+int py_merge_nested(struct pyinterp *pi, struct py_sample *s)
 {
 	static long outer[PY_MAX_THREADS];
 	static size_t depth[PY_MAX_THREADS], root[PY_MAX_THREADS], g[PY_MAX_THREADS];
@@ -886,7 +886,7 @@ static int walk_all(struct pyinterp *pi, struct py_sample *s)
 		interp = next;
 	}
 	resolve_threads(pi, s);
-	return pi->ninterps > 1 && pi->layout.family >= PY_FAMILY_311 ? merge_nested(pi, s) : 0;
+	return pi->ninterps > 1 && pi->layout.family >= PY_FAMILY_311 ? py_merge_nested(pi, s) : 0;
 }
 
 static int sample(struct pyinterp *pi, struct py_sample *s, struct py_gil *before,
