@@ -25,7 +25,17 @@ struct pyinterp;
 
 struct py_thread_sample {
 	pid_t tid;              /* host tid, 0 when unknown */
-	uint64_t tstate;        /* its PyThreadState */
+	uint64_t tstate;        /* its PyThreadState (the outermost, see below) */
+	/*
+	 * A thread inside a subinterpreter's exec has a thread state in each
+	 * interpreter it entered; they are listed as one thread, frames of
+	 * the outermost first.  inner_tstate is the innermost (the one that
+	 * runs), 0 when the thread has one thread state.
+	 */
+	uint64_t inner_tstate;
+	uint64_t interp;        /* its PyInterpreterState (the outermost's) */
+	uint64_t cstack;        /* 3.11-3.12: tstate->cframe when it is on a C
+				   stack (the newest eval call's), else 0 */
 	uint64_t thread_id;     /* pthread_t as Python knows it */
 	bool idle;
 	bool holds_gil;         /* held the GIL (valid when py_sample.gil_known) */
@@ -179,6 +189,9 @@ int pyinterp_mark_gil(struct pyinterp *pi, struct py_sample *s, const struct py_
  * with the reason (a free-threaded build has no GIL; the GIL was not found).
  */
 int pyinterp_gil_available(const struct pyinterp *pi);
+/* Whether thread state 'tstate' is one of th's (see inner_tstate). */
+bool py_thread_has_tstate(const struct py_thread_sample *th, uint64_t tstate);
+
 /* Host tid of a thread state seen in the last sample, 0 if unknown. */
 pid_t pyinterp_tstate_tid(const struct pyinterp *pi, uint64_t tstate);
 

@@ -54,8 +54,8 @@ void timeline_free(struct timeline *tl);
 void timeline_begin_sample(struct timeline *tl, int64_t t_ns);
 /*
  * A thread was in stack 'frames' (root first) in the current sample.  A
- * timeline thread is a (tid, tstate) pair: an OS thread running several
- * interpreters has one Python thread state, and one timeline, in each.
+ * timeline thread is a (tid, tstate) pair; a thread that runs a
+ * subinterpreter comes as one, under its outermost thread state.
  * 'thread_id' is kept for display; 'label' names the thread (FUNC_NONE:
  * unknown).  Returns 0, or -1 when the sample could not be kept (bound
  * reached, out of memory, the same thread twice in one sample: counted).

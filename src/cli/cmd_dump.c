@@ -152,7 +152,7 @@ struct dump {
 
 static bool holds_gil(const struct dump *d, const struct dthread *dt)
 {
-	return dt->th && d->gil_locked && dt->th->tstate == d->gil_holder;
+	return dt->th && d->gil_locked && py_thread_has_tstate(dt->th, d->gil_holder);
 }
 
 /* The Python name if it can be read, else the OS name. */

@@ -302,6 +302,18 @@ static void find_gil(struct pyinterp *pi, const struct candidate *c, uint64_t in
 	if (l->runtime_gil >= 0 && pi->runtime) {
 		base = pi->runtime + (uint64_t)l->runtime_gil;
 	} else if (l->interp_ceval_gil >= 0) {
+		/*
+		 * 3.12+: each interpreter may have a GIL of its own; the one
+		 * followed is the main interpreter's, the last listed (new
+		 * interpreters are pushed on the head of the list).
+		 */
+		for (int i = 0; i < 64; i++) {
+			uint64_t next;
+			if (target_read_ptr(pi->target, interp + (uint64_t)l->interp_next, &next) != 0 ||
+			    !next)
+				break;
+			interp = next;
+		}
 		if (target_read_ptr(pi->target, interp + (uint64_t)l->interp_ceval_gil, &base) != 0)
 			base = 0;
 	} else {

@@ -84,6 +84,14 @@ int py_dict_each(struct pyinterp *pi, uint64_t dict,
 /* obj.name, from the instance's dict or values (no descriptors, no class attributes). */
 int py_object_attr(struct pyinterp *pi, uint64_t obj, const char *name, uint64_t *value);
 
+/*
+ * After a walk of several interpreters (3.11+): the thread states of one
+ * OS thread that runs a subinterpreter become one thread, the outer one's
+ * frames first (walk.c says how they are paired).  Needs the threads'
+ * tids, interp, cstack and thread_id; sets inner_tstate.
+ */
+int py_merge_nested(struct pyinterp *pi, struct py_sample *s);
+
 /* Walk the threads of one interpreter state into s (appending). */
 int py_walk_interp(struct pyinterp *pi, uint64_t interp, struct py_sample *s);
 

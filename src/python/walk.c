@@ -26,6 +26,7 @@
 
 #define MAX_INTERPRETERS 64
 #define FRAME_OWNED_BY_GENERATOR 1
+#define TSTATE_MAX_BYTES 16384 /* more than a PyThreadState */
 
 /* The GIL's words as read from the target: where, and into what. */
 struct gil_words {
@@ -545,8 +546,8 @@ int pyinterp_mark_gil(struct pyinterp *pi, struct py_sample *s, const struct py_
 	if (!g->known)
 		return 0;
 	for (size_t i = 0; i < s->nthreads; i++)
-		s->threads[i].holds_gil = g->locked == 1 && g->holder &&
-					  s->threads[i].tstate == g->holder;
+		s->threads[i].holds_gil = g->locked == 1 &&
+					  py_thread_has_tstate(&s->threads[i], g->holder);
 	s->gil_known = true;
 	return 0;
 }
@@ -568,7 +569,7 @@ int pyinterp_gil_available(const struct pyinterp *pi)
 }
 
 static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
-			struct py_sample *s);
+			struct py_sample *s, bool main);
 
 /* The interpreter's next and first thread state, in one read. */
 static int read_interp(struct pyinterp *pi, uint64_t interp, uint64_t *next, uint64_t *tstate)
@@ -603,15 +604,22 @@ int py_walk_interp(struct pyinterp *pi, uint64_t interp, struct py_sample *s)
 	uint64_t next, tstate;
 	int rc = read_interp(pi, interp, &next, &tstate);
 
-	return rc ? rc : walk_threads(pi, interp, tstate, s);
+	return rc ? rc : walk_threads(pi, interp, tstate, s, true);
 }
 
+/*
+ * 'main': the main interpreter (the last listed).  3.11-3.12 thread
+ * states of other interpreters may carry another thread's ids (see
+ * merge_nested): their idle state is not known before the merge, so their
+ * frames are read whatever the ids say.
+ */
 static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
-			struct py_sample *s)
+			struct py_sample *s, bool main)
 {
 	const struct py_layout *l = &pi->layout;
 	size_t span = tstate_span(l);
 	uint8_t ts[4096];
+	bool skip_idle = s->skip_idle && (main || l->family != PY_FAMILY_311);
 	int rc;
 
 	if (span > sizeof(ts))
@@ -620,7 +628,7 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 		return rc;
 	while (tstate) {
 		struct py_thread_sample *th;
-		uint64_t frame, next, native = 0, pthread_id = 0, back;
+		uint64_t frame, next, native = 0, pthread_id = 0, back, cframe;
 		size_t n;
 
 		if (s->nthreads >= PY_MAX_THREADS)
@@ -640,13 +648,18 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 		memset(th, 0, sizeof(*th));
 		th->thread_id = pthread_id;
 		th->tstate = tstate;
+		th->interp = interp;
 		th->first = s->nframes;
+		/* Not running, tstate->cframe is its own root_cframe. */
+		if (l->family == PY_FAMILY_311 && !field_u64(ts, span, l->tstate_cframe, &cframe) &&
+		    (cframe < tstate || cframe - tstate >= TSTATE_MAX_BYTES))
+			th->cstack = cframe;
 		if (l->tstate_native_thread_id >= 0)
 			th->tid = target_host_tid(pi->target, (pid_t)native);
-		else if (s->skip_idle)
+		else if (skip_idle)
 			th->tid = tid_of(pi, pthread_id);
 		/* Idle before the sample: its frames would only be dropped. */
-		if (s->skip_idle && thread_idle(pi->target, th->tid)) {
+		if (skip_idle && thread_idle(pi->target, th->tid)) {
 			th->idle = true;
 			tstate = next;
 			continue;
@@ -667,6 +680,198 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 	return 0;
 }
 
+/*
+ * A thread that runs a subinterpreter (concurrent.interpreters' exec,
+ * 3.13's _interpreters.exec, 3.12's _xxsubinterpreters.run_string) has a
+ * thread state in the interpreter that called exec and one in the
+ * subinterpreter: the inner one runs, the outer one waits in the exec
+ * call.  They are one thread, whose stack is the outer frames, then the
+ * inner ones, listed once under the outer thread state's ids.
+ *
+ * Which thread states are one thread:
+ * - 3.13+: the exec makes a thread state bound to the calling thread, so
+ *   the same tid, and the same pthread_t when both are known (a pthread_t
+ *   is reused as soon as its thread ends, a tid much later: a thread
+ *   state left by an ended thread must not join a new one).  The outer is
+ *   the older: interpreters are listed newest first, and so are the
+ *   thread states of each (both are pushed on the head of their list),
+ *   so the walk meets the outermost last.
+ * - 3.11, 3.12: run_string reuses the subinterpreter's first thread
+ *   state, bound to the thread that created the interpreter, whatever
+ *   thread runs it: its ids lie.  But tstate->cframe is the newest eval
+ *   call's, on the C stack of the thread that runs it, and that stack
+ *   tells the thread: the C library puts a thread's descriptor, its
+ *   pthread_t, at the top of the thread's stack (glibc, musl), which
+ *   grows down from there, so the thread is the one whose pthread_t is
+ *   the nearest above the cframe (none above: the main thread, whose
+ *   stack is the highest mapping).  Two thread states of different
+ *   interpreters on one stack are one thread, the outer one's eval call
+ *   above the inner one's.  A thread state not running (cframe inside
+ *   itself) goes by its ids, and adds no frames.
+ * Older versions are left as they are.
+ */
+#define MAIN_STACK UINT64_MAX
+
+static bool same_os_thread(const struct py_thread_sample *a, const struct py_thread_sample *b)
+{
+	if (a->tid && b->tid)
+		return a->tid == b->tid &&
+		       (!a->thread_id || !b->thread_id || a->thread_id == b->thread_id);
+	return a->thread_id && a->thread_id == b->thread_id;
+}
+
+/* Whose stack the cframe at 'c' is on: a pthread_t, or MAIN_STACK. */
+static uint64_t stack_owner(const struct py_sample *s, uint64_t c)
+{
+	uint64_t best = MAIN_STACK;
+
+	for (size_t j = 0; j < s->nthreads; j++) {
+		uint64_t p = s->threads[j].thread_id;
+		if (p > c && p < best)
+			best = p;
+	}
+	return best;
+}
+
+/* The thread state i runs inside of (its outer), or -1; owner[]: stack_owner(). */
+static long outer_of(const struct py_sample *s, const uint64_t *owner, size_t i)
+{
+	const struct py_thread_sample *th = &s->threads[i];
+	long best = -1;
+
+	if (th->cstack) {
+		for (size_t j = 0; j < s->nthreads; j++) {
+			const struct py_thread_sample *o = &s->threads[j];
+			if (!o->cstack || owner[j] != owner[i] || o->interp == th->interp ||
+			    o->cstack <= th->cstack)
+				continue;
+			if (best < 0 || o->cstack < s->threads[best].cstack)
+				best = (long)j;
+		}
+		return best;
+	}
+	for (size_t j = i + 1; j < s->nthreads; j++)
+		if (s->threads[j].interp != th->interp && same_os_thread(th, &s->threads[j]))
+			return (long)j;
+	return -1;
+}
+
+/* Append th's frames to s, leaving out the first *skip (the root side). */
+static int append_frames(struct py_sample *s, const struct py_thread_sample *th, size_t *skip)
+{
+	for (size_t i = 0; i < th->nframes; i++) {
+		size_t k = th->first + i;
+		struct py_frame_src src = { 0, 0 };
+		int rc;
+
+		if (*skip) {
+			(*skip)--;
+			continue;
+		}
+		if (s->keep_sources && s->src)
+			src = s->src[k];
+		if ((rc = push_frame(s, s->frames[k].func, s->frames[k].line, src.frame,
+				     src.code)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Thread state -> tid, as merging found it. */
+static void note_tid(struct pyinterp *pi, uint64_t tstate, pid_t tid)
+{
+	for (size_t i = 0; i < pi->ntstate_tids; i++)
+		if (pi->tstate_tids[i].tstate == tstate)
+			pi->tstate_tids[i].tid = tid;
+}
+
+/* Stack the members of group 'g' (outer first) into one thread, g[0]. */
+static int merge_group(struct pyinterp *pi, struct py_sample *s, const size_t *g, size_t ng)
+{
+	struct py_thread_sample *th = &s->threads[g[0]];
+	size_t total = 0, first = s->nframes, skip;
+	int rc;
+
+	for (size_t k = 0; k < ng; k++)
+		total += s->threads[g[k]].nframes;
+	/* Too deep: cut at the root, as one thread state's stack is. */
+	skip = total > PY_MAX_DEPTH ? total - PY_MAX_DEPTH : 0;
+	th->truncated = th->truncated || skip;
+	for (size_t k = 0; k < ng; k++) {
+		const struct py_thread_sample *in = &s->threads[g[k]];
+
+		if ((rc = append_frames(s, in, &skip)) != 0)
+			return rc;
+		th->truncated = th->truncated || in->truncated;
+		if (k && (in->nframes || !th->inner_tstate))
+			th->inner_tstate = in->tstate;
+		if (!th->tid)
+			th->tid = in->tid;
+		if (!th->thread_id)
+			th->thread_id = in->thread_id;
+	}
+	for (size_t k = 1; k < ng; k++)
+		note_tid(pi, s->threads[g[k]].tstate, th->tid);
+	th->first = first;
+	th->nframes = s->nframes - first;
+	/* The outer thread state's ids are the thread's (an inner's may lie). */
+	th->idle = thread_idle(pi->target, th->tid);
+	return 0;
+}
+
+int py_merge_nested(struct pyinterp *pi, struct py_sample *s)
+{
+	static long outer[PY_MAX_THREADS];
+	static size_t depth[PY_MAX_THREADS], root[PY_MAX_THREADS], g[PY_MAX_THREADS];
+	static uint64_t owner[PY_MAX_THREADS];
+	size_t kept = 0;
+	int rc;
+
+	for (size_t i = 0; i < s->nthreads; i++)
+		owner[i] = s->threads[i].cstack ? stack_owner(s, s->threads[i].cstack) : 0;
+	for (size_t i = 0; i < s->nthreads; i++)
+		outer[i] = outer_of(s, owner, i);
+	for (size_t i = 0; i < s->nthreads; i++) {
+		size_t r = i, d = 0;
+		/* Links go to a higher cframe or a later thread state: no cycle. */
+		while (outer[r] >= 0 && d < s->nthreads) {
+			r = (size_t)outer[r];
+			d++;
+		}
+		root[i] = r;
+		depth[i] = d;
+	}
+	for (size_t r = 0; r < s->nthreads; r++) {
+		size_t ng = 0, nmem = 0;
+
+		for (size_t i = 0; outer[r] < 0 && i < s->nthreads; i++)
+			nmem += root[i] == r;
+		if (nmem < 2)
+			continue;
+		/* Outer to inner: by depth, then as the walk met them, last first. */
+		for (size_t d = 0; d < s->nthreads && (d == 0 || ng > 0); d++) {
+			size_t before = ng;
+			for (size_t i = s->nthreads; i-- > 0;)
+				if (root[i] == r && depth[i] == d)
+					g[ng++] = i;
+			if (ng == before)
+				break;
+		}
+		if (ng > 1 && (rc = merge_group(pi, s, g, ng)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < s->nthreads; i++)
+		if (outer[i] < 0)
+			s->threads[kept++] = s->threads[i];
+	s->nthreads = kept;
+	return 0;
+}
+
+bool py_thread_has_tstate(const struct py_thread_sample *th, uint64_t tstate)
+{
+	return tstate && (th->tstate == tstate || th->inner_tstate == tstate);
+}
+
 static int walk_all(struct pyinterp *pi, struct py_sample *s)
 {
 	uint64_t interp;
@@ -679,13 +884,13 @@ static int walk_all(struct pyinterp *pi, struct py_sample *s)
 		uint64_t next, tstate;
 
 		if ((rc = read_interp(pi, interp, &next, &tstate)) != 0 ||
-		    (rc = walk_threads(pi, interp, tstate, s)) != 0)
+		    (rc = walk_threads(pi, interp, tstate, s, next == 0)) != 0)
 			return rc;
 		pi->ninterps++;
 		interp = next;
 	}
 	resolve_threads(pi, s);
-	return 0;
+	return pi->ninterps > 1 && pi->layout.family >= PY_FAMILY_311 ? py_merge_nested(pi, s) : 0;
 }
 
 static int sample(struct pyinterp *pi, struct py_sample *s, struct py_gil *before,

@@ -57,9 +57,14 @@ SID_EXTRA_PYTHON = "python3.15"
 CHROOTS = {
     CHROOT_SUITE: {"include": ["python3"],
                    "needs": [("usr/bin/python3", "python3")]},
-    SID: {"include": ["python3", SID_EXTRA_PYTHON + "-minimal"],
+    # libpython3.X-stdlib: the rest of the standard library, for the
+    # subinterpreter tests (concurrent.interpreters, _interpreters).
+    SID: {"include": ["python3", SID_EXTRA_PYTHON + "-minimal",
+                      "lib" + SID_EXTRA_PYTHON + "-stdlib"],
           "needs": [("usr/bin/python3", "python3"),
-                    ("usr/bin/" + SID_EXTRA_PYTHON, SID_EXTRA_PYTHON + "-minimal")]},
+                    ("usr/bin/" + SID_EXTRA_PYTHON, SID_EXTRA_PYTHON + "-minimal"),
+                    ("usr/lib/%s/concurrent/interpreters/__init__.py" % SID_EXTRA_PYTHON,
+                     "lib" + SID_EXTRA_PYTHON + "-stdlib")]},
 }
 
 # Which core scenarios get the extra discovery-method scenarios.
