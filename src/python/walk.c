@@ -849,7 +849,7 @@ int py_merge_nested(struct pyinterp *pi, struct py_sample *s)
 		if (nmem < 2)
 			continue;
 		/* Outer to inner: by depth, then as the walk met them, last first. */
-		for (size_t d = 0; d < s->nthreads && (d == 0 || ng > 0); d++) {
+		for (size_t d = 0; d < s->nthreads; d++) {
 			size_t before = ng;
 			for (size_t i = s->nthreads; i-- > 0;)
 				if (root[i] == r && depth[i] == d)
