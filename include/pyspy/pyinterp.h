@@ -22,6 +22,9 @@ struct pyinterp;
 
 #define PY_MAX_DEPTH 4096   /* frames kept per thread; deeper stacks are cut at the root */
 #define PY_MAX_THREADS 1024 /* Python threads walked per sample */
+/* Frames per sample, all threads together: what a corrupt thread list of
+ * deep chains can make a walk (and a stop) cost is bounded by it. */
+#define PY_MAX_SAMPLE_FRAMES (1u << 18)
 
 struct py_thread_sample {
 	pid_t tid;              /* host tid, 0 when unknown */
@@ -40,6 +43,10 @@ struct py_thread_sample {
 	bool idle;
 	bool holds_gil;         /* held the GIL (valid when py_sample.gil_known) */
 	bool truncated;         /* deeper than PY_MAX_DEPTH */
+	bool broken;            /* its frame chain could not be followed to its
+				   end (a link into nowhere, a cycle): the
+				   frames read are rooted by "[broken frame
+				   chain]" */
 	size_t first, nframes;  /* slice of py_sample.frames, root first */
 };
 
@@ -57,6 +64,12 @@ struct py_sample {
 	size_t nframes, cap_frames;
 	bool keep_sources;
 	bool gil_known;             /* threads' holds_gil set (pyinterp_mark_gil) */
+	/*
+	 * Threads left out of this sample because what they showed could not
+	 * be read (pyinterp.degrade false), or an unknown number of them
+	 * (counted 1) when the thread list itself could not be followed.
+	 */
+	size_t dropped;
 	/*
 	 * Threads whose OS state (read before the sample) is not running
 	 * are listed, idle, without their frames: for callers that would
@@ -100,6 +113,7 @@ struct pyinterp {
 	uint64_t runtime;           /* _PyRuntime, 0 when the version has none */
 	uint64_t interp_head_addr;  /* address holding the first PyInterpreterState * */
 	uint64_t code_type;         /* &PyCode_Type, 0 when unknown */
+	uint64_t str_type;          /* &PyUnicode_Type (2.7: &PyString_Type), 0 when unknown */
 	int tid_offset;             /* offset of the tid in glibc's struct pthread, -1 */
 	/* The GIL's words (0 when there is no GIL or it cannot be found). */
 	uint64_t gil_holder, gil_locked, gil_switches;
@@ -127,6 +141,17 @@ struct pyinterp {
 	 * list.  Counted since attach.
 	 */
 	uint64_t degraded;
+	/*
+	 * What to do with what cannot be read.  true: the target is stopped
+	 * while it is walked, so what cannot be read now never will be (the
+	 * process corrupted it): show it degraded ("<unknown>", no line,
+	 * "[unreadable frame]", a cut chain) and count it in 'degraded'.
+	 * false (the target runs, or a candidate is being validated): it may
+	 * be changing under the walk, so the thread is left out of the sample
+	 * and counted in py_sample.dropped.  A thread list that cannot be
+	 * followed is cut where it breaks either way.
+	 */
+	bool degrade;
 	struct py_raw_frame *raw;   /* scratch for one thread's frames */
 	uint8_t *hdrs;              /* scratch for code headers */
 	char diag[1024];            /* notes for --verbose (cross-checks) */

@@ -88,6 +88,10 @@ struct sampler_stats {
 	uint64_t rewalks;    /* selective stops widened to the GIL's new holder */
 	uint64_t full_stops; /* selective stops redone with every thread stopped */
 	uint64_t stack_errors; /* stacks dropped: profile out of memory */
+	uint64_t degraded;   /* parts of stopped targets that could not be read,
+				shown degraded (pyinterp.degraded) */
+	uint64_t dropped;    /* thread samples left out: a running target's
+				thread that could not be read (py_sample.dropped) */
 	uint64_t active;     /* thread samples of threads not idle */
 	uint64_t gil;        /* samples in which a thread held the GIL */
 	uint64_t gil_known;  /* samples in which the GIL holder was told */

@@ -360,6 +360,7 @@ static void free_threads(struct dump *d)
 static int snapshot(struct dump *d, int64_t *stopped_ns)
 {
 	struct py_gil g;
+	uint64_t degraded;
 	int64_t t0;
 	int rc;
 
@@ -367,8 +368,10 @@ static int snapshot(struct dump *d, int64_t *stopped_ns)
 	 * Decode the code objects and names before stopping anything: the
 	 * stopped walk then mostly hits the caches.
 	 */
-	if (d->a->blocking)
+	if (d->a->blocking) {
+		d->pi->degrade = false;
 		pyinterp_sample(d->pi, d->s);
+	}
 	target_read_states(d->t);
 	t0 = now_ns();
 	if (d->a->blocking && (rc = target_stop(d->t, 1000)) != 0) {
@@ -382,6 +385,9 @@ static int snapshot(struct dump *d, int64_t *stopped_ns)
 		d->gil_holder = g.holder;
 		d->gil_locked = g.locked == 1;
 	}
+	/* Stopped, what cannot be read is corrupt: shown degraded, counted. */
+	d->pi->degrade = d->a->blocking;
+	degraded = d->pi->degraded;
 	rc = pyinterp_sample(d->pi, d->s);
 	if (rc == 0 && d->a->locals) {
 		d->fl = calloc(d->s->nframes ? d->s->nframes : 1, sizeof(*d->fl));
@@ -401,6 +407,15 @@ static int snapshot(struct dump *d, int64_t *stopped_ns)
 	if (rc == -PERR_TORN)
 		return perr_set(PERR_RUNTIME, "pid %d: the stacks changed while being read "
 				"(try again, or without --nonblocking)", (int)d->t->pid);
+	if (rc == 0 && d->pi->degraded > degraded)
+		fprintf(stderr, "pyspy-c: pid %d: %llu parts of its stacks could not be read and "
+			"are shown degraded ('<unknown>', no line, '[unreadable frame]', "
+			"'[broken frame chain]')\n", (int)d->t->pid,
+			(unsigned long long)(d->pi->degraded - degraded));
+	if (rc == 0 && d->s->dropped)
+		fprintf(stderr, "pyspy-c: pid %d: %zu threads could not be read while running and "
+			"are left out (try again, or without --nonblocking)\n", (int)d->t->pid,
+			d->s->dropped);
 	if (rc == -PERR_NOMEM)
 		return perr_set(PERR_NOMEM, "out of memory");
 	return rc;

@@ -149,6 +149,13 @@ static void summary(const struct record_args *a, const struct sampler_stats *st,
 	if (st->stack_errors)
 		fprintf(stderr, "; %llu stacks lost (out of memory)",
 			(unsigned long long)st->stack_errors);
+	if (st->degraded)
+		fprintf(stderr, "; %llu degraded (names, files, lines, frames or chains the "
+			"target's memory did not give: '<unknown>', '[unreadable frame]', "
+			"'[broken frame chain]')", (unsigned long long)st->degraded);
+	if (st->dropped)
+		fprintf(stderr, "; %llu thread samples left out (a thread that could not be "
+			"read while it ran)", (unsigned long long)st->dropped);
 	if (pruned)
 		fprintf(stderr, "; %llu samples of rare stacks merged into '[pruned: rare stacks]' "
 			"(more than %d distinct stacks)",

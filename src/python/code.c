@@ -118,7 +118,7 @@ static int read_bytes_object(struct pyinterp *pi, uint64_t addr, uint8_t **out, 
 }
 
 static int read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap,
-		       uint64_t max_length)
+		       uint64_t max_length, uint64_t want_type)
 {
 	const struct py_layout *l = &pi->layout;
 	uint8_t hdr[128];
@@ -146,6 +146,11 @@ static int read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap
 	}
 	if (si.length > max_length)
 		return -PERR_TORN;
+	if (want_type) {
+		uint64_t type;
+		if (field_u64(hdr, hlen, l->object_type, &type) || type != want_type)
+			return -PERR_TORN; /* another kind of object */
+	}
 	rc = target_read(pi->target, si.data, data, si.nchars * (size_t)si.kind);
 	if (rc)
 		return rc;
@@ -170,21 +175,22 @@ static int read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap
 
 int py_read_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap)
 {
-	return read_string(pi, addr, out, cap, UINT64_MAX);
+	return read_string(pi, addr, out, cap, UINT64_MAX, 0);
 }
 
 /*
  * A code object's name or file.  One that cannot be read (a pointer into
  * nowhere, an object that is no string, a length no code object has) is
- * "<unknown>": the frame keeps what else it has.  Only a target that went
- * away or refuses to be read ends the sample.
+ * "<unknown>" when the target is stopped (pyinterp.degrade): the frame
+ * keeps what else it has.  Running, it may be a code object being freed:
+ * the read fails and the thread is left out of the sample.
  */
 static int read_code_string(struct pyinterp *pi, uint64_t addr, char *out, size_t cap,
 			    bool *degraded)
 {
-	int rc = read_string(pi, addr, out, cap, MAX_CODE_STRING);
+	int rc = read_string(pi, addr, out, cap, MAX_CODE_STRING, pi->str_type);
 
-	if (rc == -PERR_GONE || rc == -PERR_PERM || rc == -PERR_NOMEM)
+	if (rc == -PERR_GONE || rc == -PERR_PERM || rc == -PERR_NOMEM || (rc && !pi->degrade))
 		return rc;
 	if (rc) {
 		snprintf(out, cap, "<unknown>");
@@ -275,7 +281,8 @@ static int decode(struct pyinterp *pi, uint64_t addr, const uint8_t *hdr, size_t
 	    (rc = read_code_string(pi, p_file, file, sizeof(file), &degraded)) == 0) {
 		rc = read_bytes_object(pi, p_table, &table, &tlen);
 		/* A line table that cannot be read: the frame has no line. */
-		if (rc && rc != -PERR_GONE && rc != -PERR_PERM && rc != -PERR_NOMEM) {
+		if (rc && rc != -PERR_GONE && rc != -PERR_PERM && rc != -PERR_NOMEM &&
+		    pi->degrade) {
 			rc = 0;
 			degraded = no_lines = true;
 		}

@@ -429,6 +429,12 @@ static int try_candidate(struct pyinterp *pi, struct candidate *c, int methods)
 				"(supported: 2.7 and 3.6 or later)", (int)t->pid, major, minor);
 	}
 	pi->code_type = code_type ? code_type + c->bias : 0;
+	{
+		/* Code objects' names and files are str (2.7: PyString) objects. */
+		uint64_t str_type = elfsym_lookup(c->syms, major == 2 ? "PyString_Type"
+								      : "PyUnicode_Type");
+		pi->str_type = str_type ? str_type + c->bias : 0;
+	}
 
 	if (runtime && pi->layout.runtime_interpreters_head >= 0) {
 		pi->runtime = runtime;

@@ -162,7 +162,8 @@ static int dict_items_27(struct pyinterp *pi, uint64_t dict, struct items *it)
 	if ((rc = target_read_ptr(pi->target, dict + (uint64_t)l->dict_mask, &mask)) != 0 ||
 	    (rc = target_read_ptr(pi->target, dict + (uint64_t)l->dict_table, &table)) != 0)
 		return rc;
-	if (mask + 1 > MAX_DICT_ENTRIES || ((mask + 1) & mask))
+	/* (mask + 1 wraps to 0 for a mask of all ones.) */
+	if (mask >= MAX_DICT_ENTRIES || ((mask + 1) & mask))
 		return -PERR_TORN;
 	slots = malloc((mask + 1) * 24);
 	if (!slots || items_alloc(it, (size_t)mask + 1) != 0) {

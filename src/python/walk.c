@@ -63,6 +63,66 @@ static int push_frame(struct py_sample *s, uint32_t func, int line, uint64_t fra
 
 static pid_t tid_of(struct pyinterp *pi, uint64_t pthread_id);
 
+/* Errors that end the sample whatever the walk could still read. */
+static bool fatal(int rc)
+{
+	return rc == -PERR_GONE || rc == -PERR_PERM || rc == -PERR_NOMEM || rc == -PERR_VERSION;
+}
+
+/*
+ * Addresses met in one chain (frames, thread states), to stop at the
+ * first one met twice: a cycle in a corrupt target is cut where it closes.
+ * Open addressing; a new generation empties it.
+ */
+#define SEEN_SLOTS 16384 /* > 2 * PY_MAX_DEPTH, > 2 * PY_MAX_THREADS */
+static struct { uint64_t addr; uint32_t gen; } seen_tab[SEEN_SLOTS];
+static uint32_t seen_gen;
+
+static void seen_reset(void)
+{
+	if (++seen_gen == 0) {
+		memset(seen_tab, 0, sizeof(seen_tab));
+		seen_gen = 1;
+	}
+}
+
+/* Note addr; true if it was met before in this generation. */
+static bool seen_before(uint64_t addr)
+{
+	size_t i = (size_t)((addr >> 3) * 0x9E3779B97F4A7C15ull >> 50) % SEEN_SLOTS;
+
+	for (size_t k = 0; k < SEEN_SLOTS; k++, i = (i + 1) % SEEN_SLOTS) {
+		if (seen_tab[i].gen != seen_gen) {
+			seen_tab[i].addr = addr;
+			seen_tab[i].gen = seen_gen;
+			return false;
+		}
+		if (seen_tab[i].addr == addr)
+			return true;
+	}
+	return true; /* full: a chain longer than any bound met */
+}
+
+/*
+ * A part of a stopped target that cannot be read: count it, and say
+ * whether to go on with what could be read (pyinterp.degrade) or to leave
+ * the thread out.
+ */
+static int degraded(struct pyinterp *pi, int rc)
+{
+	if (fatal(rc) || !pi->degrade)
+		return rc ? rc : -PERR_TORN;
+	pi->degraded++;
+	return 0;
+}
+
+static int push_label(struct pyinterp *pi, struct py_sample *s, const char *text)
+{
+	uint32_t f = profile_func(pi->profile, FUNC_LABEL, text, NULL, NULL);
+
+	return f == FUNC_NONE ? -PERR_NOMEM : push_frame(s, f, -1, 0, 0);
+}
+
 /* Whether the OS state read before the sample says the thread was not running. */
 static bool thread_idle(struct target *t, pid_t tid)
 {
@@ -116,7 +176,7 @@ static int ensure_scratch(struct pyinterp *pi)
 }
 
 /* <= 3.10: a linked list of PyFrameObject, one read per frame. */
-static int chain_frame_objects(struct pyinterp *pi, uint64_t frame, size_t *n,
+static int chain_frame_objects(struct pyinterp *pi, uint64_t frame, size_t *n, size_t max,
 			       struct py_thread_sample *th)
 {
 	const struct py_layout *l = &pi->layout;
@@ -127,23 +187,31 @@ static int chain_frame_objects(struct pyinterp *pi, uint64_t frame, size_t *n,
 		need = (size_t)l->frame_code + 8;
 	if (need > sizeof(buf))
 		return -PERR_VERSION;
+	seen_reset();
 	for (*n = 0; frame; (*n)++) {
 		struct py_raw_frame *r = &pi->raw[*n];
 		uint64_t back;
 		int rc;
 
-		if (*n >= PY_MAX_DEPTH) {
+		if (*n >= max) {
 			th->truncated = true;
 			break;
 		}
-		if ((rc = target_read(pi->target, frame, buf, need)) != 0)
-			return rc;
+		if (seen_before(frame))
+			rc = -PERR_TORN; /* a cycle */
+		else if ((rc = target_read(pi->target, frame, buf, need)) == 0 &&
+			 (field_u64(buf, need, l->frame_back, &back) ||
+			  field_u64(buf, need, l->frame_code, &r->code) ||
+			  field_i32(buf, need, l->frame_lasti, &r->lasti)))
+			rc = -PERR_TORN;
+		if (rc) {
+			th->broken = true;
+			return degraded(pi, rc);
+		}
 		memset(r, 0, sizeof(*r));
 		r->addr = frame;
-		if (field_u64(buf, need, l->frame_back, &back) ||
-		    field_u64(buf, need, l->frame_code, &r->code) ||
-		    field_i32(buf, need, l->frame_lasti, &r->lasti))
-			return -PERR_TORN;
+		field_u64(buf, need, l->frame_code, &r->code);
+		field_i32(buf, need, l->frame_lasti, &r->lasti);
 		frame = back;
 	}
 	return 0;
@@ -189,7 +257,7 @@ static void snapshot_chunks(struct pyinterp *pi, const uint8_t *ts, size_t len)
 	}
 }
 
-static int chain_interpreter_frames(struct pyinterp *pi, uint64_t frame, size_t *n,
+static int chain_interpreter_frames(struct pyinterp *pi, uint64_t frame, size_t *n, size_t max,
 				    struct py_thread_sample *th)
 {
 	const struct py_layout *l = &pi->layout;
@@ -199,25 +267,31 @@ static int chain_interpreter_frames(struct pyinterp *pi, uint64_t frame, size_t 
 
 	if (need > sizeof(buf) || need < (size_t)l->iframe_owner + 1)
 		return -PERR_VERSION;
+	seen_reset();
 	for (*n = 0; frame;) {
 		struct py_raw_frame *r = &pi->raw[*n];
 		uint64_t prev;
 		int rc;
 
-		if (*n >= PY_MAX_DEPTH) {
+		if (*n >= max) {
 			th->truncated = true;
 			break;
 		}
-		if ((rc = target_read(pi->target, frame, buf, need)) != 0)
-			return rc;
 		memset(r, 0, sizeof(*r));
+		if (seen_before(frame))
+			rc = -PERR_TORN; /* a cycle */
+		else if ((rc = target_read(pi->target, frame, buf, need)) == 0 &&
+			 (field_u64(buf, need, l->iframe_code, &r->code) ||
+			  field_u64(buf, need, l->iframe_previous, &prev) ||
+			  field_u64(buf, need, l->iframe_instr, &r->instr) ||
+			  (l->iframe_tlbc_index >= 0 &&
+			   field_i32(buf, need, l->iframe_tlbc_index, &r->tlbc))))
+			rc = -PERR_TORN;
+		if (rc) {
+			th->broken = true;
+			return degraded(pi, rc);
+		}
 		r->addr = frame;
-		if (field_u64(buf, need, l->iframe_code, &r->code) ||
-		    field_u64(buf, need, l->iframe_previous, &prev) ||
-		    field_u64(buf, need, l->iframe_instr, &r->instr))
-			return -PERR_TORN;
-		if (l->iframe_tlbc_index >= 0 && field_i32(buf, need, l->iframe_tlbc_index, &r->tlbc))
-			return -PERR_TORN;
 		r->owner = buf[l->iframe_owner];
 		r->code &= tag_mask;
 		frame = prev;
@@ -302,8 +376,13 @@ static int bytecode_base(struct pyinterp *pi, const struct py_raw_frame *r, uint
 	return target_read_ptr(pi->target, arr + 8 + 8 * (uint64_t)r->tlbc, base);
 }
 
-/* Decode the raw frames (newest first) into s, root first. */
-static int resolve_frames(struct pyinterp *pi, size_t n, struct py_sample *s)
+/*
+ * Decode the raw frames (newest first) into s, root first; a chain that
+ * broke (th->broken) is rooted by a marker.  A frame whose code object
+ * cannot be read is "[unreadable frame]" (pyinterp.degrade).
+ */
+static int resolve_frames(struct pyinterp *pi, size_t n, struct py_sample *s,
+			  const struct py_thread_sample *th)
 {
 	const struct py_layout *l = &pi->layout;
 	size_t first = s->nframes;
@@ -322,13 +401,22 @@ static int resolve_frames(struct pyinterp *pi, size_t n, struct py_sample *s)
 			else
 				rc = code_resolve(pi, r->code, pi->hdrs + i * CODE_HDR_MAX,
 						  code_header_len(pi), &ci);
-			if (rc)
-				return rc;
+			if (rc) {
+				if ((rc = degraded(pi, rc)) != 0 ||
+				    (rc = push_label(pi, s, "[unreadable frame]")) != 0)
+					return rc;
+				continue;
+			}
 		}
 		if (l->family >= PY_FAMILY_311) {
 			uint64_t base;
-			if ((rc = bytecode_base(pi, r, &base)) != 0)
-				return rc;
+			if ((rc = bytecode_base(pi, r, &base)) != 0) {
+				/* The line is what is lost. */
+				if ((rc = degraded(pi, rc)) != 0 ||
+				    (rc = push_frame(s, ci->func, -1, r->addr, r->code)) != 0)
+					return rc;
+				continue;
+			}
 			off = (int64_t)(r->instr - base);
 			/* Not started yet: the interpreter does not show it either. */
 			if (r->owner != FRAME_OWNED_BY_GENERATOR &&
@@ -341,6 +429,8 @@ static int resolve_frames(struct pyinterp *pi, size_t n, struct py_sample *s)
 		if ((rc = push_frame(s, ci->func, code_line(pi, ci, off), r->addr, r->code)) != 0)
 			return rc;
 	}
+	if (th->broken && (rc = push_label(pi, s, "[broken frame chain]")) != 0)
+		return rc;
 	reverse(s, first, s->nframes - first);
 	return 0;
 }
@@ -607,6 +697,28 @@ int py_walk_interp(struct pyinterp *pi, uint64_t interp, struct py_sample *s)
 	return rc ? rc : walk_threads(pi, interp, tstate, s, true);
 }
 
+/* Whether thread state 'tstate' is already in this sample (a cycle). */
+static bool in_list(const struct py_sample *s, uint64_t tstate)
+{
+	/* Thread lists are short: a cycle is found among the last few. */
+	for (size_t i = s->nthreads, k = 0; i-- > 0 && k < PY_MAX_THREADS; k++)
+		if (s->threads[i].tstate == tstate)
+			return true;
+	return false;
+}
+
+/* A thread or interpreter list that cannot be followed: keep what was read. */
+static int list_broken(struct pyinterp *pi, struct py_sample *s, int rc)
+{
+	if (fatal(rc))
+		return rc;
+	if (pi->degrade)
+		pi->degraded++;
+	else
+		s->dropped++;
+	return 0;
+}
+
 /*
  * 'main': the main interpreter (the last listed).  3.11-3.12 thread
  * states of other interpreters may carry another thread's ids (see
@@ -620,6 +732,7 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 	size_t span = tstate_span(l);
 	uint8_t ts[4096];
 	bool skip_idle = s->skip_idle && (main || l->family != PY_FAMILY_311);
+	size_t visited = 0; /* thread states met, those left out included */
 	int rc;
 
 	if (span > sizeof(ts))
@@ -629,18 +742,24 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 	while (tstate) {
 		struct py_thread_sample *th;
 		uint64_t frame, next, native = 0, pthread_id = 0, back, cframe;
-		size_t n;
+		size_t n, max;
 
-		if (s->nthreads >= PY_MAX_THREADS)
-			return -PERR_TORN; /* a cycle, or an absurd process */
-		if ((rc = target_read(pi->target, tstate, ts, span)) != 0)
-			return rc;
-		if (field_u64(ts, span, l->tstate_next, &next) ||
-		    field_u64(ts, span, l->tstate_interp, &back) ||
-		    field_u64(ts, span, l->tstate_thread_id, &pthread_id))
-			return -PERR_TORN;
-		if (back != interp)
-			return -PERR_TORN;
+		/*
+		 * A thread state that cannot be read, or that is not of this
+		 * interpreter, or a list longer than any process has (a cycle):
+		 * the threads read so far are the sample's, the rest is lost.
+		 */
+		rc = 0;
+		if (s->nthreads >= PY_MAX_THREADS || ++visited > PY_MAX_THREADS ||
+		    in_list(s, tstate))
+			rc = -PERR_TORN;
+		else if ((rc = target_read(pi->target, tstate, ts, span)) == 0 &&
+			 (field_u64(ts, span, l->tstate_next, &next) ||
+			  field_u64(ts, span, l->tstate_interp, &back) ||
+			  field_u64(ts, span, l->tstate_thread_id, &pthread_id) || back != interp))
+			rc = -PERR_TORN;
+		if (rc)
+			return list_broken(pi, s, rc);
 		if (l->tstate_native_thread_id >= 0)
 			field_u64(ts, span, l->tstate_native_thread_id, &native);
 
@@ -658,24 +777,38 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 			th->tid = target_host_tid(pi->target, (pid_t)native);
 		else if (skip_idle)
 			th->tid = tid_of(pi, pthread_id);
+		tstate = next;
 		/* Idle before the sample: its frames would only be dropped. */
 		if (skip_idle && thread_idle(pi->target, th->tid)) {
 			th->idle = true;
-			tstate = next;
 			continue;
 		}
-		if ((rc = first_frame(pi, ts, span, &frame)) != 0)
-			return rc;
-		if (l->family >= PY_FAMILY_311) {
+		n = 0;
+		/* Every thread as deep as can be: the sample's bound cuts them. */
+		max = s->nframes < PY_MAX_SAMPLE_FRAMES ? PY_MAX_SAMPLE_FRAMES - s->nframes : 0;
+		if (max > PY_MAX_DEPTH)
+			max = PY_MAX_DEPTH;
+		if ((rc = first_frame(pi, ts, span, &frame)) != 0) {
+			th->broken = true;
+			rc = degraded(pi, rc);
+		} else if (l->family >= PY_FAMILY_311) {
 			snapshot_chunks(pi, ts, span);
-			rc = chain_interpreter_frames(pi, frame, &n, th);
+			rc = chain_interpreter_frames(pi, frame, &n, max, th);
 		} else {
-			rc = chain_frame_objects(pi, frame, &n, th);
+			rc = chain_frame_objects(pi, frame, &n, max, th);
 		}
-		if (rc || (rc = resolve_frames(pi, n, s)) != 0)
+		if (rc == 0)
+			rc = resolve_frames(pi, n, s, th);
+		if (rc && fatal(rc))
 			return rc;
+		if (rc) {
+			/* What it showed cannot be trusted: leave it out. */
+			s->nframes = th->first;
+			s->nthreads--;
+			s->dropped++;
+			continue;
+		}
 		th->nframes = s->nframes - th->first;
-		tstate = next;
 	}
 	return 0;
 }
@@ -883,10 +1016,17 @@ static int walk_all(struct pyinterp *pi, struct py_sample *s)
 	for (int ni = 0; interp && ni < MAX_INTERPRETERS; ni++) {
 		uint64_t next, tstate;
 
-		if ((rc = read_interp(pi, interp, &next, &tstate)) != 0 ||
-		    (rc = walk_threads(pi, interp, tstate, s, next == 0)) != 0)
+		/* An interpreter that cannot be read ends the list there. */
+		if ((rc = read_interp(pi, interp, &next, &tstate)) != 0) {
+			if ((rc = list_broken(pi, s, rc)) != 0)
+				return rc;
+			break;
+		}
+		if ((rc = walk_threads(pi, interp, tstate, s, next == 0)) != 0)
 			return rc;
 		pi->ninterps++;
+		if (next == interp)
+			break; /* a cycle of one; longer ones stop at MAX_INTERPRETERS */
 		interp = next;
 	}
 	resolve_threads(pi, s);
@@ -902,6 +1042,7 @@ static int sample(struct pyinterp *pi, struct py_sample *s, struct py_gil *befor
 
 	s->nthreads = 0;
 	s->nframes = 0;
+	s->dropped = 0;
 	s->gil_known = false;
 	pi->sample_no++;
 	if (!before || !gil_iovs(pi, &w1) || !gil_iovs(pi, &w2))

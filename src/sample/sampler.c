@@ -373,8 +373,14 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 {
 	struct target *t = p->t;
 	struct py_sample *s = p->s;
+	uint64_t degraded = p->pi->degraded;
 	int rc;
 
+	/*
+	 * Stopped, what the target does not give is corrupt, and shown
+	 * degraded; running, it may be changing: the thread is left out.
+	 */
+	p->pi->degrade = o->blocking;
 	/*
 	 * Untraced threads are not reported to us: list them now and then
 	 * (every REFRESH_NS), and at once when a thread of the last sample
@@ -417,6 +423,8 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 		st->failed++;
 		return 0;
 	}
+	st->degraded += p->pi->degraded - degraded;
+	st->dropped += s->dropped;
 	count_sample(st, s);
 	p->unknown_thread = false;
 	for (size_t i = 0; i < s->nthreads; i++)

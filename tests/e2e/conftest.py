@@ -7,6 +7,7 @@ Fixtures and parametrisation:
   harm_interp   the subset interpreters.HARM_IDS (slower do-no-harm tests)
   native_interp the core scenarios and interpreters.NATIVE_EXTRA_IDS (--native)
   idle_interp   interpreters.IDLE_IDS, each found or a Missing that fails the test
+  corrupt_interp interpreters.CORRUPT_IDS, the same way (the self-corrupting target)
   one_interp    a single interpreter for the error-path tests
   procs         every process a test starts; killed (by pid) and reaped at teardown
 
@@ -52,6 +53,11 @@ def pytest_generate_tests(metafunc):
         found, problems = discovered()
         params = [by_id.get(i) or interpreters.Missing(i, problems) for i in interpreters.IDLE_IDS]
         metafunc.parametrize("idle_interp", params, ids=interpreters.IDLE_IDS)
+    if "corrupt_interp" in metafunc.fixturenames:
+        by_id = _by_id()
+        found, problems = discovered()
+        params = [by_id.get(i) or interpreters.Missing(i, problems) for i in interpreters.CORRUPT_IDS]
+        metafunc.parametrize("corrupt_interp", params, ids=interpreters.CORRUPT_IDS)
     if "one_interp" in metafunc.fixturenames:
         by_id = _by_id()
         pick = [by_id[i] for i in ("pyenv-3.12", "system-3.11", "pyenv-3.11") if i in by_id]

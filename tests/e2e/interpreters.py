@@ -97,6 +97,10 @@ EXPECTED = EXPECTED_CORE + EXPECTED_EXTRA
 IDLE_IDS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13",
             "chroot-sid-3.14"]
 
+# The interpreters of the self-corrupting target (test_corrupt.py, issue 16).
+CORRUPT_IDS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13",
+               "chroot-sid-3.14"]
+
 # The smaller set the (slower) harm tests run on.
 HARM_IDS = ["pyenv-3.6", "pyenv-3.10", "pyenv-3.12", "pyenv-3.13", "system-3.11"]
 

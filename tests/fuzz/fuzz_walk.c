@@ -56,8 +56,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						   sizeof(pi.diag)) != 0)
 				goto done;
 		}
+		/* As a running target is read, then as a stopped one (degraded),
+		 * through the caches the first walk filled. */
 		memimage_exercise(&pi);
-		memimage_exercise(&pi); /* again, through the caches the first filled */
+		pi.degrade = true;
+		memimage_exercise(&pi);
 	}
 done:
 	pyinterp_release(&pi);
