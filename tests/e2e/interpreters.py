@@ -306,7 +306,8 @@ def _complete_chroot(root, suite, logfile):
     """A complete base chroot lacking some packages (e.g. a sid built by hand with
     python3 only): install them with apt-get inside.  Raises on failure."""
     pkgs = _missing(root, suite)
-    _run_logged(["chroot", root, "apt-get", "install", "-y", "--no-install-recommends"] + pkgs,
+    _run_logged(["chroot", root, "apt-get", "-o", "DPkg::Lock::Timeout=600",  # wait for a running apt
+                 "install", "-y", "--no-install-recommends"] + pkgs,
                 logfile, 1800, "apt-get install %s in %s" % (" ".join(pkgs), root))
     if not chroot_ready(root, suite):
         raise RuntimeError("%s still lacks %s after apt-get install" % (
