@@ -49,7 +49,7 @@ int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2,
  * returns 2, or returns 0 with *out set.  'opt' names the option in the
  * message ("rate" for --rate).
  */
-int cli_parse_pid(const char *arg, pid_t *out);
+int cli_parse_pid(const char *arg, pid_t *out);  /* a second --pid (*out set): 2 */
 int cli_parse_number(const char *opt, const char *arg, double min, double max, double *out);
 /*
  * Block the signals the sampler reads through a signalfd (sampler_signals:

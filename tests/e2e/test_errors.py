@@ -60,6 +60,9 @@ def test_not_a_python_process(procs, tmp_path):
     ["record", "--pid", "0"],
     ["record", "--pid", "-1"],
     ["record", "--pid"],
+    ["record", "--pid", "PID", "--pid", "PID"],
+    ["record", "-p", "PID", "-p", "1", "-d", "1"],
+    ["dump", "--pid", "PID", "--pid=PID"],
     ["record"],
     ["no-such-command"],
     ["--no-such-option"],
@@ -67,9 +70,11 @@ def test_not_a_python_process(procs, tmp_path):
 def test_usage_errors(procs, one_interp, tmp_path, args):
     """Usage errors exit 2, before touching the (live, Python) target."""
     w = e2elib.start_harm_target(procs, one_interp, tmp_path, "ping")
-    args = [str(w.pid) if a == "PID" else a for a in args]
+    args = [a.replace("PID", str(w.pid)) for a in args]
     run = run_profiler(tmp_path, args)
-    assert_error(run, 2)
+    msg = assert_error(run, 2)
+    if args.count("--pid") + args.count("-p") + sum(a.startswith("--pid=") for a in args) > 1:
+        assert "--pid given more than once" in msg, run.describe()
     e2elib.assert_not_harmed(w.pid)
 
 

@@ -236,6 +236,7 @@ def test_sigterm_ends_top_target_unharmed(procs, one_interp, tmp_path):
     ["top", "--pid", "PID", "--rate", "0"],
     ["top", "--pid", "PID", "--bogus"],
     ["top", "--pid", "PID", "extra"],
+    ["top", "--pid", "PID", "--pid", "PID"],
 ], ids=lambda a: " ".join(a))
 def test_usage_errors(procs, one_interp, tmp_path, args):
     """Usage errors exit 2 with one line, before touching the target."""
