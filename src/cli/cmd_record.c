@@ -140,9 +140,26 @@ static void summary(const struct record_args *a, const struct sampler_stats *st,
 		"%llu late, %llu failed",
 		(unsigned long long)st->taken, st->elapsed, eff, a->so.rate,
 		(unsigned long long)st->late, (unsigned long long)st->failed);
-	if (st->timeouts)
-		fprintf(stderr, " (%llu: a thread did not stop in time)",
-			(unsigned long long)st->timeouts);
+	if (st->failed) {
+		/* Why, by reason; with several processes, in how many. */
+		const struct { uint64_t n; const char *why; } reasons[] = {
+			{ st->timeouts, "a thread did not stop in time" },
+			{ st->torn, "the stacks changed while being read" },
+			{ st->other_failed, perr_desc(st->other_error) },
+		};
+		const char *sep = " (";
+		for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+			if (!reasons[i].n)
+				continue;
+			fprintf(stderr, "%s%llu: %s", sep, (unsigned long long)reasons[i].n,
+				reasons[i].why);
+			sep = ", ";
+		}
+		if (a->so.subprocesses)
+			fprintf(stderr, "; in %llu of the processes",
+				(unsigned long long)st->failed_processes);
+		fputc(')', stderr);
+	}
 	if (st->truncated)
 		fprintf(stderr, "; %llu stacks cut at %d frames",
 			(unsigned long long)st->truncated, PY_MAX_DEPTH);

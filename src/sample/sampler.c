@@ -363,6 +363,24 @@ static void count_sample(struct sampler_stats *st, const struct py_sample *s)
 	st->threads = (unsigned)s->nthreads;
 }
 
+/* A failed sample of process p, counted with its reason. */
+static void count_failure(struct sampler_stats *st, struct sproc *p, int rc)
+{
+	st->failed++;
+	if (rc == -PERR_TIMEOUT) {
+		st->timeouts++;
+	} else if (rc == -PERR_TORN) {
+		st->torn++;
+	} else {
+		st->other_failed++;
+		st->other_error = rc;
+	}
+	if (!p->failed) {
+		p->failed = true;
+		st->failed_processes++;
+	}
+}
+
 /*
  * One process, one tick: stop (if blocking), walk, resume, record.
  * Returns 1 when a sample was taken, 0 when it failed (counted), or a
@@ -395,9 +413,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 			target_resume(t);
 			if (rc == -PERR_GONE)
 				return rc;
-			st->failed++;
-			if (rc == -PERR_TIMEOUT)
-				st->timeouts++;
+			count_failure(st, p, rc);
 			return 0;
 		}
 	} else {
@@ -414,7 +430,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	if (rc == -PERR_PERM || rc == -PERR_VERSION)
 		return rc;
 	if (rc) {
-		st->failed++;
+		count_failure(st, p, rc);
 		return 0;
 	}
 	count_sample(st, s);
