@@ -89,3 +89,15 @@ def test_every_apt_get_waits_for_the_lock():
     for known in ("tests/deps", "tests/e2e/interpreters.py"):
         assert any(c.startswith(known + ":") for c in calls), (known, calls)
     assert not missing, "apt-get without -o DPkg::Lock::Timeout=N:\n" + "\n".join(missing)
+
+
+def test_tests_run_says_how_long_up_front():
+    """tests/run (make check, CI) says how long the suite takes before anything slow runs:
+    its first run builds Debian chroots for many minutes inside the test run."""
+    lines = [line.strip() for line in (REPO / "tests" / "run").read_text().splitlines()]
+    code = [line for line in lines if line and not line.startswith("#")]
+    first_slow = min(i for i, line in enumerate(code)
+                     if "tests/deps test" in line or "pytest" in line)
+    said = [line for line in code[:first_slow] if line.startswith("echo") and "minutes" in line]
+    assert said, "tests/run does not say how long it takes before it starts"
+    assert any("25 minutes" in line and "1 GB" in line for line in said), said
