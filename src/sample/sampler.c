@@ -80,6 +80,8 @@ struct labels {
 	uint8_t tries[MAX_LABELS];      /* failed Python name look-ups */
 	int64_t tried_at[MAX_LABELS];
 	size_t n;
+	size_t next;                    /* when full, the entry to reuse (the
+					   oldest: threads come and go) */
 };
 
 static uint32_t label_func(struct pyinterp *pi, struct target *t, struct profile *prof,
@@ -119,13 +121,19 @@ static uint32_t thread_label(struct labels *lb, struct pyinterp *pi, struct targ
 		return lb->func[i];
 	}
 	f = label_func(pi, t, prof, th, &named);
-	if (f != FUNC_NONE && lb->n < MAX_LABELS) {
-		lb->tid[lb->n] = th->tid;
-		lb->id[lb->n] = th->thread_id;
-		lb->func[lb->n] = f;
+	if (f != FUNC_NONE) {
+		/*
+		 * Under thread churn the table fills: reuse the oldest entry
+		 * rather than naming every later thread again at every sample,
+		 * while the target is stopped.
+		 */
+		size_t i = lb->n < MAX_LABELS ? lb->n++ : lb->next++ % MAX_LABELS;
+		lb->tid[i] = th->tid;
+		lb->id[i] = th->thread_id;
+		lb->func[i] = f;
 		/* Threads Python does not know (thread_id 0) have no Python name. */
-		lb->tries[lb->n] = !named && th->thread_id;
-		lb->tried_at[lb->n++] = now_ns();
+		lb->tries[i] = !named && th->thread_id;
+		lb->tried_at[i] = now_ns();
 	}
 	return f;
 }
