@@ -8,6 +8,7 @@ another tracer), 5 not a Python process.
 import gzip
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -227,21 +228,54 @@ def _wait_traced_by(pid, tracer, prof):
         time.sleep(0.01)
 
 
+# Where the filesystem has no O_TMPFILE, the temporary is a hidden named file.
+NO_TMPFILE = dict(os.environ, PYSPY_C_NO_TMPFILE="1")
+HIDDEN_TMP_RE = r"^\.%s\.pyspy-c-[a-z0-9]{6}$"
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["O_TMPFILE", "named-temporary"])
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_killed_record_keeps_output_file(procs, one_interp, tmp_path, fmt):
-    """SIGKILL of pyspy-c while recording: FILE as it was, no temporary left beside it
-    (the profile is an unnamed O_TMPFILE until it is renamed over FILE)."""
+def test_killed_record_keeps_output_file(procs, one_interp, tmp_path, fmt, named):
+    """SIGKILL of pyspy-c while recording: FILE as it was; nothing left beside it (the
+    profile is an unnamed O_TMPFILE until it is renamed over FILE), or, on a filesystem
+    without O_TMPFILE, only the hidden temporary, as documented."""
     w = e2elib.start_harm_target(procs, one_interp, tmp_path, "ping")
     d, path = _precious(tmp_path)
     prof = e2elib.Background(procs, tmp_path, ["record", "--pid", w.pid, "-i", "-f", fmt,
-                                               "-o", path])
+                                               "-o", path], env=NO_TMPFILE if named else None)
     _wait_traced_by(w.pid, prof.pid, prof)
     time.sleep(0.3)
     os.kill(prof.pid, signal.SIGKILL)
     prof.proc.wait(timeout=30)
-    assert_untouched(d, path, prof.result(-9).describe())
+    text = prof.result(-9).describe()
+    assert path.read_bytes() == PRECIOUS, "FILE was touched\n" + text
+    left = sorted(n for n in os.listdir(d) if n != path.name)
+    if named:
+        assert len(left) == 1 and re.match(HIDDEN_TMP_RE % re.escape(path.name), left[0]), (
+            left, text)
+    else:
+        assert left == [], (left, text)
     e2elib.assert_not_harmed(w.pid)
     w.ping()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_named_temporary_replaces_or_is_removed(procs, one_interp, tmp_path, fmt):
+    """Without O_TMPFILE: a failed record removes its hidden temporary, a finished one
+    renames it over FILE (keeping FILE's permissions)."""
+    d, path = _precious(tmp_path, mode=0o604)
+    run = run_profiler(tmp_path, ["record", "--pid", _dead_pid(procs), "-f", fmt, "-o", path],
+                       env=NO_TMPFILE)
+    assert_error(run, 3)
+    assert_untouched(d, path, run.describe())
+    w = e2elib.start_harm_target(procs, one_interp, tmp_path, "ping")
+    run = run_profiler(tmp_path, ["record", "--pid", w.pid, "-d", "0.3", "-i", "-f", fmt,
+                                  "-o", path], env=NO_TMPFILE)
+    assert run.rc == 0, run.describe()
+    assert sorted(os.listdir(d)) == [path.name], run.describe()
+    assert_profile(fmt, path.read_bytes(), run.describe())
+    assert os.stat(path).st_mode & 0o7777 == 0o604, oct(os.stat(path).st_mode)
+    e2elib.assert_not_harmed(w.pid)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
