@@ -168,8 +168,14 @@ while True:
     for d in (5, 50, 150, 10):
         f(d)
 '''
-kids = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(int(sys.argv[1]))]
-time.sleep(float(sys.argv[2]))
+n, seconds = int(sys.argv[1]), float(sys.argv[2])
+if n == 0:  # one process: the churn is its own
+    end = time.time() + seconds
+    code = code.replace("while True:", "while time.time() < end:")
+    exec(code)
+    sys.exit(0)
+kids = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(n)]
+time.sleep(seconds)
 for k in kids:
     k.kill()
     k.wait()
