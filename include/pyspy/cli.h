@@ -8,6 +8,7 @@
 #ifndef PYSPY_CLI_H
 #define PYSPY_CLI_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -48,7 +49,7 @@ int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2,
  * returns 2, or returns 0 with *out set.  'opt' names the option in the
  * message ("rate" for --rate).
  */
-int cli_parse_pid(const char *arg, pid_t *out);
+int cli_parse_pid(const char *arg, pid_t *out);  /* a second --pid (*out set): 2 */
 int cli_parse_number(const char *opt, const char *arg, double min, double max, double *out);
 /*
  * Block the signals the sampler reads through a signalfd (sampler_signals:
@@ -118,6 +119,29 @@ int cli_target_args(const char *cmd, int argc, char **argv, int optind, pid_t pi
 int cli_launch_or_attach(char **program, pid_t *pid, struct target *t, struct pyinterp *pi,
 			 struct profile *prof, struct sampler_opts *so,
 			 struct launch_signals *signals);
+
+/*
+ * -o FILE (outfile.c): the profile is written to a temporary file in
+ * FILE's directory (unnamed where the filesystem allows: O_TMPFILE) and
+ * renamed over FILE by outfile_commit() once written and synced, so that
+ * FILE is untouched unless a whole profile replaces it.  A FILE that is
+ * not a regular file (/dev/null, a FIFO, /dev/stdout), or any FILE with
+ * 'in_place', is opened and written directly.  outfile_open() returns 0
+ * with o->f open, or 1 after printing the error; outfile_commit() returns
+ * 0 or 1 after printing the error, and closes o->f either way;
+ * outfile_abort() closes o->f and removes the temporary, leaving FILE as
+ * it was (safe to call again, and after commit).
+ */
+struct outfile {
+	FILE *f;
+	const char *name;          /* as given, for messages */
+	char *final;               /* the file renamed over; NULL: in place */
+	char tmp[PATH_MAX];        /* the named temporary, "" if none */
+	bool unnamed;              /* f is an O_TMPFILE, named only at commit */
+};
+int outfile_open(struct outfile *o, const char *path, bool binary, bool in_place);
+int outfile_commit(struct outfile *o);
+void outfile_abort(struct outfile *o);
 
 int cli_main(int argc, char **argv);
 int cmd_record(int argc, char **argv);

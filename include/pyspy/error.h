@@ -18,6 +18,8 @@
 	X(NOTPY,   5, "not a python process")                            \
 	X(VERSION, 6, "unsupported python version")                      \
 	X(UNAVAILABLE, 7, "not available for this target")  /* --gil: no GIL */ \
+	X(NOEXEC, 126, "program cannot be run")  /* record -- PROGRAM, as env(1) */ \
+	X(NOTFOUND, 127, "program not found")     /* record -- PROGRAM, as env(1) */ \
 	X(NOMEM,   1, "out of memory")                                   \
 	X(TORN,    1, "inconsistent target memory")  /* drop one sample */ \
 	X(GONE,    0, "target exited")               /* end the session */ \

@@ -105,6 +105,7 @@ struct pyinterp {
 	struct profile *profile;    /* where functions are interned */
 	struct py_layout layout;    /* in use (table, maybe from debug offsets) */
 	int major, minor, micro;
+	uint32_t version_hex;       /* PY_VERSION_HEX read from the target, 0: unknown */
 	char module[4096];          /* binary or library holding the interpreter */
 	bool shared;                /* interpreter in a libpython, not the executable */
 	bool debug_build;           /* a Py_DEBUG build */
@@ -231,5 +232,13 @@ int pyinterp_thread_name(struct pyinterp *pi, uint64_t thread_id, char *buf, siz
 
 /* One line describing what was found, for --verbose. */
 void pyinterp_describe(const struct pyinterp *pi, char *buf, size_t len);
+/*
+ * The version as the interpreter itself reports it: the first word of
+ * its sys.version ("2.7.18", "3.15.0rc1"), read from the target's sys
+ * module; when that cannot be read, from its version number (3.11+:
+ * "3.15.0rc1" from PY_VERSION_HEX) or what was found ("3.9").  Returns
+ * true when it is sys.version's.
+ */
+bool pyinterp_version(struct pyinterp *pi, char *buf, size_t len);
 
 #endif

@@ -84,6 +84,10 @@ struct sampler_stats {
 	uint64_t late;       /* deadlines missed because the loop fell behind */
 	uint64_t failed;     /* samples dropped: torn memory, stop timeouts */
 	uint64_t timeouts;   /* of which: a thread did not stop in time */
+	uint64_t torn;       /* of which: the stacks changed while being read */
+	uint64_t other_failed; /* of which: any other error, the last one: */
+	int other_error;     /* its PERR_* code */
+	uint64_t failed_processes; /* processes with at least one failed sample */
 	uint64_t truncated;  /* thread stacks cut at PY_MAX_DEPTH */
 	uint64_t rewalks;    /* selective stops widened to the GIL's new holder */
 	uint64_t full_stops; /* selective stops redone with every thread stopped */

@@ -148,6 +148,7 @@ struct dump {
 	uint64_t gil_holder;
 	bool gil_locked;
 	char cmdline[1024];
+	char version[64];           /* sys.version's first word */
 };
 
 static bool holds_gil(const struct dump *d, const struct dthread *dt)
@@ -186,13 +187,9 @@ static void print_locals(const struct dump *d, long fi, FILE *out)
 
 static void print_text(const struct dump *d, FILE *out)
 {
-	char ver[32], frame[8192], name[128];
+	char frame[8192], name[128];
 
-	if (d->pi->micro >= 0)
-		snprintf(ver, sizeof(ver), "%d.%d.%d", d->pi->major, d->pi->minor, d->pi->micro);
-	else
-		snprintf(ver, sizeof(ver), "%d.%d", d->pi->major, d->pi->minor);
-	fprintf(out, "Process %d: %s\nPython %s (%s)\n", (int)d->t->pid, d->cmdline, ver,
+	fprintf(out, "Process %d: %s\nPython %s (%s)\n", (int)d->t->pid, d->cmdline, d->version,
 		d->pi->module);
 	for (size_t i = 0; i < d->nthreads; i++) {
 		const struct dthread *dt = &d->threads[i];
@@ -216,10 +213,9 @@ static void print_json(const struct dump *d, FILE *out)
 {
 	fprintf(out, "{\"pid\": %d, \"command\": ", (int)d->t->pid);
 	json_string(out, d->cmdline);
-	fprintf(out, ", \"python\": \"%d.%d", d->pi->major, d->pi->minor);
-	if (d->pi->micro >= 0)
-		fprintf(out, ".%d", d->pi->micro);
-	fprintf(out, "\", \"threads\": [");
+	fprintf(out, ", \"python\": ");
+	json_string(out, d->version);
+	fprintf(out, ", \"threads\": [");
 	for (size_t i = 0; i < d->nthreads; i++) {
 		const struct dthread *dt = &d->threads[i];
 		char name[128];
@@ -428,6 +424,17 @@ static int snapshot(struct dump *d, int64_t *stopped_ns)
  * prints nothing, *printed false).  'sep' is written before the dump.
  * Returns the exit status.
  */
+/*
+ * stdout closed by its reader (dump | head): a normal way to stop reading,
+ * so no message and exit status 0; -1 tells the caller to stop writing.
+ */
+static int write_failed(void)
+{
+	if (errno == EPIPE)
+		return -1;
+	return cli_error(1, "cannot write the dump: %s", strerror(errno));
+}
+
 static int dump_process(struct dump_args *a, pid_t pid, bool child, const char *sep,
 			bool *printed)
 {
@@ -479,6 +486,8 @@ static int dump_process(struct dump_args *a, pid_t pid, bool child, const char *
 	target_cmdline(&t, d.cmdline, sizeof(d.cmdline));
 	rc = snapshot(&d, &stopped);
 	nstopped = t.nthreads;
+	/* Read while still attached, but after the target runs again. */
+	pyinterp_version(&pi, d.version, sizeof(d.version));
 	target_close(&t);
 	if (a->verbose) {
 		char desc[2048];
@@ -501,8 +510,8 @@ static int dump_process(struct dump_args *a, pid_t pid, bool child, const char *
 	else
 		print_text(&d, stdout);
 	*printed = true;
-	if (fflush(stdout) != 0)
-		status = cli_error(1, "cannot write the dump: %s", strerror(errno));
+	if (fflush(stdout) != 0 || ferror(stdout))
+		status = write_failed();
 done:
 	target_close(&t);
 	native_close(d.native);
@@ -546,12 +555,17 @@ int cmd_dump(int argc, char **argv)
 		fputs("[\n", stdout);
 	status = dump_process(&a, a.pid, false, "", &printed);
 	if (status || !a.subprocesses)
-		return status;
+		return status < 0 ? 0 : status;
 	/* The descendants as they are now, each stopped on its own. */
 	nkids = target_descendants(a.pid, kids, TARGET_MAX_PROCS);
 	for (size_t i = 0; i < nkids && status == 0; i++)
 		status = dump_process(&a, kids[i], true, a.json ? ",\n" : "\n", &printed);
-	if (a.json)
+	if (status < 0)
+		return 0;  /* stdout closed */
+	if (a.json) {
 		fputs("]\n", stdout);
+		if ((fflush(stdout) != 0 || ferror(stdout)) && (status = write_failed()) < 0)
+			return 0;
+	}
 	return status;
 }

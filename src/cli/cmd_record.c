@@ -140,9 +140,26 @@ static void summary(const struct record_args *a, const struct sampler_stats *st,
 		"%llu late, %llu failed",
 		(unsigned long long)st->taken, st->elapsed, eff, a->so.rate,
 		(unsigned long long)st->late, (unsigned long long)st->failed);
-	if (st->timeouts)
-		fprintf(stderr, " (%llu: a thread did not stop in time)",
-			(unsigned long long)st->timeouts);
+	if (st->failed) {
+		/* Why, by reason; with several processes, in how many. */
+		const struct { uint64_t n; const char *why; } reasons[] = {
+			{ st->timeouts, "a thread did not stop in time" },
+			{ st->torn, "the stacks changed while being read" },
+			{ st->other_failed, perr_desc(st->other_error) },
+		};
+		const char *sep = " (";
+		for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+			if (!reasons[i].n)
+				continue;
+			fprintf(stderr, "%s%llu: %s", sep, (unsigned long long)reasons[i].n,
+				reasons[i].why);
+			sep = ", ";
+		}
+		if (a->so.subprocesses)
+			fprintf(stderr, "; in %llu of the processes",
+				(unsigned long long)st->failed_processes);
+		fputc(')', stderr);
+	}
 	if (st->truncated)
 		fprintf(stderr, "; %llu stacks cut at %d frames",
 			(unsigned long long)st->truncated, PY_MAX_DEPTH);
@@ -280,6 +297,7 @@ int cmd_record(int argc, char **argv)
 	const struct output_format *fmt;
 	struct stream stream = { 0 };
 	char *command = NULL;
+	struct outfile of = { 0 };
 	FILE *out = stdout;
 	struct native_options native_opts;
 	char **program = NULL;
@@ -312,10 +330,15 @@ int cmd_record(int argc, char **argv)
 	/* Signals that end the recording are read by the sampler, not fatal. */
 	cli_block_stop_signals();
 
-	if (a.output) {
-		out = fopen(a.output, fmt->binary ? "wb" : "w");
-		if (!out)
-			return cli_error(1, "cannot open '%s': %s", a.output, strerror(errno));
+	/*
+	 * -o FILE: a whole profile replaces FILE at the end, or FILE stays as
+	 * it was.  A --interval stream is written in place as it goes (to be
+	 * followed), from when the target is attached.
+	 */
+	if (a.output && a.so.interval <= 0) {
+		if (outfile_open(&of, a.output, fmt->binary, false))
+			return 1;
+		out = of.f;
 	}
 	prof = profile_new();
 	if (!prof) {
@@ -339,6 +362,13 @@ int cmd_record(int argc, char **argv)
 		status = 0;
 	else if (status)
 		goto done;
+	if (a.output && a.so.interval > 0) {
+		if (outfile_open(&of, a.output, fmt->binary, true)) {
+			status = 1;
+			goto done;
+		}
+		out = of.f;
+	}
 	command = read_command(a.pid);
 	if (a.verbose) {
 		char desc[2048];
@@ -391,10 +421,15 @@ int cmd_record(int argc, char **argv)
 		/* After a write error the stream is broken: no last block. */
 		if (rc == 0 && (rc = write_block(&stream, &st.window)) != 0)
 			status = cli_error(1, "%s", perr_detail(rc));
+		else if (a.output && outfile_commit(&of) != 0)
+			status = 1;
 	} else {
+		/* The samples taken are written even if sampling ended in error. */
 		if (fmt->write(out, prof, &oo) != 0 || fflush(out) != 0 || ferror(out))
 			status = cli_error(1, "cannot write the profile to '%s': %s",
 					   a.output ? a.output : "stdout", strerror(errno));
+		else if (a.output && outfile_commit(&of) != 0)
+			status = 1;
 		if (also_folded(prof, &oo) != 0)
 			status = 1;
 	}
@@ -416,7 +451,6 @@ done:
 	timeline_free(tl);
 	profile_free(prof);
 	free(command);
-	if (out != stdout && fclose(out) != 0 && status == 0)
-		status = cli_error(1, "cannot write '%s': %s", a.output, strerror(errno));
+	outfile_abort(&of);  /* after a failure: FILE stays as it was */
 	return status;
 }

@@ -84,6 +84,7 @@ struct top {
 	struct top_view v;
 	bool screen;            /* full-screen view on a terminal */
 	bool keys;              /* keys read from stdin */
+	bool closed;            /* stdout's reader went away (top | head) */
 	char title[512];
 	char status[160];
 };
@@ -108,8 +109,11 @@ static int render(struct top *tp)
 		tp->v.status = NULL;
 		rc = output_top(stdout, tp->prof, tp->ts, &tp->v);
 		fputc('\n', stdout);
-		if (rc != 0 || fflush(stdout) != 0 || ferror(stdout))
+		if (rc != 0 || fflush(stdout) != 0 || ferror(stdout)) {
+			/* A reader that stops reading ends top, as 'q' would. */
+			tp->closed = errno == EPIPE;
 			return perr_set(PERR_RUNTIME, "cannot write to stdout: %s", strerror(errno));
+		}
 		return 0;
 	}
 	m = open_memstream(&buf, &len);
@@ -264,6 +268,10 @@ int cmd_top(int argc, char **argv)
 		render(&tp); /* the frame, until the first window */
 	}
 	rc = sampler_run(&t, &pi, tp.prof, &a.so, &st);
+	if (tp.closed) {
+		rc = 0;
+		st.quit = true;
+	}
 	exit_status = t.exit_status;
 	target_close(&t);
 	term_leave();
@@ -275,7 +283,8 @@ int cmd_top(int argc, char **argv)
 	if (program && a.pid && exit_status < 0 && st.quit)
 		kill(a.pid, SIGINT);
 	/* The plain table: the last, partial window too. */
-	if (!tp.screen && rc == 0 && st.window.samples && window_end(&tp, &st.window) != 0)
+	if (!tp.screen && rc == 0 && !tp.closed && st.window.samples &&
+	    window_end(&tp, &st.window) != 0 && !tp.closed)
 		status = cli_error(1, "%s", perr_detail(-PERR_RUNTIME));
 	if (rc)
 		status = cli_error(perr_exit_status(rc) ? perr_exit_status(rc) : 1, "%s",

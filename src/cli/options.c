@@ -136,6 +136,11 @@ int cli_parse_pid(const char *arg, pid_t *out)
 	char *end;
 	long pid;
 
+	/* Not silently the last one: one process (and its children) per run. */
+	if (*out)
+		return cli_error(2, "--pid given more than once (%d, then '%s'): give one "
+				 "process; --subprocesses adds its child processes", (int)*out, arg);
+
 	errno = 0;
 	pid = strtol(arg, &end, 10);
 	if (errno || end == arg || *end || pid <= 0 || pid > INT_MAX)

@@ -390,6 +390,7 @@ static int try_candidate(struct pyinterp *pi, struct candidate *c, int methods)
 		major = (int)(version_hex >> 24) & 0xff;
 		minor = (int)(version_hex >> 16) & 0xff;
 		pi->micro = (int)(version_hex >> 8) & 0xff;
+		pi->version_hex = (uint32_t)version_hex;
 	} else if (!(methods & FIND_ONLY_VERSION_SCAN) &&
 		   (version_from_name(c->map->path, &major, &minor) ||
 		    (c->is_exe && version_from_name(t->exe, &major, &minor)))) {
@@ -521,6 +522,33 @@ void pyinterp_release(struct pyinterp *pi)
 	pi->raw = NULL;
 	pi->hdrs = NULL;
 	pi->tstate_tids = NULL;
+}
+
+bool pyinterp_version(struct pyinterp *pi, char *buf, size_t len)
+{
+	static const char *const levels[16] = { [0xa] = "a", [0xb] = "b", [0xc] = "rc" };
+	char text[256];
+	uint64_t interp, version;
+	unsigned level = (pi->version_hex >> 4) & 0xf;
+	size_t n;
+
+	if (len == 0)
+		return false;
+	if (target_read_ptr(pi->target, pi->interp_head_addr, &interp) == 0 && interp &&
+	    py_module_attr(pi, interp, "sys", "version", &version) == 0 &&
+	    py_read_string(pi, version, text, sizeof(text)) == 0 &&
+	    (n = strcspn(text, " \t\n")) > 0 && isdigit((unsigned char)text[0])) {
+		snprintf(buf, len, "%.*s", (int)n, text);
+		return true;
+	}
+	if (pi->version_hex && levels[level])
+		snprintf(buf, len, "%d.%d.%d%s%u", pi->major, pi->minor, pi->micro, levels[level],
+			 pi->version_hex & 0xf);
+	else if (pi->micro >= 0)
+		snprintf(buf, len, "%d.%d.%d", pi->major, pi->minor, pi->micro);
+	else
+		snprintf(buf, len, "%d.%d", pi->major, pi->minor);
+	return false;
 }
 
 void pyinterp_describe(const struct pyinterp *pi, char *buf, size_t len)

@@ -378,3 +378,33 @@ int py_object_attr(struct pyinterp *pi, uint64_t obj, const char *name, uint64_t
 		return rc;
 	return slot ? py_dict_get_str(pi, slot, name, value) : -PERR_TORN;
 }
+
+#define MODULE_DICT 16  /* PyModuleObject: md_dict after the object header */
+
+int py_module_dict(struct pyinterp *pi, uint64_t interp, const char *module, uint64_t *dict)
+{
+	uint64_t modules, mod;
+	int rc;
+
+	if (pi->layout.interp_modules < 0)
+		return -PERR_VERSION;
+	if ((rc = target_read_ptr(pi->target, interp + (uint64_t)pi->layout.interp_modules,
+				  &modules)) != 0)
+		return rc;
+	if (!modules)
+		return -PERR_TORN;
+	if ((rc = py_dict_get_str(pi, modules, module, &mod)) != 0)
+		return rc;
+	if ((rc = target_read_ptr(pi->target, mod + MODULE_DICT, dict)) != 0)
+		return rc;
+	return *dict ? 0 : -PERR_TORN;
+}
+
+int py_module_attr(struct pyinterp *pi, uint64_t interp, const char *module, const char *name,
+		   uint64_t *value)
+{
+	uint64_t dict;
+	int rc = py_module_dict(pi, interp, module, &dict);
+
+	return rc ? rc : py_dict_get_str(pi, dict, name, value);
+}

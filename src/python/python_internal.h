@@ -83,6 +83,11 @@ int py_dict_each(struct pyinterp *pi, uint64_t dict,
 		 int (*fn)(void *ctx, uint64_t key, uint64_t value), void *ctx);
 /* obj.name, from the instance's dict or values (no descriptors, no class attributes). */
 int py_object_attr(struct pyinterp *pi, uint64_t obj, const char *name, uint64_t *value);
+/* The dict of the module sys.modules[module] of the interpreter state 'interp'. */
+int py_module_dict(struct pyinterp *pi, uint64_t interp, const char *module, uint64_t *dict);
+/* sys.modules[module].name of the interpreter state 'interp'. */
+int py_module_attr(struct pyinterp *pi, uint64_t interp, const char *module, const char *name,
+		   uint64_t *value);
 
 /*
  * After a walk of several interpreters (3.11+): the thread states of one

@@ -18,13 +18,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MODULE_DICT 16  /* PyModuleObject: md_dict after the object header */
-
 /* Find threading._active of every interpreter; returns how many. */
 static size_t find_active(struct pyinterp *pi)
 {
 	const struct py_layout *l = &pi->layout;
-	uint64_t interp, modules, module, dict, active;
+	uint64_t interp, active;
 	size_t n = 0;
 
 	if (l->interp_modules < 0 ||
@@ -32,10 +30,7 @@ static size_t find_active(struct pyinterp *pi)
 		return 0;
 	for (int i = 0; interp && i < 8 && n < PY_NAME_DICTS; i++) {
 		uint64_t next = 0;
-		if (target_read_ptr(pi->target, interp + (uint64_t)l->interp_modules, &modules) == 0 &&
-		    modules && py_dict_get_str(pi, modules, "threading", &module) == 0 &&
-		    target_read_ptr(pi->target, module + MODULE_DICT, &dict) == 0 &&
-		    py_dict_get_str(pi, dict, "_active", &active) == 0)
+		if (py_module_attr(pi, interp, "threading", "_active", &active) == 0)
 			pi->names_active[n++] = active;
 		if (target_read_ptr(pi->target, interp + (uint64_t)l->interp_next, &next) != 0)
 			break;

@@ -17,6 +17,7 @@ struct sproc {
 	bool moved;             /* blocking: the last sample's first guess at
 				   the GIL's holder was wrong (sampler.c) */
 	bool unknown_thread;    /* a thread of the last sample was not listed */
+	bool failed;            /* a sample of it failed (counted once) */
 };
 
 /* A descendant that is not Python (yet): when to look again. */

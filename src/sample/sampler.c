@@ -61,12 +61,16 @@ static int64_t realtime_ns(void)
 }
 
 /*
- * Thread root frames, interned once per thread, after the target resumed.
- * The name is the Python one (threading) if it can be read, else the OS
- * one; a thread not yet known to threading (caught before it registered
- * itself) is looked up again a few times, a second or more apart.
+ * Thread root frames, interned once per thread, when the thread is first
+ * seen, while the target is still stopped: a short-lived thread may be
+ * gone from threading._active (or gone altogether) a moment later.  The
+ * name is the Python one (threading) if it can be read, else the OS one;
+ * a thread not yet known to threading (caught before it registered
+ * itself) is looked up again at the next samples, then a few times a
+ * second or more apart.
  */
 #define NAME_TRIES 8
+#define NAME_QUICK_TRIES 4
 #define NAME_RETRY_NS 1000000000
 
 struct labels {
@@ -76,6 +80,8 @@ struct labels {
 	uint8_t tries[MAX_LABELS];      /* failed Python name look-ups */
 	int64_t tried_at[MAX_LABELS];
 	size_t n;
+	size_t next;                    /* when full, the entry to reuse (the
+					   oldest: threads come and go) */
 };
 
 static uint32_t label_func(struct pyinterp *pi, struct target *t, struct profile *prof,
@@ -104,7 +110,8 @@ static uint32_t thread_label(struct labels *lb, struct pyinterp *pi, struct targ
 		if (lb->tid[i] != th->tid || lb->id[i] != th->thread_id)
 			continue;
 		if (lb->tries[i] && lb->tries[i] < NAME_TRIES &&
-		    now_ns() - lb->tried_at[i] >= NAME_RETRY_NS) {
+		    (lb->tries[i] < NAME_QUICK_TRIES ||
+		     now_ns() - lb->tried_at[i] >= NAME_RETRY_NS)) {
 			f = label_func(pi, t, prof, th, &named);
 			lb->tries[i] = named ? 0 : lb->tries[i] + 1;
 			lb->tried_at[i] = now_ns();
@@ -114,13 +121,19 @@ static uint32_t thread_label(struct labels *lb, struct pyinterp *pi, struct targ
 		return lb->func[i];
 	}
 	f = label_func(pi, t, prof, th, &named);
-	if (f != FUNC_NONE && lb->n < MAX_LABELS) {
-		lb->tid[lb->n] = th->tid;
-		lb->id[lb->n] = th->thread_id;
-		lb->func[lb->n] = f;
+	if (f != FUNC_NONE) {
+		/*
+		 * Under thread churn the table fills: reuse the oldest entry
+		 * rather than naming every later thread again at every sample,
+		 * while the target is stopped.
+		 */
+		size_t i = lb->n < MAX_LABELS ? lb->n++ : lb->next++ % MAX_LABELS;
+		lb->tid[i] = th->tid;
+		lb->id[i] = th->thread_id;
+		lb->func[i] = f;
 		/* Threads Python does not know (thread_id 0) have no Python name. */
-		lb->tries[lb->n] = !named && th->thread_id;
-		lb->tried_at[lb->n++] = now_ns();
+		lb->tries[i] = !named && th->thread_id;
+		lb->tried_at[i] = now_ns();
 	}
 	return f;
 }
@@ -191,6 +204,16 @@ static void record_thread(struct sproc *p, struct profile *prof, const struct sa
 			     n - root);
 }
 
+/* Whether a Python thread of the sample is counted. */
+static bool counted(const struct sproc *p, const struct sampler_opts *o,
+		    const struct py_thread_sample *th)
+{
+	/* Without --native a thread with no Python frame has nothing to show;
+	 * with it, its C stack. */
+	return !((th->nframes == 0 && !p->native) || (th->idle && !o->idle) ||
+		 (o->gil && !th->holds_gil));
+}
+
 static int record_sample(struct sproc *p, struct profile *prof, const struct sampler_opts *o,
 			 struct labels *lb, struct sampler_stats *st)
 {
@@ -202,12 +225,8 @@ static int record_sample(struct sproc *p, struct profile *prof, const struct sam
 	for (size_t i = 0; i < s->nthreads; i++) {
 		const struct py_thread_sample *th = &s->threads[i];
 
-		/* Without --native a thread with no Python frame has nothing to
-		 * show; with it, its C stack. */
-		if ((th->nframes == 0 && !p->native) || (th->idle && !o->idle) ||
-		    (o->gil && !th->holds_gil))
-			continue;
-		record_thread(p, prof, o, th, true, lb, st);
+		if (counted(p, o, th))
+			record_thread(p, prof, o, th, true, lb, st);
 	}
 	if (!p->native || !o->threads)
 		return 0;
@@ -363,6 +382,24 @@ static void count_sample(struct sampler_stats *st, const struct py_sample *s)
 	st->threads = (unsigned)s->nthreads;
 }
 
+/* A failed sample of process p, counted with its reason. */
+static void count_failure(struct sampler_stats *st, struct sproc *p, int rc)
+{
+	st->failed++;
+	if (rc == -PERR_TIMEOUT) {
+		st->timeouts++;
+	} else if (rc == -PERR_TORN) {
+		st->torn++;
+	} else {
+		st->other_failed++;
+		st->other_error = rc;
+	}
+	if (!p->failed) {
+		p->failed = true;
+		st->failed_processes++;
+	}
+}
+
 /*
  * One process, one tick: stop (if blocking), walk, resume, record.
  * Returns 1 when a sample was taken, 0 when it failed (counted), or a
@@ -401,14 +438,17 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 			target_resume(t);
 			if (rc == -PERR_GONE)
 				return rc;
-			st->failed++;
-			if (rc == -PERR_TIMEOUT)
-				st->timeouts++;
+			count_failure(st, p, rc);
 			return 0;
 		}
 	} else {
 		rc = walk_all(p->pi, s, o->gil || o->read_gil);
 	}
+	/* Threads first seen are named before the target runs on (see labels). */
+	if (rc == 0 && (o->threads || o->timeline))
+		for (size_t i = 0; i < s->nthreads; i++)
+			if (counted(p, o, &s->threads[i]))
+				thread_label(lb, p->pi, t, prof, &s->threads[i]);
 	/*
 	 * C stacks are read from the stopped threads while recording: with
 	 * --native the target runs again only after that.
@@ -420,7 +460,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	if (rc == -PERR_PERM || rc == -PERR_VERSION)
 		return rc;
 	if (rc) {
-		st->failed++;
+		count_failure(st, p, rc);
 		return 0;
 	}
 	st->degraded += p->pi->degraded - degraded;

@@ -55,9 +55,14 @@ pid_t target_spawn(char *const argv[])
 		n = read(fds[0], &err, sizeof(err));
 	while (n < 0 && errno == EINTR);
 	close(fds[0]);
+	/* Exit statuses as env(1), timeout(1) and the shells give them. */
 	if (n == (ssize_t)sizeof(err)) {
 		waitpid(pid, NULL, 0);
-		return perr_set(PERR_USAGE, "cannot run '%s': %s", argv[0], strerror(err));
+		if (err == ENOENT && !strchr(argv[0], '/'))
+			return perr_set(PERR_NOTFOUND, "cannot run '%s': command not found in PATH",
+					argv[0]);
+		return perr_set(err == ENOENT ? PERR_NOTFOUND : PERR_NOEXEC, "cannot run '%s': %s",
+				argv[0], strerror(err));
 	}
 	return pid;
 }

@@ -581,3 +581,35 @@ def test_man_page_renders_cleanly(checker):
     assert proc.returncode == 0 and not proc.stderr.strip() and not (
         checker == "mandoc" and proc.stdout.strip()), (
         f"{' '.join(cmd)}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}")
+
+
+def markdown_block_errors(text):
+    """Places where a Markdown block runs into the next one: a table or a code fence
+    followed by text without an empty line, a heading not preceded by one."""
+    errors, fence = [], False
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        prev = lines[i - 1] if i else ""
+        if line.startswith("```"):
+            fence = not fence
+            continue
+        if fence:
+            continue
+        if line.startswith("#") and i and prev.strip():
+            errors.append("line %d: heading %r right after %r" % (i + 1, line, prev))
+        if prev.startswith("|") and line.strip() and not line.startswith("|"):
+            errors.append("line %d: %r runs on from the table above" % (i + 1, line))
+    return errors
+
+
+def test_markdown_block_errors_detector():
+    assert markdown_block_errors("| a |\n|---|\n## Next\n")
+    assert markdown_block_errors("text\n## Next\n")
+    assert not markdown_block_errors("| a |\n|---|\n\n## Next\n\n```\n# a comment\n```\n")
+
+
+@pytest.mark.parametrize("doc", ["README.md", "doc/CONTRACT.md", "tests/e2e/README.md",
+                                 "bench/README.md"])
+def test_markdown_blocks_are_separated(doc):
+    errors = markdown_block_errors((REPO / doc).read_text())
+    assert not errors, "%s:\n%s" % (doc, "\n".join(errors))

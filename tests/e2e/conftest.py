@@ -28,6 +28,33 @@ import interpreters  # noqa: E402
 
 _TESTED = {}
 discovered = interpreters.discovered
+_CONFIG = None
+
+
+def _progress(msg):
+    """One line straight to the terminal (or the log CI keeps), even while pytest
+    captures output: building a chroot during collection takes minutes, and a silent
+    run looks hung."""
+    pm = _CONFIG.pluginmanager
+    capman = pm.getplugin("capturemanager")
+    tr = pm.getplugin("terminalreporter")
+    if capman is None or tr is None:
+        sys.__stderr__.write("pyspy-c tests: %s\n" % msg)
+        sys.__stderr__.flush()
+        return
+    with capman.global_and_fixture_disabled():
+        tr.ensure_newline()
+        tr.write("pyspy-c tests: %s\n" % msg, flush=True)
+
+
+def pytest_configure(config):
+    global _CONFIG
+    _CONFIG = config
+    interpreters.PROGRESS = _progress
+
+
+def pytest_unconfigure(config):
+    interpreters.PROGRESS = None
 
 
 def _by_id():

@@ -38,7 +38,9 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKLOADS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads")
@@ -261,6 +263,25 @@ def _read_version(argv, code_command=None):
     return (int(m.group(1)), int(m.group(2)))
 
 
+# Where build_chroot() says what it is doing (a chroot takes minutes to build,
+# and the test run would look hung): a function of one line of text, set by
+# conftest.py to write to the terminal past pytest's output capture; stderr
+# when None.
+PROGRESS = None
+
+
+def _say(msg):
+    if PROGRESS is not None:
+        PROGRESS(msg)
+    else:
+        sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+
+def _minutes(seconds):
+    return "%d min %02d s" % divmod(int(seconds + 0.5), 60)
+
+
 def _mounts_under(path):
     path = os.path.realpath(path)
     found = []
@@ -315,7 +336,10 @@ def _complete_chroot(root, suite, logfile):
     """A complete base chroot lacking some packages (e.g. a sid built by hand with
     python3 only): install them with apt-get inside.  Raises on failure."""
     pkgs = _missing(root, suite)
-    _run_logged(["chroot", root, "apt-get", "install", "-y", "--no-install-recommends"] + pkgs,
+    _say("chroot %s: installing %s with apt-get into %s (log: %s)" % (
+        suite, " ".join(pkgs), root, logfile))
+    _run_logged(["chroot", root, "apt-get", "-o", "DPkg::Lock::Timeout=600",  # wait for a running apt
+                 "install", "-y", "--no-install-recommends"] + pkgs,
                 logfile, 1800, "apt-get install %s in %s" % (" ".join(pkgs), root))
     if not chroot_ready(root, suite):
         raise RuntimeError("%s still lacks %s after apt-get install" % (
@@ -348,17 +372,24 @@ def build_chroot(suite=CHROOT_SUITE, log=None):
         if os.path.exists(os.path.join(final, "usr", "bin", "python3")):
             with open(logfile, "w"):
                 pass
+            start = time.monotonic()
             try:
                 _complete_chroot(final, suite, logfile)
+                _say("chroot %s: done in %s" % (suite, _minutes(time.monotonic() - start)))
                 return final
-            except Exception:  # noqa: BLE001 (rebuild below)
-                pass
+            except Exception as e:  # noqa: BLE001 (rebuild below)
+                _say("chroot %s: apt-get failed (%s): rebuilding it" % (
+                    suite, str(e).splitlines()[0]))
         elif os.path.lexists(final):  # a broken leftover, not a finished build
             _remove_tree(final)
         if shutil.which("debootstrap") is None:
             raise RuntimeError("debootstrap is not installed (apt-get install debootstrap)")
         tmp = tempfile.mkdtemp(prefix=".%s.tmp-" % suite, dir=CHROOT_CACHE)
         os.chmod(tmp, 0o755)
+        start = time.monotonic()
+        _say("chroot %s: building Debian %s with debootstrap into %s, once (first run "
+             "only: several minutes and a few hundred MB of packages; log: %s)" % (
+                 suite, suite, final, logfile))
         try:
             with open(logfile, "a"):
                 pass
@@ -378,9 +409,13 @@ def build_chroot(suite=CHROOT_SUITE, log=None):
                 _remove_tree(old)
             else:
                 os.rename(tmp, final)
-        except BaseException:
+        except BaseException as e:
             _remove_tree(tmp)
+            _say("chroot %s: failed after %s: %s" % (
+                suite, _minutes(time.monotonic() - start),
+                (str(e).splitlines() or [type(e).__name__])[0]))
             raise
+        _say("chroot %s: built in %s" % (suite, _minutes(time.monotonic() - start)))
     return final
 
 

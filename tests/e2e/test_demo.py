@@ -1,6 +1,7 @@
 """The README's first command, `make demo`, works end to end (demo/run)."""
 
 import os
+import re
 import subprocess
 
 from interpreters import REPO
@@ -18,3 +19,18 @@ def test_make_demo():
         lines = f.read().splitlines()
     assert lines and all(" (app.py:" in line for line in lines), lines[:5]
     assert "Hottest stacks:" in text and "slow_primes (app.py:" in text, text
+    shown = text.split("Hottest stacks:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert shown, text
+    for line in shown:  # "COUNT<tab>STACK", the stack as in the file, nothing after it
+        count, _, stack = line.partition("\t")
+        assert count.isdigit() and stack and stack == stack.rstrip(), repr(line)
+    # Hottest functions: functions, each once, without line numbers.
+    funcs = text.split("hottest functions", 1)[1].split("\n", 1)[1].split("\n\n", 1)[0]
+    names = [re.match(r"^ *[0-9.]+%  (.+)$", line).group(1) for line in funcs.splitlines()]
+    assert "slow_primes (app.py)" in names, funcs
+    assert len(set(names)) == len(names) and not any(
+        re.search(r":[0-9]+\)$", n) for n in names), funcs
+    # The flame graph suggestion: the built-in -f svg first (flamegraph.pl is not in Debian).
+    assert "-f svg" in text, text
+    if "flamegraph.pl" in text:
+        assert text.index("-f svg") < text.index("flamegraph.pl"), text

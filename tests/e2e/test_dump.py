@@ -6,7 +6,9 @@ inside, each thread's frames (traceback) and each frame's variables
 """
 
 import json
+import os
 import re
+import subprocess
 
 import e2elib
 from e2elib import expected_frames, format_frames
@@ -63,6 +65,11 @@ def test_dump_text(procs, scenario, tmp_path):
     w = e2elib.start_ground_truth(procs, scenario, tmp_path)
     run = _dump(w, tmp_path, "--full-filenames")
     got = parse_text(run.out)
+    # The version as the interpreter reports it (sys.version's first word: 2.7.18,
+    # 3.15.0rc1), read from the target.
+    version = run.out.split("\n")[1].split(" ")[1]
+    assert version == w.truth["version_text"], "dump says Python %s, sys.version says %s\n%s" % (
+        version, w.truth["version_text"], run.describe())
     errors = []
     for t in _truth_threads(w):
         tid = t["native_id"]
@@ -111,7 +118,7 @@ def test_dump_json_locals(procs, scenario, tmp_path):
     run = _dump(w, tmp_path, "--json", "--locals")
     doc = json.loads(run.out)
     assert doc["pid"] == w.pid
-    assert doc["python"].startswith("%d.%d" % scenario.version), doc["python"]
+    assert doc["python"] == w.truth["version_text"], (doc["python"], w.truth["version_text"])
     by_tid = dict((t["tid"], t) for t in doc["threads"])
     errors = []
     checked_values = 0
@@ -162,3 +169,28 @@ def test_dump_errors(procs, one_interp, tmp_path):
         assert run.rc == code, run.describe()
         assert run.err.startswith("pyspy-c: ") and run.err.count("\n") == 1, run.describe()
         assert run.out == "", run.describe()
+
+
+def test_dump_to_closed_pipe(procs, one_interp, tmp_path):
+    """`dump | head`: a reader that stops reading is a normal end, not an error: exit 0,
+    nothing on stderr, the target unharmed (text, JSON, every process)."""
+    w = e2elib.start_ground_truth(procs, one_interp, tmp_path)
+    binary = e2elib.require_binary()
+    for args in ([], ["--locals"], ["--json", "--locals"], ["--subprocesses", "--json"]):
+        r, wr = os.pipe()
+        os.close(r)  # closed before pyspy-c writes: every write gets EPIPE
+        try:
+            p = subprocess.run([binary, "dump", "-p", str(w.pid)] + args, stdout=wr,
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=60,
+                               env=e2elib.profiler_env(one_interp))
+        finally:
+            os.close(wr)
+        assert p.returncode == 0 and p.stderr == b"", (args, p.returncode, p.stderr)
+        e2elib.assert_not_harmed(w.pid)
+    # As a shell runs it, with pipefail: head reads one line and exits.
+    p = subprocess.run(["bash", "-c", 'set -o pipefail; "$0" dump -p "$1" --locals | head -n 1',
+                        binary, str(w.pid)], capture_output=True, timeout=60,
+                       env=e2elib.profiler_env(one_interp))
+    assert p.returncode == 0 and p.stderr == b"", (p.returncode, p.stderr)
+    assert p.stdout.startswith(b"Process %d: " % w.pid), p.stdout
+    e2elib.assert_not_harmed(w.pid)

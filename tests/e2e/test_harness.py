@@ -1,6 +1,9 @@
 """Self-checks of the test harness (parser, short names, env parsing); no profiler needed."""
 
 import os
+import re
+import subprocess
+import sys
 
 import pytest
 
@@ -93,3 +96,46 @@ def test_chroot_missing_packages(tmp_path):
     assert interpreters.chroot_ready(root, "trixie")
     assert not interpreters.chroot_ready(root, "sid")
     assert interpreters._missing(root, "sid") == ["python3.15-minimal"]
+
+
+FAKE_DEBOOTSTRAP = """#!/bin/sh
+# debootstrap [options] SUITE TARGET: a "chroot" with only usr/bin/python3
+for target; do :; done
+mkdir -p "$target/usr/bin" && : > "$target/usr/bin/python3" && chmod 755 "$target/usr/bin/python3"
+echo "I: fake debootstrap into $target"
+"""
+
+
+def test_chroot_build_progress_is_shown(tmp_path):
+    """Building a chroot during collection (minutes on a first run) is announced on the
+    run's own output, start and end with the time taken, past pytest's capture, with
+    stdout a pipe as in CI; a failed build says so too."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "debootstrap"
+    fake.write_text(FAKE_DEBOOTSTRAP)
+    os.chmod(fake, 0o755)
+    here = os.path.dirname(os.path.abspath(__file__))
+    for broken in (False, True):
+        cache = tmp_path / ("broken" if broken else "chroots")
+        if broken:
+            fake.write_text("#!/bin/sh\necho 'E: no network' >&2\nexit 1\n")
+        env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ.get("PATH", "")),
+                   PYSPY_TEST_FAKE_CHROOTS=str(cache))
+        p = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                            os.path.join(here, "chroot_progress_check.py")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL, env=env, timeout=120, cwd=interpreters.REPO)
+        out = p.stdout.decode("utf-8", "replace")
+        suite = interpreters.CHROOT_SUITE
+        assert re.search(r"pyspy-c tests: chroot %s: building Debian %s with debootstrap "
+                         r"into \S+, once .*log: " % (suite, suite), out), out
+        if broken:
+            assert p.returncode != 0, out
+            assert re.search(r"pyspy-c tests: chroot %s: failed after \d+ min \d\d s: "
+                             r"debootstrap %s failed" % (suite, suite), out), out
+        else:
+            assert p.returncode == 0, out
+            assert re.search(r"pyspy-c tests: chroot %s: built in \d+ min \d\d s" % suite,
+                             out), out
+            assert os.path.exists(os.path.join(str(cache), suite, "usr", "bin", "python3"))

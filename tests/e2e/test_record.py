@@ -11,6 +11,7 @@ the core interpreters (`interp`).
 """
 
 import re
+import subprocess
 
 import e2elib
 from e2elib import expected_frames, format_frames, parse_folded
@@ -202,3 +203,30 @@ def test_nonblocking(procs, interp, tmp_path):
     _compare(w, run, stacks, full=True, function=False,
              threads_to_check=_all_threads(w), allow_others=w.truth["excluded"])
     e2elib.assert_not_harmed(w.pid)
+
+
+def test_short_lived_threads_named(procs, interp, tmp_path):
+    """--threads: a thread that lives a fraction of a millisecond still gets its Python
+    name, read while the target is stopped at the sample that first sees it (not its OS
+    name, read later when threading has forgotten it).  Every sample in the thread's
+    own function is under the name the program gave it."""
+    wldir = interp.stage_workloads(tmp_path)
+    p = procs.start(interp.command(wldir + "/short_threads.py", 30), stdout=subprocess.PIPE,
+                    env=e2elib.target_env())
+    assert e2elib.read_line(p.stdout.fileno(), 60, "ready from short_threads") == "ready\n"
+    run = e2elib.run_profiler(tmp_path, ["record", "--pid", p.pid, "-t", "-r", "200",
+                                         "-d", "3", "--full-filenames"],
+                              env=e2elib.profiler_env(interp))
+    assert run.rc == 0, run.describe()
+    e2elib.assert_not_harmed(p.pid)
+    work, wrong = 0, []
+    for s in parse_folded(run.out, threads=True):
+        if not any(f[0] == "short_work" for f in s.frames):
+            continue
+        work += s.count
+        if not re.match(r"^short-lived-worker-\d+$", s.thread[0]):
+            wrong.append("%s (%d): %d samples" % (s.thread[0], s.thread[1], s.count))
+    assert work >= 20, "only %d samples in short_work: too few to check\n%s" % (
+        work, run.describe())
+    assert not wrong, "short-lived threads not under their Python name (%d of %d samples):" \
+        "\n  %s\n%s" % (len(wrong), work, "\n  ".join(wrong[:20]), run.describe()[:3000])

@@ -122,9 +122,19 @@ def test_sigterm_passed_on(spawn_interp, tmp_path):
 
 
 def test_program_errors(one_interp, tmp_path):
-    """A program that cannot run, --pid with a program, no program after '--'."""
+    """A program that cannot run (127 not found, 126 not executable, as env and timeout
+    say), --pid with a program, no program after '--'."""
+    noexec = tmp_path / "not-executable"
+    noexec.write_text("#!/bin/sh\n")
+    os.chmod(noexec, 0o644)
     for args, code, words in (
-            (["record", "--", "/nonexistent/prog"], 2, "cannot run"),
+            (["record", "--", "/nonexistent/prog"], 127, "cannot run '/nonexistent/prog': No such"),
+            (["record", "--", "no-such-program-pyspyc"], 127, "command not found in PATH"),
+            (["record", "--", str(noexec)], 126, "Permission denied"),
+            (["record", "--", str(tmp_path)], 126, "cannot run"),
+            (["record", "-o", tmp_path / "p.folded", "--", "/nonexistent/prog"], 127, "cannot run"),
+            (["top", "--", "/nonexistent/prog"], 127, "cannot run"),
+            (["top", "--", str(noexec)], 126, "cannot run"),
             (["record", "-p", "1", "--", "true"], 2, "not both"),
             (["record", "--"], 2, "needs --pid"),
             (["record", "python3"], 2, "after '--'")):

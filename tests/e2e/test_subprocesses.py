@@ -157,3 +157,60 @@ def test_dump_subprocesses(procs, sub_interp, tmp_path):
             t["pid"], t["frames"], got)
     for pid in [p.pid] + e2elib.children_of(p.pid):
         e2elib.assert_not_harmed(pid, "pool process")
+
+
+CHURN = """
+import subprocess, sys, time
+code = '''
+def f(n):
+    return f(n - 1) + 1 if n else 0
+while True:
+    for d in (5, 50, 150, 10):
+        f(d)
+'''
+n, seconds = int(sys.argv[1]), float(sys.argv[2])
+if n == 0:  # one process: the churn is its own
+    end = time.time() + seconds
+    code = code.replace("while True:", "while time.time() < end:")
+    exec(code)
+    sys.exit(0)
+kids = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(n)]
+time.sleep(seconds)
+for k in kids:
+    k.kill()
+    k.wait()
+"""
+FAILED_RE = re.compile(r", (\d+) failed(?: \(([^)]*)\))?[;\n]")
+
+
+@pytest.mark.parametrize("kids", [0, 3])
+def test_failed_samples_have_reasons(one_interp, tmp_path, kids):
+    """The summary says why samples failed, by reason, with one process and with several
+    (and then in how many); stacks changing fast under --nonblocking at 1000 Hz make
+    samples fail (torn reads)."""
+    script = tmp_path / "churn.py"
+    script.write_text(CHURN)
+    for attempt in range(5):
+        run = e2elib.run_profiler(
+            tmp_path, ["record", "--nonblocking", "-r", "1000", "-d", "2"] +
+            (["-s"] if kids else []) + ["-o", tmp_path / "p.folded", "--"] +
+            one_interp.argv + [str(script), str(kids), "3"], timeout=120)
+        assert run.rc == 0, run.describe()
+        m = FAILED_RE.search(run.err)
+        assert m, run.describe()
+        if int(m.group(1)):
+            break
+    else:
+        pytest.fail("no sample failed in 5 recordings: the reasons cannot be checked\n" +
+                    run.describe())
+    failed, why = int(m.group(1)), m.group(2)
+    assert why, "failed samples without a reason\n" + run.describe()
+    counts, _, procs_part = why.partition("; ")
+    parts = [re.match(r"^(\d+): ([a-z].*)$", p) for p in counts.split(", ")]
+    assert all(parts) and sum(int(p.group(1)) for p in parts) == failed, run.describe()
+    if kids:
+        pm = re.match(r"^in (\d+) of the processes$", procs_part)
+        total = re.search(r"; (\d+) processes", run.err)
+        assert pm and total and 1 <= int(pm.group(1)) <= int(total.group(1)), run.describe()
+    else:
+        assert procs_part == "", run.describe()

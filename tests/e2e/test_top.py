@@ -236,6 +236,7 @@ def test_sigterm_ends_top_target_unharmed(procs, one_interp, tmp_path):
     ["top", "--pid", "PID", "--rate", "0"],
     ["top", "--pid", "PID", "--bogus"],
     ["top", "--pid", "PID", "extra"],
+    ["top", "--pid", "PID", "--pid", "PID"],
 ], ids=lambda a: " ".join(a))
 def test_usage_errors(procs, one_interp, tmp_path, args):
     """Usage errors exit 2 with one line, before touching the target."""
@@ -304,3 +305,16 @@ def test_program_q_sends_sigint(procs, one_interp, tmp_path):
     t.keys("q")
     assert t.exit_status() == 3  # the program's KeyboardInterrupt handler
     t.terminal_restored()
+
+
+def test_closed_pipe_ends_top(procs, one_interp, tmp_path):
+    """`top | head`: the reader going away ends top as `q` would: exit 0, nothing on
+    stderr, the target detached and unharmed."""
+    w = _start(procs, one_interp, tmp_path)
+    p = subprocess.run(["bash", "-c", 'set -o pipefail; "$0" top -p "$1" --delay 0.2 -d 30 '
+                        '| head -n 2', e2elib.require_binary(), str(w.pid)],
+                       capture_output=True, timeout=60, env=e2elib.profiler_env(one_interp))
+    assert p.returncode == 0 and p.stderr == b"", (p.returncode, p.stderr)
+    assert p.stdout.startswith(b"pyspy-c top: pid %d" % w.pid), p.stdout
+    assert e2elib.tracer_pid(w.pid) == 0
+    assert_not_harmed(w.pid)

@@ -178,6 +178,7 @@ def ground_truth(registry, frames):
         "pid": os.getpid(),
         "version": list(sys.version_info[:2]),
         "version_full": list(sys.version_info[:3]),
+        "version_text": sys.version.split()[0],
         "executable": sys.executable,
         "native_ids": hasattr(threading, "get_native_id"),
         "threads": threads,
