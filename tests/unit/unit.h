@@ -19,5 +19,9 @@ int unit_output_formats(void);
 int unit_native_merge(void);
 int unit_top(void);
 int unit_plt(void);
+int unit_timearg(void);
+int unit_store_plan(void);
+int unit_store_sqlite(void);
+int unit_store_postgres(void);
 
 #endif
