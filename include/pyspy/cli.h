@@ -126,5 +126,7 @@ int cmd_dump(int argc, char **argv);
 extern const struct cli_command cmd_dump_def;
 int cmd_top(int argc, char **argv);
 extern const struct cli_command cmd_top_def;
+int cmd_query(int argc, char **argv);
+extern const struct cli_command cmd_query_def;
 
 #endif

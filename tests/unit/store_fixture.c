@@ -185,7 +185,7 @@ int fx_write_store(const char *path, int64_t t0, int n)
 		fprintf(stderr, "run-unit: %s\n", err);
 		return 1;
 	}
-	rc = fx_fill(s, t0, n, 6);
+	rc = fx_fill(s, t0, n, 60);
 	if (rc)
 		fprintf(stderr, "run-unit: %s\n", store_errmsg(s));
 	store_close(s);
