@@ -27,7 +27,12 @@ T0 = NOW - NOW % 3600 - 3 * 3600        # three whole hours, ending at the last 
 
 
 def run_unit():
-    path = os.environ.get("PYSPY_C_RUN_UNIT") or os.path.join(REPO, "tests", "unit", "run-unit")
+    """The unit-test binary of the same build as the profiler (build-san/ with SANITIZE=1)."""
+    path = os.environ.get("PYSPY_C_RUN_UNIT")
+    if not path and os.environ.get("PYSPY_C"):
+        beside = os.path.join(os.path.dirname(os.environ["PYSPY_C"]), "run-unit")
+        path = beside if os.path.exists(beside) else None
+    path = path or os.path.join(REPO, "tests", "unit", "run-unit")
     assert os.path.isfile(path) and os.access(path, os.X_OK), (
         "the unit-test binary %s writes the test stores: build it with `make unit`" % path)
     return path
