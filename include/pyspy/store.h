@@ -12,8 +12,8 @@
  * bucket that holds its middle.  Buckets are rolled up into 10-minute and
  * 1-hour buckets as they close; each tier has its own retention.
  *
- * Writing: store_begin(), store_put() any number of batches, then
- * store_commit() with the agent's cursor, all in one transaction; any
+ * Writing: store_begin(), store_put() any number of batches (each with
+ * its agent's cursor), then store_commit(), all in one transaction; any
  * error rolls everything back (store_rollback), so a batch is stored with
  * its cursor or not at all.
  */
@@ -128,16 +128,20 @@ struct store_batch {
 	const char *host, *service;            /* labels of every series */
 	size_t nwindows;
 	const struct store_in_window *windows;
+	/* The agent's cursor after these windows, written with them
+	   (agent NULL: none). */
+	const char *agent, *instance;
+	uint64_t last_seq;
 };
 
 int store_begin(struct store_db *s);
+/* Add a batch and its cursor to the transaction; on error it is rolled back. */
 int store_put(struct store_db *s, const struct store_batch *b);
 /*
- * Record the cursor of 'agent' (instance id, last sequence number), roll
- * closed buckets up, and commit.  On error the transaction is rolled
- * back: neither the data nor the cursor is stored.
+ * Roll closed buckets up and commit.  On error the transaction is rolled
+ * back: none of its batches and cursors is stored.
  */
-int store_commit(struct store_db *s, const char *agent, const char *instance, uint64_t last_seq);
+int store_commit(struct store_db *s);
 void store_rollback(struct store_db *s);
 /*
  * The cursor of 'agent': *found false if none.  'instance' gets the

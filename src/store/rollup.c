@@ -71,7 +71,7 @@ int store_rollup(struct store_db *s)
 		return store_rollup_tx(s);
 	rc = store_begin(s);
 	if (rc == 0)
-		rc = store_commit(s, NULL, NULL, 0);
+		rc = store_commit(s);
 	return rc;
 }
 
@@ -119,7 +119,7 @@ int store_expire(struct store_db *s, int64_t now, uint64_t *deleted)
 		if (rc)
 			goto fail;
 	}
-	rc = store_commit(s, NULL, NULL, 0);
+	rc = store_commit(s);
 	if (rc == 0 && deleted)
 		*deleted = n;
 	return rc;

@@ -299,43 +299,20 @@ void store_rollback(struct store_db *s)
 	store_caches_clear(s);
 }
 
-int store_commit(struct store_db *s, const char *agent, const char *instance, uint64_t last_seq)
+int store_commit(struct store_db *s)
 {
 	static const char tier0[] = "UPDATE tiers SET rolled_until = $1 WHERE tier = 0";
-	static const char cursor[] =
-		"INSERT INTO cursors (agent, instance, last_seq, updated) VALUES ($1, $2, $3, $4)"
-		" ON CONFLICT (agent) DO UPDATE SET instance = excluded.instance,"
-		" last_seq = excluded.last_seq, updated = excluded.updated";
 	int rc;
 
 	if (!s->in_tx)
 		return store_fail(s, -STORE_EUSAGE, "cannot commit: no transaction is open");
-	if (agent && (strlen(agent) > STORE_MAX_TEXT || !instance ||
-		      strlen(instance) > STORE_MAX_TEXT || last_seq > INT64_MAX)) {
-		rc = store_fail(s, -STORE_EUSAGE, "cannot commit: bad agent cursor");
-		goto fail;
+	if ((rc = store_exec(s, tier0, (struct sql_val[]){ SQL_I(s->newest) }, 1, NULL, NULL)) ||
+	    (rc = store_rollup_tx(s)) || (rc = s->be->commit(s))) {
+		store_rollback(s);
+		return rc;
 	}
-	rc = store_exec(s, tier0, (struct sql_val[]){ SQL_I(s->newest) }, 1, NULL, NULL);
-	if (rc)
-		goto fail;
-	if (agent) {
-		struct sql_val p[] = { SQL_T(agent), SQL_T(instance), SQL_I(last_seq),
-				       SQL_I(time(NULL)) };
-		rc = store_exec(s, cursor, p, 4, NULL, NULL);
-		if (rc)
-			goto fail;
-	}
-	rc = store_rollup_tx(s);
-	if (rc)
-		goto fail;
-	rc = s->be->commit(s);
-	if (rc)
-		goto fail;
 	s->in_tx = false;
 	return 0;
-fail:
-	store_rollback(s);
-	return rc;
 }
 
 struct cursor_ctx {

@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct one_id {
 	int64_t id;
@@ -388,6 +389,30 @@ static int write_rows(struct store_db *s, const struct agg *a)
 	return rc;
 }
 
+/* The agent's cursor, in the batch's transaction. */
+static int write_cursor(struct store_db *s, const struct store_batch *b)
+{
+	static const char sql[] =
+		"INSERT INTO cursors (agent, instance, last_seq, updated) VALUES ($1, $2, $3, $4)"
+		" ON CONFLICT (agent) DO UPDATE SET instance = excluded.instance,"
+		" last_seq = excluded.last_seq, updated = excluded.updated";
+	char *b1, *b2;
+	const char *agent = clean_text(b->agent, &b1), *instance = clean_text(b->instance, &b2);
+	int rc;
+
+	if (!agent || !instance || !*agent || b->last_seq > INT64_MAX) {
+		rc = bad(s, "bad agent cursor (a name longer than 4096 bytes, or a sequence "
+			 "number out of range)");
+	} else {
+		struct sql_val p[] = { SQL_T(agent), SQL_T(instance), SQL_I(b->last_seq),
+				       SQL_I(time(NULL)) };
+		rc = store_exec(s, sql, p, 4, NULL, NULL);
+	}
+	free(b1);
+	free(b2);
+	return rc;
+}
+
 int store_put(struct store_db *s, const struct store_batch *b)
 {
 	size_t maxf = 0, maxp = 0;
@@ -418,6 +443,8 @@ int store_put(struct store_db *s, const struct store_batch *b)
 		rc = put_window(s, b, &b->windows[i], &a, fids, sids, ids, blob, blobcap);
 	if (rc == 0)
 		rc = write_rows(s, &a);
+	if (rc == 0 && b->agent)
+		rc = write_cursor(s, b);
 out:
 	idmap_release(&a.index);
 	free(a.rows);

@@ -49,7 +49,8 @@ int fx_put(struct store_db *s, int agent, int64_t t0, int first, int last)
 	struct store_in_stack *stacks = calloc((size_t)nw * 3, sizeof(*stacks));
 	struct store_in_frame *frames = calloc((size_t)nw * 3 * 3, sizeof(*frames));
 	char instance[32];
-	struct store_batch b = { agents[agent].host, agents[agent].service, (size_t)nw, w };
+	struct store_batch b = { agents[agent].host, agents[agent].service, (size_t)nw, w,
+				 fx_agent_name[agent], instance, (uint64_t)last };
 
 	if (!w || !procs || !stacks || !frames)
 		abort();
@@ -95,7 +96,7 @@ int fx_put(struct store_db *s, int agent, int64_t t0, int first, int last)
 	if (rc == 0)
 		rc = store_put(s, &b);
 	if (rc == 0)
-		rc = store_commit(s, fx_agent_name[agent], instance, (uint64_t)last);
+		rc = store_commit(s);
 	free(w);
 	free(procs);
 	free(stacks);

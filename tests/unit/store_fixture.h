@@ -24,7 +24,7 @@ extern const char *const fx_agent_name[FX_AGENTS];
 /*
  * Put windows first..last (inclusive, from 1) of 'agent' starting at t0,
  * in one transaction with the cursor (instance "fx-AGENT", last = last).
- * Returns what store_put / store_commit returned.
+ * Returns what store_begin, store_put or store_commit returned.
  */
 int fx_put(struct store_db *s, int agent, int64_t t0, int first, int last);
 /* Both agents' windows 1..n, committed every 'per_tx' windows. */

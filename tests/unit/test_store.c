@@ -293,7 +293,10 @@ static void test_cursor_atomic(void **state)
 	assert_string_equal(inst, "fx-h2:1");
 	assert_int_equal(seq, 12);
 
-	/* A commit that fails (a bad cursor) leaves no data and no cursor. */
+	/*
+	 * A transaction that fails (its second batch's cursor is bad) leaves
+	 * nothing: not the first batch's data, not its cursor.
+	 */
 	memset(agent, 'a', sizeof(agent) - 1);
 	agent[sizeof(agent) - 1] = '\0';
 	{
@@ -302,12 +305,17 @@ static void test_cursor_atomic(void **state)
 					     .nprocs = 1,
 					     .procs = (struct store_in_proc[]){ { .pid = 7,
 										.samples = 5 } } };
-		struct store_batch bt = { "h9", "other", 1, &w };
+		struct store_batch good = { "h9", "other", 1, &w, "h9:1", "i9", 1 };
+		struct store_batch bad = { "h8", "other", 1, &w, agent, "x", 1 };
 		assert_int_equal(store_begin(s), 0);
-		assert_int_equal(store_put(s, &bt), 0);
-		err = store_commit(s, agent, "x", 1);
+		assert_int_equal(store_put(s, &good), 0);
+		err = store_put(s, &bad);
 		assert_int_equal(err, -STORE_EUSAGE);
+		assert_non_null(strstr(store_errmsg(s), "cursor"));
+		assert_int_equal(store_commit(s), -STORE_EUSAGE);   /* nothing open */
 	}
+	assert_int_equal(store_cursor(s, "h9:1", &found, inst, sizeof(inst), &seq), 0);
+	assert_false(found);
 	assert_int_equal(store_cursor(s, agent, &found, inst, sizeof(inst), &seq), 0);
 	assert_false(found);
 	p = store_query(s, T0 + 3600, T0 + 3660, NULL, &qi, &err);
@@ -381,7 +389,7 @@ static void test_hostile(void **state)
 	struct store_in_window w = { .seq = 1, .start_ns = T0 * 1000000000ll,
 				     .end_ns = (T0 + 10) * 1000000000ll, .nprocs = 1, .procs = &pr,
 				     .nfuncs = 2, .funcs = funcs, .nstacks = 1, .stacks = &st };
-	struct store_batch bt = { "h", "s", 1, &w };
+	struct store_batch bt = { "h", "s", 1, &w, "a", "i", 1 };
 	struct store_query_info qi;
 	struct profile *p;
 	char *folded;
@@ -396,7 +404,7 @@ static void test_hostile(void **state)
 	w.stacks = &st;
 	assert_int_equal(store_begin(s), 0);
 	assert_int_equal(store_put(s, &bt), 0);
-	assert_int_equal(store_commit(s, "a", "i", 1), 0);
+	assert_int_equal(store_commit(s), 0);
 	p = store_query(s, T0, T0 + 60, NULL, &qi, &err);
 	assert_non_null(p);
 	folded = fx_folded(p);
