@@ -101,6 +101,12 @@ $(UNIT): $(UNIT_OBJS) $(LIB_OBJS)
 
 unit: $(UNIT)
 
+# The store's benchmark tool (bench/store), linked with the program's objects.
+bench/out/store-bench: $(BUILD)/bench/store_bench.o $(LIB_OBJS)
+	@mkdir -p bench/out
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # Fuzzing (tests/fuzz/README.md): each tests/fuzz/fuzz_NAME.c is one
 # libFuzzer target, linked with the program's code built by clang with
 # ASan and UBSan.

@@ -227,6 +227,9 @@ int store_rollup(struct store_db *s);
  */
 int store_expire(struct store_db *s, int64_t now, uint64_t *deleted);
 
+/* Bytes the store takes on disk (SQLite: its file; PostgreSQL: its database). */
+int store_size(struct store_db *s, uint64_t *bytes);
+
 /* Tier states as store_plan takes them (for the web app's "bucket size"). */
 int store_tiers(struct store_db *s, struct store_tier_state out[STORE_NTIERS]);
 

@@ -316,6 +316,15 @@ static void pg_close(struct store_db *s)
 	s->be_data = NULL;
 }
 
+static int pg_size(struct store_db *s, uint64_t *bytes)
+{
+	int64_t n = 0;
+	int rc = one_int(s, "SELECT pg_database_size(current_database())", &n);
+
+	*bytes = (uint64_t)n;
+	return rc;
+}
+
 static const char *pg_version(void)
 {
 	static char v[32];
@@ -339,5 +348,6 @@ const struct store_backend store_postgres = {
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.close = pg_close,
+	.size = pg_size,
 	.version = pg_version,
 };

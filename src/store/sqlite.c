@@ -331,6 +331,19 @@ static void sq_close(struct store_db *s)
 	s->be_data = NULL;
 }
 
+static int sq_size(struct store_db *s, uint64_t *bytes)
+{
+	int64_t pages = 0, size = 0;
+	int rc;
+
+	/* The WAL is not counted: it is a journal, checkpointed back. */
+	if ((rc = pragma_int(s, "PRAGMA page_count", &pages)) ||
+	    (rc = pragma_int(s, "PRAGMA page_size", &size)))
+		return rc;
+	*bytes = (uint64_t)pages * (uint64_t)size;
+	return 0;
+}
+
 static const char *sq_version(void)
 {
 	static char v[48];
@@ -353,5 +366,6 @@ const struct store_backend store_sqlite = {
 	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.close = sq_close,
+	.size = sq_size,
 	.version = sq_version,
 };

@@ -211,6 +211,11 @@ int store_exec(struct store_db *s, const char *sql, const struct sql_val *p, int
 	return s->be->exec(s, sql, p, n, row, ctx);
 }
 
+int store_size(struct store_db *s, uint64_t *bytes)
+{
+	return s->be->size(s, bytes);
+}
+
 void store_caches_clear(struct store_db *s)
 {
 	idmap_clear(&s->funcs);

@@ -103,6 +103,8 @@ struct store_backend {
 	int (*commit)(struct store_db *s);
 	void (*rollback)(struct store_db *s);
 	void (*close)(struct store_db *s);
+	/* Bytes on disk. */
+	int (*size)(struct store_db *s, uint64_t *bytes);
 	/* The library's version, for --version. */
 	const char *(*version)(void);
 };
