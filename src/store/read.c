@@ -20,82 +20,144 @@ static void filter_params(const struct store_filter *f, struct sql_val *p)
 	p[2] = f && f->pid > 0 ? SQL_I(f->pid) : SQL_NULL_AS(SQL_INT);
 }
 
+/* A stack row of the query, kept until its frames are known. */
+struct qstack {
+	uint8_t *blob;
+	size_t len;
+	uint64_t count;
+};
+
 struct qctx {
 	struct store_db *s;
 	struct profile *prof;
 	struct idmap frames;      /* store frame id -> func << 32 | line (profile's) */
+	struct idmap wanted;      /* frame ids not resolved yet */
+	int64_t *want;
+	size_t nwant, capwant;
+	struct qstack *st;
+	size_t nst, capst;
 	struct frame_ref *buf;
 	int64_t *ids;
 	uint64_t samples, errors;
-	int err;
 };
 
-struct frame_info {
-	struct profile *prof;
-	struct frame_ref ref;
-	bool found;
-};
-
-static int frame_row(void *ctx, const struct sql_val *c, int n)
-{
-	struct frame_info *x = ctx;
-	uint32_t fn;
-
-	if (n != 5 || c[0].t != SQL_INT || c[1].t != SQL_INT || c[2].t != SQL_TEXT ||
-	    c[3].t != SQL_TEXT || c[4].t != SQL_TEXT)
-		return -STORE_ECORRUPT;
-	fn = profile_func(x->prof, c[1].i == FUNC_LABEL ? FUNC_LABEL : FUNC_PYTHON, c[2].p,
-			  *(const char *)c[3].p ? c[3].p : NULL,
-			  *(const char *)c[4].p ? c[4].p : NULL);
-	if (fn == FUNC_NONE)
-		return -STORE_ENOMEM;
-	x->ref.func = fn;
-	x->ref.line = c[0].i < 0 || c[0].i > INT32_MAX ? -1 : (int32_t)c[0].i;
-	x->found = true;
-	return 0;
-}
-
-static int frame_ref(struct qctx *q, int64_t id, struct frame_ref *out)
-{
-	static const char sql[] = "SELECT f.line, fn.kind, fn.name, fn.file, fn.short_file"
-				  " FROM frames f JOIN funcs fn ON fn.id = f.func WHERE f.id = $1";
-	struct frame_info x = { q->prof, { 0, 0 }, false };
-	int64_t v;
-	int rc;
-
-	if (idmap_get(&q->frames, &id, sizeof(id), &v)) {
-		out->func = (uint32_t)(v >> 32);
-		out->line = (int32_t)(uint32_t)v;
-		return 0;
-	}
-	rc = store_exec(q->s, sql, (struct sql_val[]){ SQL_I(id) }, 1, frame_row, &x);
-	if (rc)
-		return rc;
-	if (!x.found)
-		return -STORE_ECORRUPT;
-	v = (int64_t)((uint64_t)x.ref.func << 32 | (uint32_t)x.ref.line);
-	if (idmap_put(&q->frames, &id, sizeof(id), v))
-		return -STORE_ENOMEM;
-	*out = x.ref;
-	return 0;
-}
+/* Frame ids per statement when resolving them. */
+#define FRAMES_PER_QUERY 2000
 
 static int stack_row(void *ctx, const struct sql_val *c, int n)
 {
 	struct qctx *q = ctx;
+	struct qstack *st;
 	long nf;
-	int rc;
+	int64_t v;
 
 	if (n != 2 || c[0].t != SQL_BLOB || c[1].t != SQL_INT || c[1].i < 0)
 		return -STORE_ECORRUPT;
 	nf = store_unpack_ids(c[0].p, c[0].n, q->ids, STORE_MAX_DEPTH);
 	if (nf < 0)
 		return -STORE_ECORRUPT;
-	for (long i = 0; i < nf; i++)
-		if ((rc = frame_ref(q, q->ids[i], &q->buf[i])))
-			return rc;
-	if (c[1].i && profile_add(q->prof, q->buf, (size_t)nf, (uint64_t)c[1].i))
+	if (q->nst == q->capst) {
+		size_t cap = q->capst ? q->capst * 2 : 1024;
+		struct qstack *ns = realloc(q->st, cap * sizeof(*ns));
+		if (!ns)
+			return -STORE_ENOMEM;
+		q->st = ns;
+		q->capst = cap;
+	}
+	st = &q->st[q->nst];
+	st->blob = malloc(c[0].n ? c[0].n : 1);
+	if (!st->blob)
 		return -STORE_ENOMEM;
+	memcpy(st->blob, c[0].p, c[0].n);
+	st->len = c[0].n;
+	st->count = (uint64_t)c[1].i;
+	q->nst++;
+	for (long i = 0; i < nf; i++) {
+		if (idmap_get(&q->wanted, &q->ids[i], sizeof(q->ids[i]), &v))
+			continue;
+		if (q->nwant == q->capwant) {
+			size_t cap = q->capwant ? q->capwant * 2 : 1024;
+			int64_t *nw = realloc(q->want, cap * sizeof(*nw));
+			if (!nw)
+				return -STORE_ENOMEM;
+			q->want = nw;
+			q->capwant = cap;
+		}
+		if (idmap_put(&q->wanted, &q->ids[i], sizeof(q->ids[i]), 1))
+			return -STORE_ENOMEM;
+		q->want[q->nwant++] = q->ids[i];
+	}
+	return 0;
+}
+
+static int frame_row(void *ctx, const struct sql_val *c, int n)
+{
+	struct qctx *q = ctx;
+	uint32_t fn;
+	int32_t line;
+
+	if (n != 6 || c[0].t != SQL_INT || c[1].t != SQL_INT || c[2].t != SQL_INT ||
+	    c[3].t != SQL_TEXT || c[4].t != SQL_TEXT || c[5].t != SQL_TEXT)
+		return -STORE_ECORRUPT;
+	fn = profile_func(q->prof, c[2].i == FUNC_LABEL ? FUNC_LABEL : FUNC_PYTHON, c[3].p,
+			  *(const char *)c[4].p ? c[4].p : NULL,
+			  *(const char *)c[5].p ? c[5].p : NULL);
+	if (fn == FUNC_NONE)
+		return -STORE_ENOMEM;
+	line = c[1].i < 0 || c[1].i > INT32_MAX ? -1 : (int32_t)c[1].i;
+	if (idmap_put(&q->frames, &c[0].i, sizeof(c[0].i),
+		      (int64_t)((uint64_t)fn << 32 | (uint32_t)line)))
+		return -STORE_ENOMEM;
+	return 0;
+}
+
+/* Resolve every wanted frame id, FRAMES_PER_QUERY per statement. */
+static int resolve_frames(struct qctx *q)
+{
+	struct store_db *s = q->s;
+	char *list;
+	int rc = 0;
+
+	if (!s->sql_frames) {
+		static const char head[] = "SELECT f.id, f.line, fn.kind, fn.name, fn.file,"
+					   " fn.short_file FROM frames f JOIN funcs fn"
+					   " ON fn.id = f.func WHERE f.id IN (";
+		size_t len = strlen(head) + strlen(s->be->ids_sql) + 2;
+		if (!(s->sql_frames = malloc(len)))
+			return -STORE_ENOMEM;
+		snprintf(s->sql_frames, len, "%s%s)", head, s->be->ids_sql);
+	}
+	list = malloc(FRAMES_PER_QUERY * 21 + 1);
+	if (!list)
+		return -STORE_ENOMEM;
+	for (size_t i = 0; i < q->nwant && rc == 0; i += FRAMES_PER_QUERY) {
+		size_t len = 0;
+		for (size_t k = i; k < q->nwant && k < i + FRAMES_PER_QUERY; k++)
+			len += (size_t)sprintf(list + len, k > i ? ",%lld" : "%lld",
+					       (long long)q->want[k]);
+		list[len] = '\0';
+		rc = store_exec(s, s->sql_frames, (struct sql_val[]){ SQL_T(list) }, 1, frame_row, q);
+	}
+	free(list);
+	return rc;
+}
+
+/* Every kept stack into the profile, its frames resolved. */
+static int add_stacks(struct qctx *q)
+{
+	for (size_t i = 0; i < q->nst; i++) {
+		long nf = store_unpack_ids(q->st[i].blob, q->st[i].len, q->ids, STORE_MAX_DEPTH);
+		int64_t v;
+
+		for (long k = 0; k < nf; k++) {
+			if (!idmap_get(&q->frames, &q->ids[k], sizeof(q->ids[k]), &v))
+				return -STORE_ECORRUPT;
+			q->buf[k].func = (uint32_t)((uint64_t)v >> 32);
+			q->buf[k].line = (int32_t)(uint32_t)v;
+		}
+		if (q->st[i].count && profile_add(q->prof, q->buf, (size_t)nf, q->st[i].count))
+			return -STORE_ENOMEM;
+	}
 	return 0;
 }
 
@@ -143,6 +205,7 @@ struct profile *store_query(struct store_db *s, int64_t from, int64_t until,
 	memset(info, 0, sizeof(*info));
 	s->err[0] = '\0';
 	idmap_init(&q.frames);
+	idmap_init(&q.wanted);
 	q.prof = profile_new();
 	q.buf = malloc(STORE_MAX_DEPTH * sizeof(*q.buf));
 	q.ids = malloc(STORE_MAX_DEPTH * sizeof(*q.ids));
@@ -165,10 +228,17 @@ struct profile *store_query(struct store_db *s, int64_t from, int64_t until,
 		    (rc = store_exec(s, totals, p, 6, totals_row, &q)))
 			goto out;
 	}
+	if ((rc = resolve_frames(&q)) || (rc = add_stacks(&q)))
+		goto out;
 	info->samples = q.samples;
 	info->errors = q.errors;
 out:
 	idmap_release(&q.frames);
+	idmap_release(&q.wanted);
+	for (size_t i = 0; i < q.nst; i++)
+		free(q.st[i].blob);
+	free(q.st);
+	free(q.want);
 	free(q.buf);
 	free(q.ids);
 	*err = rc;

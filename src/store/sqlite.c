@@ -252,10 +252,14 @@ static int sq_exec(struct store_db *s, const char *sql, const struct sql_val *p,
 		return fail(s, rc, s->in_tx ? "write" : "read");
 	for (int i = 0; i < n; i++) {
 		char name[16];
-		int idx;
+		const char *at;
+		int idx = i + 1;
 
+		/* $N is usually the N-th parameter (each first used in order). */
 		snprintf(name, sizeof(name), "$%d", i + 1);
-		idx = sqlite3_bind_parameter_index(st, name);
+		at = sqlite3_bind_parameter_name(st, idx);
+		if (!at || strcmp(at, name) != 0)
+			idx = sqlite3_bind_parameter_index(st, name);
 		if (!idx)
 			continue;
 		switch (p[i].t) {
@@ -358,6 +362,7 @@ const struct store_backend store_sqlite = {
 	.id_type = "INTEGER PRIMARY KEY",
 	.blob_type = "BLOB",
 	.norowid = " WITHOUT ROWID",
+	.ids_sql = "SELECT value FROM json_each('[' || $1 || ']')",
 	.version_get = sq_version_get,
 	.version_set = sq_version_set,
 	.script = sq_script,

@@ -201,6 +201,11 @@ void store_close(struct store_db *s)
 	idmap_release(&s->frames);
 	idmap_release(&s->stacks);
 	idmap_release(&s->series);
+	free(s->sql_frames);
+	for (int i = 0; i < 2; i++) {
+		free(s->sql_counts[i]);
+		free(s->sql_totals[i]);
+	}
 	free(s->url);
 	free(s);
 }

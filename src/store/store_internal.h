@@ -89,6 +89,8 @@ struct store_backend {
 	int (*open)(struct store_db *s, const char *target, const struct store_options *o);
 	/* The schema's dialect: {id}, {blob}, {norowid} of store_schema_text. */
 	const char *id_type, *blob_type, *norowid;
+	/* A subquery of the ids in $1, a text "1,2,3" (one statement for many). */
+	const char *ids_sql;
 	/*
 	 * Migrations (store_migrate): inside a transaction, lock out other
 	 * migrating processes and read the schema version; record a new one;
@@ -127,6 +129,8 @@ struct store_db {
 	int64_t newest;           /* newest bucket end put (tier 0's rolled_until) */
 	/* Caches of ids (kept across transactions, emptied on rollback). */
 	struct idmap funcs, frames, stacks, series;
+	/* Statements composed once per store (the backend caches them by address). */
+	char *sql_frames, *sql_counts[2], *sql_totals[2];   /* [0] one row, [1] many */
 };
 
 /* Set s->err ("cannot WHAT 'url': ...") and return err. */

@@ -359,33 +359,93 @@ static int put_window(struct store_db *s, const struct store_batch *b,
 	return 0;
 }
 
-static int write_rows(struct store_db *s, const struct agg *a)
+/* Rows per INSERT: one statement (one round trip to a server) for many. */
+#define ROWS_PER_INSERT 100
+
+/* "HEAD VALUES ($1, ..., $ncols), ... (nrows times) TAIL", malloc'ed. */
+static char *multi_insert(const char *head, int ncols, int nrows, const char *tail)
 {
-	static const char counts[] =
-		"INSERT INTO counts (tier, bucket, series, stack, count) VALUES ($1, $2, $3, $4, $5)"
-		" ON CONFLICT (tier, bucket, series, stack) DO UPDATE"
-		" SET count = counts.count + excluded.count";
-	static const char totals[] =
-		"INSERT INTO totals (tier, bucket, series, samples, errors, late)"
-		" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tier, bucket, series) DO UPDATE"
-		" SET samples = totals.samples + excluded.samples,"
-		" errors = totals.errors + excluded.errors, late = totals.late + excluded.late";
+	size_t cap = strlen(head) + strlen(tail) + (size_t)nrows * (size_t)ncols * 12 + 64;
+	char *sql = malloc(cap);
+	size_t len;
+	int k = 1;
+
+	if (!sql)
+		return NULL;
+	len = (size_t)snprintf(sql, cap, "%s VALUES ", head);
+	for (int r = 0; r < nrows; r++) {
+		len += (size_t)snprintf(sql + len, cap - len, r ? ", (" : "(");
+		for (int c = 0; c < ncols; c++)
+			len += (size_t)snprintf(sql + len, cap - len, c ? ", $%d" : "$%d", k++);
+		len += (size_t)snprintf(sql + len, cap - len, ")");
+	}
+	snprintf(sql + len, cap - len, " %s", tail);
+	return sql;
+}
+
+/* Rows of 'ncols' values: full statements of ROWS_PER_INSERT, else one by one. */
+static int flush(struct store_db *s, char *const sql[2], const struct sql_val *v, int nrows,
+		 int ncols)
+{
 	int rc = 0;
 
+	if (nrows == ROWS_PER_INSERT)
+		return store_exec(s, sql[1], v, nrows * ncols, NULL, NULL);
+	for (int k = 0; k < nrows && rc == 0; k++)
+		rc = store_exec(s, sql[0], &v[k * ncols], ncols, NULL, NULL);
+	return rc;
+}
+
+static int write_rows(struct store_db *s, const struct agg *a)
+{
+	static const char counts_head[] = "INSERT INTO counts (tier, bucket, series, stack, count)";
+	static const char counts_tail[] = "ON CONFLICT (tier, bucket, series, stack) DO UPDATE"
+					  " SET count = counts.count + excluded.count";
+	static const char totals_head[] = "INSERT INTO totals (tier, bucket, series, samples,"
+					  " errors, late)";
+	static const char totals_tail[] = "ON CONFLICT (tier, bucket, series) DO UPDATE"
+					  " SET samples = totals.samples + excluded.samples,"
+					  " errors = totals.errors + excluded.errors,"
+					  " late = totals.late + excluded.late";
+	struct sql_val pc[ROWS_PER_INSERT * 5], pt[ROWS_PER_INSERT * 6];
+	int nc = 0, nt = 0, rc = 0;
+
+	if (!s->sql_counts[0]) {
+		s->sql_counts[0] = multi_insert(counts_head, 5, 1, counts_tail);
+		s->sql_counts[1] = multi_insert(counts_head, 5, ROWS_PER_INSERT, counts_tail);
+		s->sql_totals[0] = multi_insert(totals_head, 6, 1, totals_tail);
+		s->sql_totals[1] = multi_insert(totals_head, 6, ROWS_PER_INSERT, totals_tail);
+		if (!s->sql_counts[0] || !s->sql_counts[1] || !s->sql_totals[0] ||
+		    !s->sql_totals[1])
+			return store_fail(s, -STORE_ENOMEM, "cannot write: out of memory");
+	}
 	for (size_t i = 0; i < a->n && rc == 0; i++) {
 		const struct agg_row *r = &a->rows[i];
+
 		if (r->count > INT64_MAX / 2 || r->errors > INT64_MAX / 2 || r->late > INT64_MAX / 2)
 			return bad(s, "a count is out of range");
 		if (r->stack >= 0) {
-			struct sql_val p[] = { SQL_I(r->tier), SQL_I(r->bucket), SQL_I(r->series),
-					       SQL_I(r->stack), SQL_I(r->count) };
-			rc = store_exec(s, counts, p, 5, NULL, NULL);
+			struct sql_val *v = &pc[nc++ * 5];
+			v[0] = SQL_I(r->tier), v[1] = SQL_I(r->bucket), v[2] = SQL_I(r->series);
+			v[3] = SQL_I(r->stack), v[4] = SQL_I(r->count);
+			if (nc == ROWS_PER_INSERT) {
+				rc = flush(s, s->sql_counts, pc, nc, 5);
+				nc = 0;
+			}
 		} else {
-			struct sql_val p[] = { SQL_I(r->tier), SQL_I(r->bucket), SQL_I(r->series),
-					       SQL_I(r->count), SQL_I(r->errors), SQL_I(r->late) };
-			rc = store_exec(s, totals, p, 6, NULL, NULL);
+			struct sql_val *v = &pt[nt++ * 6];
+			v[0] = SQL_I(r->tier), v[1] = SQL_I(r->bucket), v[2] = SQL_I(r->series);
+			v[3] = SQL_I(r->count), v[4] = SQL_I(r->errors), v[5] = SQL_I(r->late);
+			if (nt == ROWS_PER_INSERT) {
+				rc = flush(s, s->sql_totals, pt, nt, 6);
+				nt = 0;
+			}
 		}
 	}
+	if (rc == 0)
+		rc = flush(s, s->sql_counts, pc, nc, 5);
+	if (rc == 0)
+		rc = flush(s, s->sql_totals, pt, nt, 6);
 	return rc;
 }
 
