@@ -63,10 +63,11 @@ static int intern(struct store_db *s, struct idmap *cache, const void *key, size
 /*
  * Text as the store keeps it: NULL is "", invalid UTF-8 becomes U+FFFD
  * (PostgreSQL refuses it, and it is what the writers show anyway).
- * Returns t itself or a copy in *buf (freed by the caller); NULL when too
- * long or out of memory.
+ * Returns t itself or a copy in *buf (freed by the caller); NULL when
+ * longer than STORE_MAX_TEXT (with 'cut': cut there instead) or out of
+ * memory.
  */
-static const char *clean_text(const char *t, char **buf)
+static const char *clean_text_cut(const char *t, char **buf, bool cut)
 {
 	const unsigned char *u = (const unsigned char *)t;
 	size_t len, used, out = 0;
@@ -77,8 +78,12 @@ static const char *clean_text(const char *t, char **buf)
 	if (!t)
 		return "";
 	len = strlen(t);
-	if (len > STORE_MAX_TEXT)
+	if (len > STORE_MAX_TEXT && !cut)
 		return NULL;
+	if (len > STORE_MAX_TEXT) {
+		len = STORE_MAX_TEXT;
+		valid = false;   /* a copy, cut (a character cut in two: U+FFFD) */
+	}
 	for (size_t i = 0; i < len; i += used)
 		if (output_utf8_next(u + i, len - i, &used) < 0)
 			valid = false;
@@ -99,6 +104,11 @@ static const char *clean_text(const char *t, char **buf)
 	b[out] = '\0';
 	*buf = b;
 	return b;
+}
+
+static const char *clean_text(const char *t, char **buf)
+{
+	return clean_text_cut(t, buf, false);
 }
 
 /* Bad input from an agent: refuse the batch. */
@@ -192,7 +202,8 @@ static int intern_series(struct store_db *s, const struct store_batch *b,
 	host = clean_text(b->host, &b1);
 	service = clean_text(b->service, &b2);
 	thread = clean_text(pr->thread, &b3);
-	program = clean_text(pr->program, &b4);
+	/* A command line may be long: it is only shown, so it is cut. */
+	program = clean_text_cut(pr->program, &b4, true);
 	python = clean_text(pr->python, &b5);
 	if (!host || !service || !thread || !program || !python) {
 		rc = bad(s, "a label, program or thread name is longer than 4096 bytes");

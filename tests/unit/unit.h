@@ -23,5 +23,6 @@ int unit_timearg(void);
 int unit_store_plan(void);
 int unit_store_sqlite(void);
 int unit_store_postgres(void);
+int unit_feed(void);
 
 #endif

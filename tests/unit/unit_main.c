@@ -30,6 +30,7 @@ static const struct {
 	{ "store_plan", unit_store_plan },
 	{ "store_sqlite", unit_store_sqlite },
 	{ "store_postgres", unit_store_postgres },
+	{ "feed", unit_feed },
 };
 
 int main(int argc, char **argv)
