@@ -45,6 +45,16 @@ STORE_LIBS += $(shell $(PKG_CONFIG) --libs libpq)
 else
 FLEET_SKIP += src/store/postgres.c
 endif
+# The collector (src/collect) also needs libcurl.
+ifeq ($(NO_FLEET),)
+HAVE_CURL := $(shell $(PKG_CONFIG) --exists libcurl 2>/dev/null && echo 1)
+endif
+ifeq ($(HAVE_CURL),1)
+STORE_CFLAGS += -DPYSPY_HAVE_CURL $(shell $(PKG_CONFIG) --cflags libcurl)
+STORE_LIBS += $(shell $(PKG_CONFIG) --libs libcurl)
+else
+FLEET_SKIP += src/collect/poll.c src/collect/collector.c
+endif
 override CFLAGS += $(STORE_CFLAGS)
 LDLIBS += $(STORE_LIBS)
 

@@ -128,5 +128,7 @@ int cmd_top(int argc, char **argv);
 extern const struct cli_command cmd_top_def;
 int cmd_query(int argc, char **argv);
 extern const struct cli_command cmd_query_def;
+int cmd_collect(int argc, char **argv);
+extern const struct cli_command cmd_collect_def;
 
 #endif

@@ -12,6 +12,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_top_def,
 	&cmd_dump_def,
 	&cmd_query_def,
+	&cmd_collect_def,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

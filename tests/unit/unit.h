@@ -24,5 +24,6 @@ int unit_store_plan(void);
 int unit_store_sqlite(void);
 int unit_store_postgres(void);
 int unit_feed(void);
+int unit_agents(void);
 
 #endif

@@ -31,6 +31,7 @@ static const struct {
 	{ "store_sqlite", unit_store_sqlite },
 	{ "store_postgres", unit_store_postgres },
 	{ "feed", unit_feed },
+	{ "agents", unit_agents },
 };
 
 int main(int argc, char **argv)
