@@ -72,7 +72,7 @@ static int set_option(int id, const char *arg, void *ctx)
 		c->agents_file = arg;
 		return 0;
 	case OPT_INTERVAL:
-		return cli_parse_number("interval", arg, 0.1, 86400, &c->interval);
+		return cli_parse_number("interval", arg, 0.01, 86400, &c->interval);
 	case OPT_TIMEOUT:
 		return cli_parse_number("timeout", arg, 0.1, 600, &c->timeout);
 	case OPT_KEEP_1M:

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 
@@ -98,8 +99,13 @@ def test_exactly_once_under_sigkill(agents, procs, tmp_path):
     for _ in range(20):
         bg = e2elib.Background(procs, tmp_path, args)
         time.sleep(rnd.uniform(0.05, 0.5))
+        assert bg.proc.poll() is None, "collector exited early:\n" + bg.result(bg.proc.returncode).describe()
         os.kill(bg.pid, signal.SIGKILL)
         bg.proc.wait()
+    # The killed collectors did the work so far (checked: not all of it, so the catch-up
+    # below starts from cursors they left).
+    written = [sum(stored(tmp_path, store, k).values()) for k in range(3)]
+    assert 0 < sum(written), written
     # Then let it catch up.
     for _ in range(200):
         run = collect(tmp_path, store, "--once", *sum((["--agent", spec(a, k)]
@@ -178,3 +184,39 @@ def test_agent_restart(agents, procs, tmp_path):
 ])
 def test_usage_errors(tmp_path, args, pattern):
     assert_error(run_profiler(tmp_path, ["collect"] + args), 2, pattern)
+
+
+def test_postgresql_two_collectors(agents, procs, tmp_path):
+    """Two collectors writing one PostgreSQL store at once (a server started here)."""
+    script = os.path.join(e2elib.REPO, "tests", "unit", "pg-server")
+    d = tempfile.mkdtemp(prefix="pyspy-pg-")   # not under pytest's: the server runs as postgres
+    p = subprocess.run([script, "start", d], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=120)
+    assert p.returncode == 0, "the PostgreSQL server did not start: %s" % p.stderr.decode()
+    try:
+        subprocess.run([script, "createdb", d, "fleet"], check=True, timeout=60)
+        store = p.stdout.decode().strip().rsplit("/", 1)[0] + "/fleet"
+        n = 150
+        sets = [[(k, agents.start("ok", k, "i%d" % k, n, maxper=5)[1]) for k in ks]
+                for ks in ([0, 1], [2, 3])]
+        argsets = [sum((["--agent", spec(a, k)] for k, a in s), []) for s in sets]
+        bgs = [e2elib.Background(procs, tmp_path, ["collect", "--store", store, "--interval",
+                                                   "0.05"] + a) for a in argsets]
+        time.sleep(2)
+        for bg in bgs:
+            assert bg.proc.poll() is None, "collector exited early:\n" + bg.result(bg.proc.returncode).describe()
+        os.kill(bgs[0].pid, signal.SIGKILL)   # one dies mid-write, the other stops cleanly
+        os.kill(bgs[1].pid, signal.SIGTERM)
+        r = bgs[1].wait(timeout=30)
+        assert r.rc == 0, r.describe()
+        bgs[0].proc.wait()
+        for a in argsets:
+            for _ in range(100):
+                run = collect(tmp_path, store, "--once", *a)
+                assert run.rc == 0, run.describe()
+                if "windows written" not in collect(tmp_path, store, "--once", "-v", *a).err:
+                    break
+        for k in range(4):
+            assert stored(tmp_path, store, k) == model(k, 1, n), "agent %d" % k
+    finally:
+        subprocess.run([script, "stop", d], timeout=120)
