@@ -26,6 +26,38 @@ CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Iinclude $(PC_CFLAGS) -MMD -MP
 LDLIBS += $(PC_LIBS) -lm
 
+# Store backends (src/store): each built only when pkg-config finds its
+# library, so a minimal build needs neither (pyspy-c --version lists the
+# ones built).  NO_FLEET=1 leaves them out even so.
+ifeq ($(NO_FLEET),)
+HAVE_SQLITE := $(shell $(PKG_CONFIG) --exists sqlite3 2>/dev/null && echo 1)
+HAVE_PQ := $(shell $(PKG_CONFIG) --exists libpq 2>/dev/null && echo 1)
+endif
+ifeq ($(HAVE_SQLITE),1)
+STORE_CFLAGS += -DPYSPY_HAVE_SQLITE $(shell $(PKG_CONFIG) --cflags sqlite3)
+STORE_LIBS += $(shell $(PKG_CONFIG) --libs sqlite3)
+else
+FLEET_SKIP += src/store/sqlite.c
+endif
+ifeq ($(HAVE_PQ),1)
+STORE_CFLAGS += -DPYSPY_HAVE_PQ $(shell $(PKG_CONFIG) --cflags libpq)
+STORE_LIBS += $(shell $(PKG_CONFIG) --libs libpq)
+else
+FLEET_SKIP += src/store/postgres.c
+endif
+# The collector (src/collect) also needs libcurl.
+ifeq ($(NO_FLEET),)
+HAVE_CURL := $(shell $(PKG_CONFIG) --exists libcurl 2>/dev/null && echo 1)
+endif
+ifeq ($(HAVE_CURL),1)
+STORE_CFLAGS += -DPYSPY_HAVE_CURL $(shell $(PKG_CONFIG) --cflags libcurl)
+STORE_LIBS += $(shell $(PKG_CONFIG) --libs libcurl)
+else
+FLEET_SKIP += src/collect/poll.c src/collect/collector.c
+endif
+override CFLAGS += $(STORE_CFLAGS)
+LDLIBS += $(STORE_LIBS)
+
 ifeq ($(V),1)
 Q :=
 else
@@ -48,7 +80,7 @@ PROG := pyspy-c
 UNIT := tests/unit/run-unit
 endif
 
-SRCS := $(sort $(wildcard src/*.c src/*/*.c))
+SRCS := $(filter-out $(FLEET_SKIP),$(sort $(wildcard src/*.c src/*/*.c)))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
@@ -79,6 +111,12 @@ $(UNIT): $(UNIT_OBJS) $(LIB_OBJS)
 
 unit: $(UNIT)
 
+# The store's benchmark tool (bench/store), linked with the program's objects.
+bench/out/store-bench: $(BUILD)/bench/store_bench.o $(LIB_OBJS)
+	@mkdir -p bench/out
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # Fuzzing (tests/fuzz/README.md): each tests/fuzz/fuzz_NAME.c is one
 # libFuzzer target, linked with the program's code built by clang with
 # ASan and UBSan.
@@ -91,16 +129,16 @@ FUZZ_LIB_OBJS := $(LIB_OBJS:$(BUILD)/%.o=build-fuzz/%.o)
 build-fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  FUZZCC  $<"
-	$(Q)$(FUZZ_CC) -std=gnu11 -Iinclude $(PC_CFLAGS) -Isrc -MMD -MP $(FUZZ_FLAGS) -c -o $@ $<
+	$(Q)$(FUZZ_CC) -std=gnu11 -Iinclude $(PC_CFLAGS) $(STORE_CFLAGS) -Isrc -MMD -MP $(FUZZ_FLAGS) -c -o $@ $<
 
 build-fuzz/fuzz_%: build-fuzz/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	@echo "  LD      $@"
-	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PC_LIBS) -lm
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PC_LIBS) $(STORE_LIBS) -lm
 
 # Writes fuzz_walk's seeds from live processes (tests/fuzz/seed.py).
 build-fuzz/snapshot: build-fuzz/tests/fuzz/snapshot.o $(FUZZ_LIB_OBJS)
 	@echo "  LD      $@"
-	$(Q)$(FUZZ_CC) -fsanitize=address,undefined -o $@ $^ $(PC_LIBS) -lm
+	$(Q)$(FUZZ_CC) -fsanitize=address,undefined -o $@ $^ $(PC_LIBS) $(STORE_LIBS) -lm
 
 fuzz-build: $(FUZZ_BINS) build-fuzz/snapshot
 

@@ -44,7 +44,7 @@ _pyspy_c()
         prev=${COMP_WORDS[COMP_CWORD - 1]}
     fi
 
-    local commands="record dump top help"
+    local commands="record dump top query collect help"
     local global_opts="-h --help -V --version"
     local record_opts="-p --pid -r --rate -d --duration -o --output
         -f --format --interval -s --subprocesses -t --threads -i --idle -g --gil
@@ -54,6 +54,10 @@ _pyspy_c()
         -n --native --native-all --full-filenames -v --verbose -h --help"
     local top_opts="-p --pid -r --rate --delay -d --duration -i --idle -g --gil
         --nonblocking --full-filenames -h --help"
+    local query_opts="--store --from --until --service --host --pid -f --format -o --output
+        --full-filenames -v --verbose -h --help"
+    local collect_opts="--store --agent --agents --interval --timeout --keep-minutes
+        --keep-10min --keep-hours --once -v --verbose -h --help"
     local formats="folded speedscope chrometrace svg pprof"
 
     # The first word that is not an option is the command.
@@ -79,7 +83,7 @@ _pyspy_c()
                 mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
             fi
             ;;
-        record | dump | top)
+        record | dump | top | query | collect)
             # record -- PROGRAM ARGS: complete the program's words as commands.
             for ((j = i + 1; j < cword; j++)); do
                 if [[ ${words[j]} == -- ]]; then
@@ -97,7 +101,7 @@ _pyspy_c()
                     mapfile -t COMPREPLY < <(_pyspy_c_pids "$cur")
                     return
                     ;;
-                -o | --output)
+                -o | --output | --store | --agents)
                     if declare -F _filedir >/dev/null 2>&1; then
                         _filedir
                     else
@@ -107,7 +111,13 @@ _pyspy_c()
                     return
                     ;;
                 -f | --format)
+                    # query has no per-thread timelines: no chrometrace, no speedscope.
+                    [[ $cmd == query ]] && formats="folded svg pprof"
                     mapfile -t COMPREPLY < <(compgen -W "$formats" -- "$cur")
+                    return
+                    ;;
+                --from | --until | --service | --host | --agent | --timeout | --keep-minutes | --keep-10min | --keep-hours)
+                    # A time, a name, an address, a number: nothing to offer.
                     return
                     ;;
                 -r | --rate | -d | --duration | --interval | --delay)
@@ -119,6 +129,8 @@ _pyspy_c()
                 local opts=$record_opts
                 [[ $cmd == dump ]] && opts=$dump_opts
                 [[ $cmd == top ]] && opts=$top_opts
+                [[ $cmd == query ]] && opts=$query_opts
+                [[ $cmd == collect ]] && opts=$collect_opts
                 mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
             fi
             ;;

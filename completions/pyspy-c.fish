@@ -80,12 +80,14 @@ complete -c pyspy-c -f
 complete -c pyspy-c -n __pyspy_c_no_command -a record -d 'Sample a Python process and write its profile'
 complete -c pyspy-c -n __pyspy_c_no_command -a dump -d 'Print the Python stack of every thread, once'
 complete -c pyspy-c -n __pyspy_c_no_command -a top -d 'Show live which functions a Python process spends its time in'
+complete -c pyspy-c -n __pyspy_c_no_command -a query -d 'Write the fleet profile of a time range from a store'
+complete -c pyspy-c -n __pyspy_c_no_command -a collect -d 'Poll the fleet agents and keep their stacks in a store'
 complete -c pyspy-c -n __pyspy_c_no_command -a help -d 'Show help for a command'
 complete -c pyspy-c -n __pyspy_c_no_command -s h -l help -d 'Show help'
 complete -c pyspy-c -n __pyspy_c_no_command -s V -l version -d 'Show the version'
 
 # pyspy-c help COMMAND
-complete -c pyspy-c -n '__pyspy_c_command_is help' -a 'record dump top help'
+complete -c pyspy-c -n '__pyspy_c_command_is help' -a 'record dump top query collect help'
 
 # pyspy-c record --pid PID [options]
 set -l rec '__pyspy_c_command_is record'
@@ -132,3 +134,31 @@ complete -c pyspy-c -n $top -s g -l gil -d 'Count only samples of the thread hol
 complete -c pyspy-c -n $top -l nonblocking -d 'Read without stopping the target'
 complete -c pyspy-c -n $top -l full-filenames -d 'Show full file paths'
 complete -c pyspy-c -n $top -s h -l help -d 'Show help for top'
+
+# pyspy-c query --store STORE [--from TIME] [--until TIME] [options]
+set -l qry '__pyspy_c_command_is query'
+complete -c pyspy-c -n $qry -l store -r -F -d 'The store: a file (or sqlite:FILE) or postgresql://...'
+complete -c pyspy-c -n $qry -l from -x -d 'Start of the range (default -1h): ISO 8601, Unix seconds, -1h, now-15m'
+complete -c pyspy-c -n $qry -l until -x -d 'End of the range (default now)'
+complete -c pyspy-c -n $qry -l service -x -d 'Only this service'
+complete -c pyspy-c -n $qry -l host -x -d 'Only this host'
+complete -c pyspy-c -n $qry -l pid -x -d 'Only this process id'
+complete -c pyspy-c -n $qry -s f -l format -x -d 'Output format (default folded)' -a 'folded\t"Folded stacks, for flamegraph.pl" svg\t"Interactive flame graph" pprof\t"Gzipped profile.proto for go tool pprof"'
+complete -c pyspy-c -n $qry -s o -l output -r -F -d 'Write the profile to FILE (default stdout)'
+complete -c pyspy-c -n $qry -l full-filenames -d 'Show full file paths'
+complete -c pyspy-c -n $qry -s v -l verbose -d 'Say which tiers answered and the totals'
+complete -c pyspy-c -n $qry -s h -l help -d 'Show help for query'
+
+# pyspy-c collect --store STORE --agent HOST:PORT... | --agents FILE [options]
+set -l col '__pyspy_c_command_is collect'
+complete -c pyspy-c -n $col -l store -r -F -d 'The store: a file (or sqlite:FILE) or postgresql://...'
+complete -c pyspy-c -n $col -l agent -x -d 'An agent: HOST:PORT [service=NAME] [host=NAME] [token=FILE]'
+complete -c pyspy-c -n $col -l agents -r -F -d 'The agents, one a line; re-read on SIGHUP'
+complete -c pyspy-c -n $col -l interval -x -d 'Poll every agent this often (default 10)'
+complete -c pyspy-c -n $col -l timeout -x -d 'Give up on an answer after this long (default 5)'
+complete -c pyspy-c -n $col -l keep-minutes -x -d 'Keep 1-minute buckets this many days (default 2)'
+complete -c pyspy-c -n $col -l keep-10min -x -d 'Keep 10-minute buckets this many days (default 14)'
+complete -c pyspy-c -n $col -l keep-hours -x -d 'Keep 1-hour buckets this many days (default 365)'
+complete -c pyspy-c -n $col -l once -d 'Poll every agent once, write, and exit'
+complete -c pyspy-c -n $col -s v -l verbose -d 'Say what each round wrote'
+complete -c pyspy-c -n $col -s h -l help -d 'Show help for collect'

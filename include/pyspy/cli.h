@@ -150,5 +150,9 @@ int cmd_dump(int argc, char **argv);
 extern const struct cli_command cmd_dump_def;
 int cmd_top(int argc, char **argv);
 extern const struct cli_command cmd_top_def;
+int cmd_query(int argc, char **argv);
+extern const struct cli_command cmd_query_def;
+int cmd_collect(int argc, char **argv);
+extern const struct cli_command cmd_collect_def;
 
 #endif

@@ -3,6 +3,7 @@
  * Adding a command is one file in src/cli/ and one line here.
  */
 #include "pyspy/cli.h"
+#include "pyspy/store.h"
 
 #include <string.h>
 
@@ -10,6 +11,8 @@ static const struct cli_command *const commands[] = {
 	&cmd_record_def,
 	&cmd_top_def,
 	&cmd_dump_def,
+	&cmd_query_def,
+	&cmd_collect_def,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -47,6 +50,7 @@ int cli_main(int argc, char **argv)
 	}
 	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
 		printf("pyspy-c %s\n", PYSPY_VERSION);
+		store_print_backends(stdout);
 		return 0;
 	}
 	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {

@@ -20,5 +20,11 @@ int unit_native_merge(void);
 int unit_top(void);
 int unit_plt(void);
 int unit_subinterp_merge(void);
+int unit_timearg(void);
+int unit_store_plan(void);
+int unit_store_sqlite(void);
+int unit_store_postgres(void);
+int unit_feed(void);
+int unit_agents(void);
 
 #endif

@@ -7,6 +7,10 @@
 #include "unit.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_fixture.h"
 
 static const struct {
 	const char *name;
@@ -23,12 +27,26 @@ static const struct {
 	{ "top", unit_top },
 	{ "plt", unit_plt },
 	{ "subinterp_merge", unit_subinterp_merge },
+	{ "timearg", unit_timearg },
+	{ "store_plan", unit_store_plan },
+	{ "store_sqlite", unit_store_sqlite },
+	{ "store_postgres", unit_store_postgres },
+	{ "feed", unit_feed },
+	{ "agents", unit_agents },
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
 	size_t i;
 	int failed = 0;
+
+	/* For the e2e tests of pyspy-c query: a store of known content. */
+	if (argc == 5 && strcmp(argv[1], "--write-store") == 0)
+		return fx_write_store(argv[2], strtoll(argv[3], NULL, 10), atoi(argv[4]));
+	if (argc > 1) {
+		fprintf(stderr, "usage: run-unit [--write-store PATH T0 WINDOWS]\n");
+		return 2;
+	}
 
 	for (i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
 		int n = groups[i].run();

@@ -1,0 +1,328 @@
+/*
+ * read.c - reading the store back: the profile of a time range (for the
+ * output writers, pyspy-c query and the web app) and the timeline of
+ * sample counts.  Both follow store_plan(): one statement per span.
+ */
+#include "store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The filter's bind parameters ($4 service, $5 host, $6 pid). */
+#define FILTER_SQL \
+	" AND ($4 IS NULL OR s.service = $4) AND ($5 IS NULL OR s.host = $5)" \
+	" AND ($6 IS NULL OR s.pid = $6)"
+
+static void filter_params(const struct store_filter *f, struct sql_val *p)
+{
+	p[0] = f && f->service ? SQL_T(f->service) : SQL_NULL_AS(SQL_TEXT);
+	p[1] = f && f->host ? SQL_T(f->host) : SQL_NULL_AS(SQL_TEXT);
+	p[2] = f && f->pid > 0 ? SQL_I(f->pid) : SQL_NULL_AS(SQL_INT);
+}
+
+/* A stack row of the query, kept until its frames are known. */
+struct qstack {
+	uint8_t *blob;
+	size_t len;
+	uint64_t count;
+};
+
+struct qctx {
+	struct store_db *s;
+	struct profile *prof;
+	struct idmap frames;      /* store frame id -> func << 32 | line (profile's) */
+	struct idmap wanted;      /* frame ids not resolved yet */
+	int64_t *want;
+	size_t nwant, capwant;
+	struct qstack *st;
+	size_t nst, capst;
+	struct frame_ref *buf;
+	int64_t *ids;
+	uint64_t samples, errors;
+};
+
+/* Frame ids per statement when resolving them. */
+#define FRAMES_PER_QUERY 2000
+
+static int stack_row(void *ctx, const struct sql_val *c, int n)
+{
+	struct qctx *q = ctx;
+	struct qstack *st;
+	long nf;
+	int64_t v;
+
+	if (n != 2 || c[0].t != SQL_BLOB || c[1].t != SQL_INT || c[1].i < 0)
+		return -STORE_ECORRUPT;
+	nf = store_unpack_ids(c[0].p, c[0].n, q->ids, STORE_MAX_DEPTH);
+	if (nf < 0)
+		return -STORE_ECORRUPT;
+	if (q->nst == q->capst) {
+		size_t cap = q->capst ? q->capst * 2 : 1024;
+		struct qstack *ns = realloc(q->st, cap * sizeof(*ns));
+		if (!ns)
+			return -STORE_ENOMEM;
+		q->st = ns;
+		q->capst = cap;
+	}
+	st = &q->st[q->nst];
+	st->blob = malloc(c[0].n ? c[0].n : 1);
+	if (!st->blob)
+		return -STORE_ENOMEM;
+	memcpy(st->blob, c[0].p, c[0].n);
+	st->len = c[0].n;
+	st->count = (uint64_t)c[1].i;
+	q->nst++;
+	for (long i = 0; i < nf; i++) {
+		if (idmap_get(&q->wanted, &q->ids[i], sizeof(q->ids[i]), &v))
+			continue;
+		if (q->nwant == q->capwant) {
+			size_t cap = q->capwant ? q->capwant * 2 : 1024;
+			int64_t *nw = realloc(q->want, cap * sizeof(*nw));
+			if (!nw)
+				return -STORE_ENOMEM;
+			q->want = nw;
+			q->capwant = cap;
+		}
+		if (idmap_put(&q->wanted, &q->ids[i], sizeof(q->ids[i]), 1))
+			return -STORE_ENOMEM;
+		q->want[q->nwant++] = q->ids[i];
+	}
+	return 0;
+}
+
+static int frame_row(void *ctx, const struct sql_val *c, int n)
+{
+	struct qctx *q = ctx;
+	uint32_t fn;
+	int32_t line;
+
+	if (n != 6 || c[0].t != SQL_INT || c[1].t != SQL_INT || c[2].t != SQL_INT ||
+	    c[3].t != SQL_TEXT || c[4].t != SQL_TEXT || c[5].t != SQL_TEXT)
+		return -STORE_ECORRUPT;
+	fn = profile_func(q->prof, c[2].i == FUNC_LABEL ? FUNC_LABEL : FUNC_PYTHON, c[3].p,
+			  *(const char *)c[4].p ? c[4].p : NULL,
+			  *(const char *)c[5].p ? c[5].p : NULL);
+	if (fn == FUNC_NONE)
+		return -STORE_ENOMEM;
+	line = c[1].i < 0 || c[1].i > INT32_MAX ? -1 : (int32_t)c[1].i;
+	if (idmap_put(&q->frames, &c[0].i, sizeof(c[0].i),
+		      (int64_t)((uint64_t)fn << 32 | (uint32_t)line)))
+		return -STORE_ENOMEM;
+	return 0;
+}
+
+/* Resolve every wanted frame id, FRAMES_PER_QUERY per statement. */
+static int resolve_frames(struct qctx *q)
+{
+	struct store_db *s = q->s;
+	char *list;
+	int rc = 0;
+
+	if (!s->sql_frames) {
+		static const char head[] = "SELECT f.id, f.line, fn.kind, fn.name, fn.file,"
+					   " fn.short_file FROM frames f JOIN funcs fn"
+					   " ON fn.id = f.func WHERE f.id IN (";
+		size_t len = strlen(head) + strlen(s->be->ids_sql) + 2;
+		if (!(s->sql_frames = malloc(len)))
+			return -STORE_ENOMEM;
+		snprintf(s->sql_frames, len, "%s%s)", head, s->be->ids_sql);
+	}
+	list = malloc(FRAMES_PER_QUERY * 21 + 1);
+	if (!list)
+		return -STORE_ENOMEM;
+	for (size_t i = 0; i < q->nwant && rc == 0; i += FRAMES_PER_QUERY) {
+		size_t len = 0;
+		for (size_t k = i; k < q->nwant && k < i + FRAMES_PER_QUERY; k++)
+			len += (size_t)sprintf(list + len, k > i ? ",%lld" : "%lld",
+					       (long long)q->want[k]);
+		list[len] = '\0';
+		rc = store_exec(s, s->sql_frames, (struct sql_val[]){ SQL_T(list) }, 1, frame_row, q);
+	}
+	free(list);
+	return rc;
+}
+
+/* Every kept stack into the profile, its frames resolved. */
+static int add_stacks(struct qctx *q)
+{
+	for (size_t i = 0; i < q->nst; i++) {
+		long nf = store_unpack_ids(q->st[i].blob, q->st[i].len, q->ids, STORE_MAX_DEPTH);
+		int64_t v;
+
+		for (long k = 0; k < nf; k++) {
+			if (!idmap_get(&q->frames, &q->ids[k], sizeof(q->ids[k]), &v))
+				return -STORE_ECORRUPT;
+			q->buf[k].func = (uint32_t)((uint64_t)v >> 32);
+			q->buf[k].line = (int32_t)(uint32_t)v;
+		}
+		if (q->st[i].count && profile_add(q->prof, q->buf, (size_t)nf, q->st[i].count))
+			return -STORE_ENOMEM;
+	}
+	return 0;
+}
+
+static int totals_row(void *ctx, const struct sql_val *c, int n)
+{
+	struct qctx *q = ctx;
+
+	if (n != 2)
+		return -STORE_ECORRUPT;
+	/* SUM over no rows is NULL. */
+	if (c[0].t == SQL_INT)
+		q->samples += (uint64_t)c[0].i;
+	if (c[1].t == SQL_INT)
+		q->errors += (uint64_t)c[1].i;
+	return 0;
+}
+
+static int read_failed(struct store_db *s, int rc)
+{
+	if (rc == -STORE_ECORRUPT && !s->err[0])
+		store_fail(s, rc, "cannot read '%s': a stack or frame is malformed", s->url);
+	else if (rc == -STORE_ENOMEM)
+		store_fail(s, rc, "cannot read '%s': out of memory", s->url);
+	return rc;
+}
+
+struct profile *store_query(struct store_db *s, int64_t from, int64_t until,
+			    const struct store_filter *f, struct store_query_info *info, int *err)
+{
+	static const char stacks[] =
+		"SELECT st.frames, CAST(SUM(c.count) AS BIGINT) FROM counts c"
+		" JOIN series s ON s.id = c.series JOIN stacks st ON st.id = c.stack"
+		" WHERE c.tier = $1 AND c.bucket >= $2 AND c.bucket < $3" FILTER_SQL
+		" GROUP BY st.id, st.frames";
+	static const char totals[] =
+		"SELECT CAST(SUM(t.samples) AS BIGINT), CAST(SUM(t.errors) AS BIGINT)"
+		" FROM totals t JOIN series s ON s.id = t.series"
+		" WHERE t.tier = $1 AND t.bucket >= $2 AND t.bucket < $3" FILTER_SQL;
+	struct store_query_info local;
+	struct qctx q = { .s = s };
+	int rc;
+
+	if (!info)
+		info = &local;
+	memset(info, 0, sizeof(*info));
+	s->err[0] = '\0';
+	idmap_init(&q.frames);
+	idmap_init(&q.wanted);
+	q.prof = profile_new();
+	q.buf = malloc(STORE_MAX_DEPTH * sizeof(*q.buf));
+	q.ids = malloc(STORE_MAX_DEPTH * sizeof(*q.ids));
+	if (!q.prof || !q.buf || !q.ids) {
+		rc = store_fail(s, -STORE_ENOMEM, "cannot read '%s': out of memory", s->url);
+		goto out;
+	}
+	if ((rc = store_load_tiers(s)))
+		goto out;
+	info->nspans = store_plan(from, until, s->tiers, STORE_NTIERS - 1, info->spans);
+	info->exact = true;
+	for (size_t i = 0; i < info->nspans; i++) {
+		const struct store_span *sp = &info->spans[i];
+		struct sql_val p[6] = { SQL_I(sp->tier), SQL_I(sp->from), SQL_I(sp->until) };
+
+		filter_params(f, p + 3);
+		if (!sp->exact)
+			info->exact = false;
+		if ((rc = store_exec(s, stacks, p, 6, stack_row, &q)) ||
+		    (rc = store_exec(s, totals, p, 6, totals_row, &q)))
+			goto out;
+	}
+	if ((rc = resolve_frames(&q)) || (rc = add_stacks(&q)))
+		goto out;
+	info->samples = q.samples;
+	info->errors = q.errors;
+out:
+	idmap_release(&q.frames);
+	idmap_release(&q.wanted);
+	for (size_t i = 0; i < q.nst; i++)
+		free(q.st[i].blob);
+	free(q.st);
+	free(q.want);
+	free(q.buf);
+	free(q.ids);
+	*err = rc;
+	if (rc) {
+		read_failed(s, rc);
+		profile_free(q.prof);
+		return NULL;
+	}
+	return q.prof;
+}
+
+struct tctx {
+	struct store_point *p;
+	size_t n, cap;
+	int64_t width;
+};
+
+static int point_row(void *ctx, const struct sql_val *c, int n)
+{
+	struct tctx *t = ctx;
+	struct store_point *pt;
+
+	if (n != 4 || c[0].t != SQL_INT || c[1].t != SQL_TEXT)
+		return -STORE_ECORRUPT;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		struct store_point *p = realloc(t->p, cap * sizeof(*p));
+		if (!p)
+			return -STORE_ENOMEM;
+		t->p = p;
+		t->cap = cap;
+	}
+	pt = &t->p[t->n];
+	pt->group = strdup(c[1].p);
+	if (!pt->group)
+		return -STORE_ENOMEM;
+	pt->bucket = c[0].i;
+	pt->width = t->width;
+	pt->samples = c[2].t == SQL_INT ? (uint64_t)c[2].i : 0;
+	pt->errors = c[3].t == SQL_INT ? (uint64_t)c[3].i : 0;
+	t->n++;
+	return 0;
+}
+
+int store_timeline(struct store_db *s, int64_t from, int64_t until, const struct store_filter *f,
+		   enum store_group by, struct store_point **out, size_t *n)
+{
+#define TIMELINE_SQL(col) \
+	"SELECT t.bucket, s." col ", CAST(SUM(t.samples) AS BIGINT), CAST(SUM(t.errors) AS BIGINT)" \
+	" FROM totals t JOIN series s ON s.id = t.series" \
+	" WHERE t.tier = $1 AND t.bucket >= $2 AND t.bucket < $3" FILTER_SQL \
+	" GROUP BY t.bucket, s." col " ORDER BY t.bucket, s." col
+	static const char *const sql[] = { TIMELINE_SQL("service"), TIMELINE_SQL("host") };
+#undef TIMELINE_SQL
+	struct store_span spans[STORE_MAX_SPANS];
+	struct tctx t = { 0 };
+	size_t ns;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	s->err[0] = '\0';
+	if ((rc = store_load_tiers(s)))
+		return rc;
+	ns = store_plan(from, until, s->tiers, store_timeline_tier(from, until), spans);
+	/* Spans come out in time order: the points do too. */
+	for (size_t i = 0; i < ns; i++) {
+		struct sql_val p[6] = { SQL_I(spans[i].tier), SQL_I(spans[i].from),
+					SQL_I(spans[i].until) };
+		filter_params(f, p + 3);
+		t.width = store_tier_width[spans[i].tier];
+		if ((rc = store_exec(s, sql[by == STORE_BY_HOST], p, 6, point_row, &t))) {
+			store_points_free(t.p, t.n);
+			return read_failed(s, rc);
+		}
+	}
+	*out = t.p;
+	*n = t.n;
+	return 0;
+}
+
+void store_points_free(struct store_point *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(p[i].group);
+	free(p);
+}

@@ -1,0 +1,117 @@
+/*
+ * schema.c - the store's schema: one text for SQLite and PostgreSQL, and
+ * the list of migrations, numbered by position (SQLite's PRAGMA
+ * user_version, PostgreSQL's schema_version table hold how many ran).
+ * A new version of the schema is a new entry at the end, never an edit.
+ *
+ * Names ("name (file:line)" pieces), frames and stacks are stored once
+ * each: a stack is the packed list of its frame ids, found by a hash of
+ * that list.  Texts are found by a hash too (no unique index on text a
+ * hostile agent chooses the length of); two writers racing may store one
+ * text twice, which only costs a row: queries add stacks up by content.
+ *
+ * counts and totals are keyed time first: (tier, bucket, series, stack),
+ * so a range of one tier is one index range and retention deletes a
+ * prefix.  tiers holds, per tier, how far it is rolled up and expired.
+ */
+#include "store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char schema_v1[] =
+	"CREATE TABLE funcs (id {id}, hash BIGINT NOT NULL, kind INTEGER NOT NULL,"
+	" name TEXT NOT NULL, file TEXT NOT NULL, short_file TEXT NOT NULL);\n"
+	"CREATE INDEX funcs_hash ON funcs (hash);\n"
+	"CREATE TABLE frames (id {id}, func BIGINT NOT NULL, line INTEGER NOT NULL,"
+	" UNIQUE (func, line));\n"
+	"CREATE TABLE stacks (id {id}, hash BIGINT NOT NULL, frames {blob} NOT NULL);\n"
+	"CREATE INDEX stacks_hash ON stacks (hash);\n"
+	"CREATE TABLE series (id {id}, hash BIGINT NOT NULL, host TEXT NOT NULL,"
+	" service TEXT NOT NULL, pid BIGINT NOT NULL, start_time BIGINT NOT NULL,"
+	" thread TEXT NOT NULL, program TEXT NOT NULL, python TEXT NOT NULL);\n"
+	"CREATE INDEX series_hash ON series (hash);\n"
+	"CREATE TABLE counts (tier INTEGER NOT NULL, bucket BIGINT NOT NULL,"
+	" series BIGINT NOT NULL, stack BIGINT NOT NULL, count BIGINT NOT NULL,"
+	" PRIMARY KEY (tier, bucket, series, stack)){norowid};\n"
+	"CREATE TABLE totals (tier INTEGER NOT NULL, bucket BIGINT NOT NULL,"
+	" series BIGINT NOT NULL, samples BIGINT NOT NULL, errors BIGINT NOT NULL,"
+	" late BIGINT NOT NULL, PRIMARY KEY (tier, bucket, series)){norowid};\n"
+	"CREATE TABLE tiers (tier INTEGER PRIMARY KEY, width BIGINT NOT NULL,"
+	" rolled_until BIGINT NOT NULL, expired_before BIGINT NOT NULL);\n"
+	"INSERT INTO tiers VALUES (0, 60, 0, 0), (1, 600, 0, 0), (2, 3600, 0, 0);\n"
+	"CREATE TABLE cursors (agent TEXT PRIMARY KEY, instance TEXT NOT NULL,"
+	" last_seq BIGINT NOT NULL, updated BIGINT NOT NULL);\n";
+
+const struct store_migration store_migrations[] = {
+	{ "create the schema", schema_v1 },
+};
+const size_t store_nmigrations = sizeof(store_migrations) / sizeof(store_migrations[0]);
+
+char *store_schema_text(const char *sql, const char *id, const char *blob, const char *norowid)
+{
+	static const char *const keys[] = { "{id}", "{blob}", "{norowid}" };
+	const char *vals[] = { id, blob, norowid };
+	size_t cap = strlen(sql) + 1, len = 0;
+	char *out;
+
+	/* Every value is shorter than 64 bytes: 64 per placeholder is room. */
+	for (const char *p = sql; (p = strchr(p, '{')); p++)
+		cap += 64;
+	out = malloc(cap);
+	if (!out)
+		return NULL;
+	for (const char *p = sql; *p;) {
+		size_t k;
+		for (k = 0; k < 3; k++)
+			if (strncmp(p, keys[k], strlen(keys[k])) == 0)
+				break;
+		if (k < 3) {
+			size_t vl = strlen(vals[k]);
+			if (vl >= 64) {
+				free(out);
+				return NULL;
+			}
+			memcpy(out + len, vals[k], vl);
+			len += vl;
+			p += strlen(keys[k]);
+		} else {
+			out[len++] = *p++;
+		}
+	}
+	out[len] = '\0';
+	return out;
+}
+
+int store_migrate(struct store_db *s)
+{
+	const struct store_backend *be = s->be;
+	int64_t ver;
+	int rc;
+
+	for (;;) {
+		char *text;
+
+		if ((rc = be->begin(s)))
+			return rc;
+		/* Read under the lock: another process may have migrated meanwhile. */
+		if ((rc = be->version_get(s, &ver)))
+			goto fail;
+		if (ver >= (int64_t)store_nmigrations)
+			break;
+		text = store_schema_text(store_migrations[ver].sql, be->id_type, be->blob_type,
+					 be->norowid);
+		if (!text) {
+			rc = store_fail(s, -STORE_ENOMEM, "cannot migrate '%s': out of memory", s->url);
+			goto fail;
+		}
+		rc = be->script(s, text);
+		free(text);
+		if (rc || (rc = be->version_set(s, ver + 1)) || (rc = be->commit(s)))
+			goto fail;
+	}
+	return be->commit(s);
+fail:
+	be->rollback(s);
+	return rc;
+}
