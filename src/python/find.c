@@ -500,9 +500,11 @@ void pyinterp_release(struct pyinterp *pi)
 	free(pi->raw);
 	free(pi->hdrs);
 	free(pi->tstate_tids);
+	free(pi->claims);
 	pi->raw = NULL;
 	pi->hdrs = NULL;
 	pi->tstate_tids = NULL;
+	pi->claims = NULL;
 }
 
 void pyinterp_describe(const struct pyinterp *pi, char *buf, size_t len)
