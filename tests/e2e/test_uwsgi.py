@@ -36,7 +36,6 @@ HOST_PYTHON = "/usr/bin/python3"
 APP = os.path.join(WORKLOADS, "uwsgi_app.py")
 WORKERS = 2
 THREADS = 2
-CLIENTS = WORKERS * THREADS + 2
 DURATION = 2
 RATE = 100
 MIN_SAMPLES = 10  # of a worker's main thread in its own request stack, of about 100
@@ -67,7 +66,7 @@ def _cmdline(pid):
 class Uwsgi(object):
     """A uWSGI master, its workers (by pid) and the ground truth they wrote."""
 
-    def __init__(self, procs, tmp_path):
+    def __init__(self, procs, tmp_path, workers=WORKERS, threads=THREADS):
         assert os.access(UWSGI, os.X_OK), "%s not found: install uwsgi-core" % UWSGI
         assert glob.glob(os.path.join(PLUGIN_DIR, "python3*_plugin.so")), (
             "uWSGI's python3 plugin not found in %s: install uwsgi-plugin-python3" % PLUGIN_DIR)
@@ -78,15 +77,17 @@ class Uwsgi(object):
         env = e2elib.target_env()
         env["PYSPY_TEST_TRUTH_DIR"] = self.truth_dir
         self.argv = [UWSGI, "--plugin", "python3", "--http-socket", "127.0.0.1:%d" % port,
-                     "--wsgi-file", APP, "--master", "--processes", str(WORKERS),
-                     "--threads", str(THREADS)]
+                     "--wsgi-file", APP, "--master", "--processes", str(workers)]
+        if threads > 1:
+            self.argv += ["--threads", str(threads)]
+        self.nworkers, self.nthreads = workers, threads
         with open(self.log_path, "wb") as log:
             self.master = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
                                            stderr=log, env=env, cwd="/")
         self.workers = []
         procs.add_cleanup(self.stop)
         procs.start([HOST_PYTHON, os.path.join(WORKLOADS, "http_load.py"),
-                     "http://127.0.0.1:%d/" % port, str(CLIENTS)],
+                     "http://127.0.0.1:%d/" % port, str(workers * threads + 2)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.truth = self._wait_ready()
 
@@ -105,7 +106,8 @@ class Uwsgi(object):
                 with open(path) as f:
                     t = json.load(f)
                 truth[(t["pid"], t["tid"])] = t
-            if len(self.workers) == WORKERS and len(truth) == WORKERS * THREADS and \
+            if len(self.workers) == self.nworkers and \
+                    len(truth) == self.nworkers * self.nthreads and \
                     set(p for p, _ in truth) == set(self.workers):
                 return truth
             assert time.monotonic() < deadline, (
@@ -228,6 +230,19 @@ def test_uwsgi_worker_nonblocking(uwsgi, tmp_path):
     pid = uwsgi.workers[0]
     run = _record(tmp_path, pid, "--nonblocking")
     check_worker(uwsgi, parse(run.out), pid, run)
+
+
+@pytest.mark.parametrize("mode", [[], ["--nonblocking"], ["--native"]],
+                         ids=["blocking", "nonblocking", "native"])
+def test_uwsgi_single_thread_worker(procs, tmp_path, mode):
+    """A worker of one thread (no --threads): the same, also before any of its
+    threads was stopped (--nonblocking), when the one state with a pthread_t but no
+    thread can only be the process's one thread."""
+    u = Uwsgi(procs, tmp_path, workers=1, threads=1)
+    (pid,) = u.workers
+    run = _record(tmp_path, pid, *mode)
+    assert "merge failed" not in run.out + run.err, run.describe()
+    check_worker(u, parse(run.out), pid, run)
 
 
 def test_uwsgi_worker_native(uwsgi, tmp_path):
