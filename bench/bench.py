@@ -810,11 +810,13 @@ def build_spin(interp, outdir):
 
 
 NATIVE_MERGE_WORKLOADS = [
-    # (file in tests/native, needs the spin extension, what it exercises)
-    ("mixed.py", True, "recursion, sorted(key=), map(), a C extension calling back, "
+    # (file in tests/native, needs the spin extension, rate, what it exercises)
+    ("mixed.py", True, 100, "recursion, sorted(key=), map(), a C extension calling back, "
      "generators, json hooks"),
-    ("churn.py", False, "4 threads started and joined in a loop: thread states of threads "
-     "not started yet or finished"),
+    # Its threads run Python for some tens of microseconds at a time: at 100 Hz
+    # only some tens of samples in 10 s catch one.
+    ("churn.py", False, 500, "4 threads started and joined in a loop: thread states of "
+     "threads not started yet or finished"),
 ]
 NATIVE_CHURN_MIN = 99.0  # merged %, issue 12
 
@@ -825,7 +827,7 @@ def section_native_merge(interps, ref, res):
     samples whose C and Python stacks merged."""
     rows = []
     pick = [i for i in interps if not i.chroot and (i.id in NATIVE_MERGE_IDS or i.id == ref.id)]
-    for wl, ext, _ in NATIVE_MERGE_WORKLOADS:
+    for wl, ext, rate, _ in NATIVE_MERGE_WORKLOADS:
         for interp in pick:
             log("native merge: %s %s" % (wl, interp.id))
             d = tempfile.mkdtemp(prefix="pyspy-c-bench-native-")
@@ -840,13 +842,14 @@ def section_native_merge(interps, ref, res):
                     line = tgt.readline("stdout", 30)
                     if line is None or not line.startswith("ready"):
                         raise BenchError("%s: %s did not get ready (%r)" % (interp.id, wl, line))
-                    r = profile_for(tgt.pid, 100, P["native_merge_seconds"], native=True,
+                    r = profile_for(tgt.pid, rate, P["native_merge_seconds"], native=True,
                                     verbose=True)
                 finally:
                     tgt.kill()
             finally:
                 shutil.rmtree(d, ignore_errors=True)
-            row = {"workload": wl, "interp": interp.id, "taken": r.taken, "merged": None,
+            row = {"workload": wl, "rate": rate, "interp": interp.id, "taken": r.taken,
+                   "merged": None,
                    "stacks": None, "partial": 0, "failed": 0}
             for l in r.stderr:
                 m = NATIVE_RE.match(l)
@@ -1107,9 +1110,10 @@ def report(res, fl, interps, native):
     # Native merge.
     nm = res.get("native_merge") or []
     if nm:
-        t.section("Native merge: --native at 100 Hz for %g s on tests/native/%s"
+        t.section("Native merge: --native for %g s on tests/native/%s"
                   % (P["native_merge_seconds"],
-                     "; ".join("%s (%s)" % (w, what) for w, _, what in NATIVE_MERGE_WORKLOADS)),
+                     "; ".join("%s at %d Hz (%s)" % (w, rate, what)
+                               for w, _, rate, what in NATIVE_MERGE_WORKLOADS)),
                   "thread samples whose C stack and Python stack merged, from the -v summary;"
                   " 'cut' merged with the C stack cut short")
         t.header(["workload", "interpreter", "samples", "stacks", "merged", "cut", "failed",
