@@ -436,6 +436,23 @@ def test_native_thread_churn(procs, native_interp, tmp_path, extra):
             "work() at an unexpected place %r (body lines %s)" % (s.frames[k], sorted(body)))
 
 
+@pytest.mark.parametrize("sid", ["pyenv-2.7", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13",
+                                 "chroot-sid-3.14"])
+def test_dump_thread_churn(procs, tmp_path, sid):
+    """dump --json under thread churn: a thread state whose thread has not started
+    yet (3.12+: no ids yet; up to 3.11: its creator's) or has ended is left out, so
+    no thread has tid 0 and no tid is listed twice."""
+    import conftest
+    w = start_churn(procs, conftest.scenario_by_id(sid), tmp_path)
+    for _ in range(30):
+        run = e2elib.run_profiler(tmp_path, ["dump", "-p", w.pid, "--json"],
+                                  env=e2elib.profiler_env(w.interp))
+        assert run.rc == 0, run.describe()
+        tids = [t["tid"] for t in json.loads(run.out)["threads"]]
+        assert 0 not in tids and len(set(tids)) == len(tids), run.describe()
+    e2elib.assert_not_harmed(w.pid)
+
+
 def test_native_refuses_nonblocking(procs, one_interp, tmp_path):
     """--native needs stopped threads: with --nonblocking it is a usage error (2)."""
     run = e2elib.run_profiler(tmp_path, ["record", "-p", os.getpid(), "--native",

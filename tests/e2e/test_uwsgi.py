@@ -160,11 +160,12 @@ def parse(text, processes=False):
 
 
 def spin_lines():
-    """The lines spin() can be caught on while it spins: its loop."""
+    """The lines of spin()'s body, its loop last."""
     with open(APP) as f:
         src = f.read().splitlines()
+    first = src.index("def spin(seconds):") + 2
     loop = next(i for i, l in enumerate(src, 1) if l.strip().startswith("while time.monotonic()"))
-    return (loop, loop + 1)
+    return tuple(range(first, loop + 2))
 
 
 def python_frames(frames):
@@ -174,8 +175,8 @@ def python_frames(frames):
 
 def check_worker(u, stacks, pid, run):
     """Every thread of worker pid is labelled with one of its own tids, and the
-    stacks in spin() are exactly the ground truth of that thread (the leaf on
-    spin()'s loop); the main thread (tid = pid) has enough of them."""
+    stacks in spin() are exactly the ground truth of that thread (the leaf in
+    spin()'s body); the main thread (tid = pid) has enough of them."""
     tids = set(e2elib.task_states(pid))
     errors = []
     hits = {}
