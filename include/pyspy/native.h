@@ -290,7 +290,9 @@ int native_thread_stack(struct native *n, struct profile *prof, const struct nat
  * stack), symbolise, find the eval calls of Python thread 'th' of sample
  * 's' (th NULL: a thread Python does not know) and merge, into out (root
  * first; cap >= NATIVE_STACK_CAP always suffices).  Same results as
- * native_thread_stack().
+ * native_thread_stack(), except for a thread state without an OS thread
+ * (th->tid 0): its Python frames only, returning NATIVE_MERGED, counted
+ * apart (native_stats.no_thread).
  */
 #define NATIVE_STACK_CAP (NATIVE_MAX_FRAMES + 4096 + 1) /* PY_MAX_DEPTH + 1 */
 int native_collect(struct native *n, struct profile *prof, const struct py_sample *s,
@@ -308,6 +310,7 @@ struct native_stats {
 	uint64_t partial;           /* NATIVE_MERGED_PARTIAL */
 	uint64_t failed;            /* kept as Python + "[native merge failed]" */
 	uint64_t failed_more_eval, failed_fewer_eval, failed_no_stack;
+	uint64_t no_thread;         /* Python frames of a thread state without an OS thread */
 	uint64_t unwinds;           /* native_unwind() calls */
 	uint64_t unwind_errors;     /* could not even start */
 	uint64_t unwinds_cut;       /* stopped before the outermost frame */

@@ -116,6 +116,7 @@ struct pyinterp {
 	uint64_t code_type;         /* &PyCode_Type, 0 when unknown */
 	uint64_t str_type;          /* &PyUnicode_Type (2.7: &PyString_Type), 0 when unknown */
 	int tid_offset;             /* offset of the tid in glibc's struct pthread, -1 */
+	uint64_t tid_offset_next;   /* sample_no from which to look for it again */
 	/* The GIL's words (0 when there is no GIL or it cannot be found). */
 	uint64_t gil_holder, gil_locked, gil_switches;
 	uint64_t last_holder;       /* the GIL's holder at the end of the last
@@ -128,6 +129,8 @@ struct pyinterp {
 	/* Thread state -> host tid, as of the last sample. */
 	struct { uint64_t tstate; pid_t tid; } *tstate_tids;
 	size_t ntstate_tids;
+	struct py_claim *claims;       /* scratch: thread states by thread */
+	uint64_t threads_listed;    /* sample_no of the last listing of the threads */
 	bool full_filenames;
 	struct code_cache *codes;
 	/* threading._active of each interpreter, for thread names */

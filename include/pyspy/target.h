@@ -37,6 +37,7 @@ struct target_thread {
 	int redirect_sig;   /* main thread only: a process-directed signal
 			       another thread got while we held this one */
 	char state;         /* OS state letter read before the last stop */
+	uint64_t tp;        /* thread pointer (target_thread_pointer), 0 until read */
 	/*
 	 * Stopped by us while asleep: our stop pulled it out of its system
 	 * call, and it may run for a moment to go back in.  Until the next
@@ -227,6 +228,13 @@ void target_resume(struct target *t);
  */
 void target_poll(struct target *t);
 
+/*
+ * The thread pointer of a thread (x86_64: its %fs base), which glibc and
+ * musl make the thread's pthread_t.  Read with ptrace while the thread is
+ * stopped, then kept (a thread does not move it).  0, -PERR_UNAVAILABLE
+ * (not stopped and not read yet, or another architecture) or -PERR_TORN.
+ */
+int target_thread_pointer(struct target *t, pid_t tid, uint64_t *tp);
 /* Map a thread id as the target sees it to the host tid (0 if unknown). */
 pid_t target_host_tid(struct target *t, pid_t nstid);
 struct target_thread *target_thread_by_tid(struct target *t, pid_t tid);

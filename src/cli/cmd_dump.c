@@ -311,8 +311,12 @@ static int collect_threads(struct dump *d)
 		native_begin_sample(d->native);
 	for (size_t i = 0; i < d->s->nthreads; i++) {
 		const struct py_thread_sample *th = &d->s->threads[i];
-		struct dthread *dt = &d->threads[d->nthreads++];
+		struct dthread *dt;
 
+		/* A thread state of a thread not started yet, or ended: nothing runs. */
+		if (!th->tid && !th->nframes)
+			continue;
+		dt = &d->threads[d->nthreads++];
 		*dt = (struct dthread){ .tid = th->tid, .th = th, .idle = th->idle };
 		if (d->native) {
 			if (native_thread(d, dt, buf) != 0)

@@ -360,8 +360,21 @@ int native_collect(struct native *n, struct profile *prof, const struct py_sampl
 		   size_t cap, size_t *nout)
 {
 	struct native_stack *cs = n->scratch;
-	bool unwound = tid > 0 && native_unwind(n, tid, cs) == 0;
+	bool unwound;
 
+	/*
+	 * A thread state whose thread has not started, or has ended: there is
+	 * no C stack, and no merge to fail.  Its Python frames, as without
+	 * --native.
+	 */
+	if (th && !th->tid) {
+		size_t m = th->nframes < cap ? th->nframes : cap;
+		memcpy(out, s->frames + th->first, m * sizeof(*out));
+		*nout = m;
+		n->st.no_thread += m > 0;
+		return 0;
+	}
+	unwound = tid > 0 && native_unwind(n, tid, cs) == 0;
 	if (unwound)
 		native_symbolise(n, cs);
 	if (!th)
@@ -402,6 +415,10 @@ void native_report(const struct native *n, FILE *f, bool verbose)
 				st->failed, st->failed_more_eval, st->failed_fewer_eval,
 				st->failed_no_stack);
 	}
+	if (st->no_thread && verbose)
+		fprintf(f, "pyspy-c: native: %" PRIu64 " stacks of thread states without an OS "
+			   "thread (not started yet, or ended) kept as Python frames only\n",
+			st->no_thread);
 	if (verbose)
 		fprintf(f,
 			"pyspy-c: native: %" PRIu64 " unwinds (%" PRIu64 " cut short, %" PRIu64

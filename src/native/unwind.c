@@ -264,6 +264,42 @@ static int read_registers(struct nthread *th)
 	return 0;
 }
 
+/*
+ * glibc's clone() and clone3() wrappers end their unwind information just
+ * before the system call (in the child the stack is a new one), so a
+ * parent stopped there (at our PTRACE_EVENT_CLONE stop, or on the
+ * instructions after the call) unwinds no further than the wrapper.  They
+ * keep nothing on the stack: the return address is at the stack pointer.
+ * The child runs the same instructions on its new stack, with rax 0 (the
+ * parent's is the new thread's id, or -ENOSYS inside the call); it has no
+ * caller.  Returns whether th's registers now are the caller's.
+ */
+static bool step_out_of_clone(struct native *n, struct nthread *th, const struct native_frame *f)
+{
+#if defined(__x86_64__)
+	static const char *const wrappers[] = { "clone", "clone3", "__clone", "__clone3",
+						"__GI___clone", "__GI___clone3" };
+	uint32_t s = nsym_lookup(n, f->ip);
+	const char *name = s < n->nsyms ? n->syms[s].sym.name : NULL;
+	bool wrapper = false;
+	uint64_t ret;
+
+	for (size_t i = 0; name && i < sizeof(wrappers) / sizeof(wrappers[0]); i++)
+		wrapper = wrapper || strcmp(name, wrappers[i]) == 0;
+	if (!wrapper || !th->regs_ok || th->regs.rax == 0 || th->regs.rsp != f->sp ||
+	    th->regs.rip != f->ip || nmem_read(n, f->sp, &ret, sizeof(ret)) != 0)
+		return false;
+	th->regs.rip = ret;
+	th->regs.rsp += 8;
+	return true;
+#else
+	(void)n;
+	(void)th;
+	(void)f;
+	return false;
+#endif
+}
+
 int native_unwind(struct native *n, pid_t tid, struct native_stack *out)
 {
 	struct nthread *th;
@@ -322,6 +358,9 @@ int native_unwind(struct native *n, pid_t tid, struct native_stack *out)
 		prev_sp = sp;
 		prev_ip = ip;
 		rc = unw_step(&cur);
+		if (rc <= 0 && out->n == 1 && step_out_of_clone(n, th, &out->frames[0]) &&
+		    unw_init_remote(&cur, n->as, th) >= 0)
+			continue;
 		if (rc == 0) {
 			out->complete = true;
 			break;

@@ -519,9 +519,11 @@ void pyinterp_release(struct pyinterp *pi)
 	free(pi->raw);
 	free(pi->hdrs);
 	free(pi->tstate_tids);
+	free(pi->claims);
 	pi->raw = NULL;
 	pi->hdrs = NULL;
 	pi->tstate_tids = NULL;
+	pi->claims = NULL;
 }
 
 bool pyinterp_version(struct pyinterp *pi, char *buf, size_t len)

@@ -61,8 +61,6 @@ static int push_frame(struct py_sample *s, uint32_t func, int line, uint64_t fra
 	return 0;
 }
 
-static pid_t tid_of(struct pyinterp *pi, uint64_t pthread_id);
-
 /* Errors that end the sample whatever the walk could still read. */
 static bool fatal(int rc)
 {
@@ -436,13 +434,17 @@ static int resolve_frames(struct pyinterp *pi, size_t n, struct py_sample *s,
 }
 
 /*
- * Before 3.11 a thread state knows only its pthread_t, which glibc makes
- * the address of the thread's struct pthread; the kernel tid is a field of
- * that struct at an offset that depends on the glibc build.  Find it once:
- * the offset at which every thread state's struct holds a tid of one of
- * the target's threads.
+ * A thread state's pthread_t is, with glibc, the address of the thread's
+ * struct pthread, which holds the kernel tid at an offset that depends on
+ * the glibc build.  Before 3.8 that tid is the only way to a thread state's
+ * OS thread; later it finds the thread of a state whose native_thread_id
+ * is not one of the process (see tstate_tid()) without stopping anything.
+ * Found once: the offset at which the struct of every thread state (up to
+ * 8) holds a tid of one of the target's threads, and from 3.8 the very tid
+ * its state was mapped to.  A failed search is tried again now and then.
  */
 #define PTHREAD_SCAN 2048
+#define TID_OFFSET_RETRY 100 /* samples */
 
 static bool known_tid(struct target *t, int32_t v)
 {
@@ -454,41 +456,118 @@ static bool known_tid(struct target *t, int32_t v)
 	return false;
 }
 
-static void find_tid_offset(struct pyinterp *pi, const uint64_t *ids, size_t n)
+static bool find_tid_offset(struct pyinterp *pi, const struct py_sample *s)
 {
 	static uint8_t blocks[8][PTHREAD_SCAN];
-	size_t nb = n < 8 ? n : 8;
+	struct target *t = pi->target;
+	bool native = pi->layout.tstate_native_thread_id >= 0;
+	int32_t want[8];
+	size_t nb = 0;
 
-	if (nb == 0)
-		return;
-	if (pi->target->nthreads == 0)
-		target_refresh_threads(pi->target);
-	for (size_t i = 0; i < nb; i++)
-		if (target_read(pi->target, ids[i], blocks[i], PTHREAD_SCAN) != 0)
-			return;
-	for (int off = 0; off + 4 <= PTHREAD_SCAN; off += 4) {
+	if (pi->sample_no < pi->tid_offset_next)
+		return false;
+	pi->tid_offset_next = pi->sample_no + TID_OFFSET_RETRY;
+	if (t->nthreads == 0)
+		target_refresh_threads(t);
+	for (size_t i = 0; i < s->nthreads && nb < 8; i++) {
+		const struct py_thread_sample *th = &s->threads[i];
+		const struct target_thread *tt = th->tid ? target_thread_by_tid(t, th->tid) : NULL;
+
+		if (!th->thread_id || (native && !tt))
+			continue;
+		want[nb] = tt ? tt->nstid : 0;
+		if (target_read(t, th->thread_id, blocks[nb], PTHREAD_SCAN) == 0)
+			nb++;
+	}
+	for (int off = 0; nb && off + 4 <= PTHREAD_SCAN; off += 4) {
 		bool all = true;
 		for (size_t i = 0; i < nb && all; i++) {
 			int32_t v;
 			memcpy(&v, blocks[i] + off, 4);
-			all = known_tid(pi->target, v);
+			all = native ? v == want[i] : known_tid(t, v);
 		}
 		if (all) {
 			pi->tid_offset = off;
-			return;
+			return true;
 		}
 	}
+	return false;
 }
 
-static pid_t tid_of(struct pyinterp *pi, uint64_t pthread_id)
+/* The tid glibc keeps in the struct pthread at 'pthread_id' (as the target sees it), or 0. */
+static pid_t tid_in_pthread(struct pyinterp *pi, uint64_t pthread_id)
 {
 	int32_t v;
 
-	if (pi->tid_offset < 0 || !pthread_id)
+	if (pi->tid_offset < 0 || !pthread_id ||
+	    target_read(pi->target, pthread_id + (uint64_t)pi->tid_offset, &v, sizeof(v)) != 0)
 		return 0;
-	if (target_read(pi->target, pthread_id + (uint64_t)pi->tid_offset, &v, sizeof(v)) != 0)
+	return v;
+}
+
+/*
+ * The host tid of thread 'nstid' (as the target sees it) if it is a thread
+ * of the process, else 0.  Not traced, the process's list of threads may
+ * be older than the thread: it is listed again, once per sample.
+ */
+static pid_t host_thread(struct pyinterp *pi, pid_t nstid)
+{
+	struct target *t = pi->target;
+	pid_t tid;
+
+	if (nstid <= 0)
 		return 0;
-	return target_host_tid(pi->target, v);
+	tid = target_host_tid(t, nstid);
+	if (tid > 0 && target_thread_by_tid(t, tid))
+		return tid;
+	if (t->traced || pi->threads_listed == pi->sample_no)
+		return 0;
+	pi->threads_listed = pi->sample_no;
+	if (target_refresh_threads(t) != 0)
+		return 0;
+	tid = target_host_tid(t, nstid);
+	return tid > 0 && target_thread_by_tid(t, tid) ? tid : 0;
+}
+
+/* The thread whose pthread_t is 'pthread_id', or 0. */
+static pid_t thread_of_pthread(struct pyinterp *pi, uint64_t pthread_id)
+{
+	struct target *t = pi->target;
+	pid_t tid;
+
+	if (!pthread_id)
+		return 0;
+	if ((tid = host_thread(pi, tid_in_pthread(pi, pthread_id))) != 0)
+		return tid;
+	for (size_t i = 0; i < t->nthreads; i++) {
+		uint64_t tp;
+		if (target_thread_pointer(t, t->threads[i].tid, &tp) == 0 && tp == pthread_id)
+			return t->threads[i].tid;
+	}
+	return 0;
+}
+
+/*
+ * Which OS thread a thread state is.  3.8+ records native_thread_id, and
+ * every version thread_id, the pthread_t; neither is taken on trust:
+ *  - a state made for a thread not started yet holds 0 (3.12+) or, up to
+ *    3.11, the ids of the thread that created it, until the new thread
+ *    binds it;
+ *  - a process forked after the interpreter started, without
+ *    PyOS_AfterFork_Child (uWSGI's workers), keeps its parent's
+ *    native_thread_id in its main thread's state;
+ *  - a state may outlive its thread.
+ * So a tid counts only if it is a thread of the process; failing that,
+ * the thread is the one whose pthread_t is thread_id: the tid in glibc's
+ * struct pthread (before 3.8, once its offset is known), or its thread
+ * pointer (read once while it is stopped).  States that still claim one
+ * thread together are settled by settle_claims().
+ */
+static pid_t tstate_tid(struct pyinterp *pi, uint64_t native, uint64_t pthread_id)
+{
+	pid_t tid = native <= INT32_MAX ? host_thread(pi, (pid_t)native) : 0;
+
+	return tid ? tid : thread_of_pthread(pi, pthread_id);
 }
 
 static int first_frame(struct pyinterp *pi, const uint8_t *ts, size_t len, uint64_t *frame)
@@ -529,25 +608,107 @@ static size_t tstate_span(const struct py_layout *l)
 	return (size_t)max + 8;
 }
 
+struct py_claim {
+	pid_t tid;
+	uint32_t i;         /* index in py_sample.threads */
+};
+
+static int cmp_claim(const void *a, const void *b)
+{
+	const struct py_claim *x = a, *y = b;
+
+	if (x->tid != y->tid)
+		return x->tid < y->tid ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/*
+ * Several states claiming one thread: a state made for a thread not
+ * started yet still holds its creator's ids (up to 3.11), or the thread
+ * runs in several interpreters.  The states with frames keep it; of those
+ * without, one keeps it if no state with frames claims it (the oldest:
+ * each interpreter lists its newest state first); the others have no OS
+ * thread.
+ */
+static void settle_claims(struct pyinterp *pi, struct py_sample *s)
+{
+	struct py_claim *c;
+	size_t n = 0;
+
+	if (s->nthreads < 2)
+		return;
+	if (!pi->claims && !(pi->claims = calloc(PY_MAX_THREADS, sizeof(*pi->claims))))
+		return;
+	c = pi->claims;
+	for (size_t i = 0; i < s->nthreads; i++)
+		if (s->threads[i].tid)
+			c[n++] = (struct py_claim){ s->threads[i].tid, (uint32_t)i };
+	qsort(c, n, sizeof(*c), cmp_claim);
+	for (size_t a = 0, b; a < n; a = b) {
+		bool frames = false, kept = false;
+
+		for (b = a; b < n && c[b].tid == c[a].tid; b++)
+			frames = frames || s->threads[c[b].i].nframes;
+		if (b - a < 2)
+			continue;
+		for (size_t k = b; k-- > a;) {
+			struct py_thread_sample *th = &s->threads[c[k].i];
+			if (th->nframes)
+				continue;
+			if (frames || kept)
+				th->tid = 0;
+			kept = true;
+		}
+	}
+}
+
+/*
+ * A process with one thread, which no state claims, and one state with a
+ * pthread_t but no thread (its thread pointer cannot be read yet): the
+ * state is that thread's.  (A child forked without PyOS_AfterFork_Child,
+ * walked before any of its threads was stopped.)
+ */
+static void only_thread(struct pyinterp *pi, struct py_sample *s)
+{
+	struct target *t = pi->target;
+	struct py_thread_sample *lone = NULL;
+
+	if (t->nthreads != 1)
+		return;
+	for (size_t i = 0; i < s->nthreads; i++) {
+		struct py_thread_sample *th = &s->threads[i];
+		if (th->tid == t->threads[0].tid)
+			return;
+		if (!th->tid && th->thread_id) {
+			if (lone)
+				return;
+			lone = th;
+		}
+	}
+	if (lone)
+		lone->tid = t->threads[0].tid;
+}
+
 /* Map each thread to its OS thread and its idle state. */
 static void resolve_threads(struct pyinterp *pi, struct py_sample *s)
 {
-	uint64_t ids[8];
-	size_t n = 0;
+	bool native = pi->layout.tstate_native_thread_id >= 0, lost = false, found = false;
 
-	if (pi->layout.tstate_native_thread_id < 0 && pi->tid_offset < 0) {
-		for (size_t i = 0; i < s->nthreads && n < 8; i++)
-			if (s->threads[i].thread_id)
-				ids[n++] = s->threads[i].thread_id;
-		find_tid_offset(pi, ids, n);
-	}
-	for (size_t i = 0; i < s->nthreads; i++) {
-		struct py_thread_sample *th = &s->threads[i];
-
-		if (!th->tid)
-			th->tid = tid_of(pi, th->thread_id);
-		th->idle = thread_idle(pi->target, th->tid);
-	}
+	for (size_t i = 0; i < s->nthreads; i++)
+		lost = lost || (!s->threads[i].tid && s->threads[i].thread_id);
+	if (lost && pi->tid_offset < 0)
+		found = find_tid_offset(pi, s);
+	/*
+	 * Before 3.8 the walk looks for the thread only for idle detection;
+	 * later it did all it could, unless the offset was found just now.
+	 */
+	for (size_t i = 0; lost && (!native || found) && i < s->nthreads; i++)
+		if (!s->threads[i].tid)
+			s->threads[i].tid = thread_of_pthread(pi, s->threads[i].thread_id);
+	settle_claims(pi, s);
+	only_thread(pi, s);
+	for (size_t i = 0; i < s->nthreads; i++)
+		s->threads[i].idle = thread_idle(pi->target, s->threads[i].tid);
 	/* Remember which thread state is which thread, for the next stop. */
 	if (!pi->tstate_tids)
 		pi->tstate_tids = calloc(PY_MAX_THREADS, sizeof(*pi->tstate_tids));
@@ -773,10 +934,8 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 		if (l->family == PY_FAMILY_311 && !field_u64(ts, span, l->tstate_cframe, &cframe) &&
 		    (cframe < tstate || cframe - tstate >= TSTATE_MAX_BYTES))
 			th->cstack = cframe;
-		if (l->tstate_native_thread_id >= 0)
-			th->tid = target_host_tid(pi->target, (pid_t)native);
-		else if (skip_idle)
-			th->tid = tid_of(pi, pthread_id);
+		if (l->tstate_native_thread_id >= 0 || skip_idle)
+			th->tid = tstate_tid(pi, native, pthread_id);
 		tstate = next;
 		/* Idle before the sample: its frames would only be dropped. */
 		if (skip_idle && thread_idle(pi->target, th->tid)) {

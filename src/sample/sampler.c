@@ -208,9 +208,12 @@ static void record_thread(struct sproc *p, struct profile *prof, const struct sa
 static bool counted(const struct sproc *p, const struct sampler_opts *o,
 		    const struct py_thread_sample *th)
 {
-	/* Without --native a thread with no Python frame has nothing to show;
-	 * with it, its C stack. */
-	return !((th->nframes == 0 && !p->native) || (th->idle && !o->idle) ||
+	/*
+	 * Without --native a thread with no Python frame has nothing to show;
+	 * with it, its C stack, if it has an OS thread (a thread state of a
+	 * thread not started yet, or finished, has none).
+	 */
+	return !((th->nframes == 0 && (!p->native || !th->tid)) || (th->idle && !o->idle) ||
 		 (o->gil && !th->holds_gil));
 }
 
@@ -468,7 +471,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	count_sample(st, s);
 	p->unknown_thread = false;
 	for (size_t i = 0; i < s->nthreads; i++)
-		if (!s->threads[i].tid)
+		if (!s->threads[i].tid && s->threads[i].thread_id)
 			p->unknown_thread = true;
 	rc = record_sample(p, prof, o, lb, st);
 	if (o->blocking && p->native)

@@ -26,12 +26,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -468,6 +470,31 @@ void target_resume(struct target *t)
 	sigaddset(&chld, SIGCHLD);
 	sigtimedwait(&chld, NULL, &zero);
 	target_poll(t);
+}
+
+int target_thread_pointer(struct target *t, pid_t tid, uint64_t *tp)
+{
+	struct target_thread *th = target_thread_by_tid(t, tid);
+
+	if (!th)
+		return -PERR_UNAVAILABLE;
+	if (!th->tp) {
+#if defined(__x86_64__)
+		long v;
+
+		if (!th->stopped)
+			return -PERR_UNAVAILABLE;
+		errno = 0;
+		v = ptrace(PTRACE_PEEKUSER, tid, (void *)offsetof(struct user, regs.fs_base), NULL);
+		if (errno)
+			return -PERR_TORN;
+		th->tp = (uint64_t)v;
+#else
+		return -PERR_UNAVAILABLE;
+#endif
+	}
+	*tp = th->tp;
+	return 0;
 }
 
 void target_detach_all(struct target *t)
