@@ -227,8 +227,19 @@ size_t target_descendants(pid_t root, pid_t *out, size_t cap);
  * when the process execs (its code and stack move).  0 if it is gone.
  */
 uint64_t target_image_id(pid_t pid);
+/*
+ * Both from one read of /proc/PID/stat: the image id, and the start time
+ * (clock ticks after boot), which with the pid identifies a process for
+ * good (a reused pid has another).  0, or -1 if it is gone.
+ */
+int target_stat_ids(pid_t pid, uint64_t *image, uint64_t *start_time);
 /* The target's command line, arguments separated by spaces, into buf. */
 void target_cmdline(struct target *t, char *buf, size_t len);
+/*
+ * The same for any process: 0, or -1 ("?" in buf) when it has none (a
+ * kernel thread, a zombie) or is gone.
+ */
+int target_pid_cmdline(pid_t pid, char *buf, size_t len);
 /* OS thread name (comm) of a thread, into buf. */
 void target_thread_comm(struct target *t, pid_t tid, char *buf, size_t len);
 
