@@ -17,7 +17,23 @@ FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
 LIBS_PC := libdw libelf libunwind-ptrace zlib
 PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
-PC_LIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
+BASE_LIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
+PC_LIBS := $(BASE_LIBS)
+
+# The fleet parts are built only when pkg-config finds their libraries, so
+# a minimal build of the profiler needs none of them (pyspy-c --version
+# says which were built).  NO_FLEET=1 leaves them out even so.
+#   serve (src/http, src/serve): libmicrohttpd
+FLEET_SKIP :=
+ifeq ($(NO_FLEET),)
+HAVE_MHD := $(shell $(PKG_CONFIG) --exists libmicrohttpd 2>/dev/null && echo 1)
+endif
+ifeq ($(HAVE_MHD),1)
+PC_CFLAGS += -DPYSPY_HAVE_MHD $(shell $(PKG_CONFIG) --cflags libmicrohttpd)
+PC_LIBS += $(shell $(PKG_CONFIG) --libs libmicrohttpd) -lpthread
+else
+FLEET_SKIP += src/http/% src/serve/%
+endif
 
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Iinclude $(PC_CFLAGS) -MMD -MP
@@ -29,7 +45,7 @@ else
 Q := @
 endif
 
-SRCS := $(sort $(wildcard src/*.c src/*/*.c))
+SRCS := $(filter-out $(FLEET_SKIP),$(sort $(wildcard src/*.c src/*/*.c)))
 OBJS := $(SRCS:%.c=build/%.o)
 LIB_OBJS := $(filter-out build/src/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
@@ -38,7 +54,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=build/%.o)
 all: pyspy-c
 
 pyspy-c: $(OBJS)
-	@[ -n "$(PC_LIBS)" ] || { echo "missing libdw/libelf/libunwind-ptrace development files: run 'tests/deps build' (or apt-get install libdw-dev libelf-dev libunwind-dev)"; exit 1; }
+	@[ -n "$(BASE_LIBS)" ] || { echo "missing libdw/libelf/libunwind-ptrace development files: run 'tests/deps build' (or apt-get install libdw-dev libelf-dev libunwind-dev)"; exit 1; }
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
@@ -46,6 +62,14 @@ build/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Switching the fleet parts on or off rebuilds what depends on it.
+FLEET_STAMP := build/.fleet-$(if $(HAVE_MHD),mhd,none)
+$(FLEET_STAMP):
+	@mkdir -p build
+	@rm -f build/.fleet-*
+	@touch $@
+build/src/cli/cmd_serve.o: $(FLEET_STAMP)
 
 build/tests/unit/%.o: override CFLAGS += -Itests/unit -Itests/fixtures
 

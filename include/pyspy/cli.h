@@ -126,5 +126,9 @@ int cmd_dump(int argc, char **argv);
 extern const struct cli_command cmd_dump_def;
 int cmd_top(int argc, char **argv);
 extern const struct cli_command cmd_top_def;
+int cmd_serve(int argc, char **argv);
+extern const struct cli_command cmd_serve_def;
+/* The fleet commands this build has, for --version ("fleet: serve (...)"). */
+void cli_print_fleet(FILE *out);
 
 #endif

@@ -10,6 +10,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_record_def,
 	&cmd_top_def,
 	&cmd_dump_def,
+	&cmd_serve_def,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -47,6 +48,7 @@ int cli_main(int argc, char **argv)
 	}
 	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
 		printf("pyspy-c %s\n", PYSPY_VERSION);
+		cli_print_fleet(stdout);
 		return 0;
 	}
 	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
