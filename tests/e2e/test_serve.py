@@ -1,0 +1,444 @@
+"""`pyspy-c serve`: the agent, its HTTP API and its manners.
+
+The agent runs in the background on 127.0.0.1 port 0 (it says the port it
+got on stderr, "listening on http://ADDR:PORT"); tests read it over HTTP as
+its users would: curl-like GETs, `go tool pprof`, `promtool check metrics`.
+
+Targets are named with --pid, or --match on a marker that only this test's
+processes carry in their command line (other sessions on this machine run
+Python workloads of their own: the agent must never attach to those).
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+
+try:
+    from http.client import HTTPConnection
+except ImportError:  # pragma: no cover
+    raise
+
+import pytest
+
+import e2elib
+from conftest import scenario_by_id
+from e2elib import expected_frames, format_frames, parse_folded
+
+# Ground truth on these scenarios (the brief: 2.7, 3.8, 3.12, 3.13 and a chroot).
+GROUND_TRUTH_IDS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.12", "pyenv-3.13", "chroot-trixie-3.13"]
+RATE = 100
+PICKUP_S = 5  # a new matching process is sampled within 5 s (discovery every 2 s)
+
+BUSY = r"""
+import sys
+def serve_leaf():
+    x = 0
+    for i in range(1000):
+        x += i
+    return x
+def serve_loop():
+    while True:
+        serve_leaf()
+sys.stdout.write("R\n"); sys.stdout.flush()
+serve_loop()
+"""
+
+
+def _python():
+    """A core interpreter for the tests that need one busy Python."""
+    for sid in ("pyenv-3.12", "system-3.11", "pyenv-3.11"):
+        try:
+            return scenario_by_id(sid)
+        except pytest.fail.Exception:
+            continue
+    pytest.fail("no pyenv-3.12, system-3.11 or pyenv-3.11 interpreter on this machine")
+
+
+class Agent(object):
+    """pyspy-c serve in the background; its port read from its stderr."""
+
+    def __init__(self, procs, tmp_path, args, env=None):
+        self.bg = e2elib.Background(procs, tmp_path, ["serve", "--listen", "127.0.0.1:0"] + list(args),
+                                    env=env)
+        self.port = None
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            m = re.search(r"^pyspy-c: listening on http://127\.0\.0\.1:([0-9]+)$", self.err(), re.M)
+            if m:
+                self.port = int(m.group(1))
+                break
+            if self.bg.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert self.port, "agent did not say where it listens:\n" + self.bg.result(self.bg.proc.poll()).describe()
+
+    def err(self):
+        return e2elib.file_text(self.bg.err_path)
+
+    def request(self, path, method="GET", headers=None, timeout=90):
+        c = HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request(method, path, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def get(self, path, **kw):
+        status, headers, body = self.request(path, **kw)
+        assert status == 200, "GET %s: %d %r\n%s" % (path, status, body[:500], self.err())
+        return body
+
+    def json(self, path, **kw):
+        return json.loads(self.get(path, **kw).decode("utf-8"))
+
+    def wait_targets(self, want, timeout, what):
+        """Poll /targets until want(list of pids) holds; returns the seconds it took."""
+        t0 = time.time()
+        while True:
+            pids = [t["pid"] for t in self.json("/targets")["targets"]]
+            if want(pids):
+                return time.time() - t0
+            if time.time() - t0 > timeout:
+                raise AssertionError("%s: not within %ss (targets now %s)\n%s" % (
+                    what, timeout, pids, self.err()))
+            time.sleep(0.2)
+
+    def stop(self):
+        os.kill(self.bg.pid, 15)
+        return self.bg.wait(timeout=30)
+
+
+def _start_busy(procs, interp, marker):
+    """A busy Python whose command line carries marker; returns its Popen once it runs."""
+    p = procs.start([interp.path, "-c", BUSY, marker], stdout=subprocess.PIPE, env=e2elib.target_env())
+    assert e2elib.wait_readable(p.stdout.fileno(), 30), "busy target did not start"
+    assert p.stdout.read(2) == b"R\n"
+    return p
+
+
+def _no_stops_on_27(interp):
+    # As test_record.py: on 2.7 a stop can catch a sleeper runnable on its way
+    # back to sleep (a documented limit of the idle rule); read without stops.
+    return ["--nonblocking"] if interp.version < (3, 0) else []
+
+
+@pytest.mark.parametrize("sid", GROUND_TRUTH_IDS)
+def test_folded_over_http_equals_ground_truth(procs, tmp_path, sid):
+    """GET /?seconds=2: the busy thread's stack, exactly as the interpreter reports it."""
+    interp = scenario_by_id(sid)
+    w = e2elib.start_ground_truth(procs, interp, tmp_path)
+    a = Agent(procs, tmp_path, ["--pid", w.pid, "--rate", RATE] + _no_stops_on_27(interp),
+              env=e2elib.profiler_env(interp))
+    a.wait_targets(lambda pids: w.pid in pids, 10, "the target attached")
+    time.sleep(3.5)
+    text = a.get("/?seconds=2").decode("utf-8", "surrogateescape")
+    stacks = parse_folded(text, threads=False)
+    busy = [t for t in w.truth["threads"] if t["kind"] == "busy"][0]
+    want = expected_frames(busy, False, False, w.interp.chroot)
+    others = [expected_frames(t, False, False, w.interp.chroot) for t in w.truth["threads"] if t is not busy]
+    stacks = [s for s in stacks if not any(f[0] == "reporter_main" for f in s.frames)]
+    assert stacks, "no samples of the busy thread:\n%s\n%s" % (text, a.err())
+    for s in stacks:
+        assert s.frames not in others, "an idle thread's stack was kept: %s" % ";".join(format_frames(s.frames))
+        assert s.frames == want, "stack differs from the busy thread's:\n  expected %s\n  got      %s" % (
+            ";".join(format_frames(want)), ";".join(format_frames(s.frames)))
+    total = sum(s.count for s in stacks)
+    # two one-second slices at 100 Hz: about 200
+    assert 60 <= total <= 300, "%d samples in 2 s at %d Hz\n%s" % (total, RATE, text)
+    # The same through /stacks with full file names, and the target untouched at the end.
+    full = parse_folded(a.get("/stacks?from=-2&full_filenames=1").decode("utf-8", "surrogateescape"),
+                        threads=False)
+    want_full = expected_frames(busy, True, False)
+    assert any(s.frames == want_full for s in full), "no full-filename stack equals %s" % want_full
+    run = a.stop()
+    assert run.rc == 0, run.describe()
+    e2elib.assert_not_harmed(w.pid)
+
+
+def test_new_target_picked_up_exited_dropped(procs, tmp_path):
+    """--match: a process started after the agent is sampled within 5 s; one that exits
+    is dropped, and what was sampled of it stays."""
+    interp = _python()
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+    a = Agent(procs, tmp_path, ["--match", re.escape(marker), "--window", "1"])
+    assert a.json("/targets")["targets"] == [], "targets before any process matched"
+    p = _start_busy(procs, interp, marker)
+    took = a.wait_targets(lambda pids: p.pid in pids, PICKUP_S, "the new process picked up")
+    t = [t for t in a.json("/targets")["targets"] if t["pid"] == p.pid][0]
+    assert marker in t["program"] and t["python"].startswith("%d.%d." % interp.version[:2]), t
+    time.sleep(2.5)
+    before = a.get("/?seconds=2").decode()
+    assert "serve_leaf" in before, "no stacks of the new process %.1f s after it was picked up:\n%s" % (
+        took, before)
+    p.kill()
+    p.wait()
+    a.wait_targets(lambda pids: p.pid not in pids, PICKUP_S, "the exited process dropped")
+    assert re.search(r"^pyspy-c: detach pid %d: exited$" % p.pid, a.err(), re.M), a.err()
+    assert "serve_leaf" in a.get("/?seconds=60").decode(), "the exited process's samples are gone"
+    # Its identity stays in the windows it was sampled in.
+    wins = a.json("/v1/windows?since=0")
+    seen = [pr for win in wins["windows"] for pr in win["processes"] if pr["pid"] == p.pid]
+    assert seen and any(pr["exited"] for pr in seen), wins
+    assert a.stop().rc == 0
+
+
+def test_non_python_match_is_skipped_quietly(procs, tmp_path):
+    """A matching process that is not Python is neither attached nor stopped, nor logged as an error."""
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+    sleeper = procs.start(["/bin/sh", "-c", "exec sleep 600", marker])
+    a = Agent(procs, tmp_path, ["--match", re.escape(marker)])
+    time.sleep(3)
+    assert a.json("/targets")["targets"] == []
+    assert "cannot attach" not in a.err(), a.err()
+    e2elib.assert_not_harmed(sleeper.pid, "non-Python process")
+    assert a.stop().rc == 0
+
+
+def test_windows_feed(procs, tmp_path):
+    """/v1/windows: closed windows after SEQ, their processes and stacks, never destructive."""
+    interp = _python()
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+    p = _start_busy(procs, interp, marker)
+    a = Agent(procs, tmp_path, ["--match", re.escape(marker), "--window", "1", "--retention", "60"])
+    a.wait_targets(lambda pids: p.pid in pids, 10, "the target attached")
+    time.sleep(4)
+    first = a.json("/v1/windows?since=0")
+    again = a.json("/v1/windows?since=0")
+    assert first["format"] == "pyspy-c.windows.v1"
+    assert re.match(r"^[0-9a-f]{32}$", first["instance"]), first["instance"]
+    assert first["instance"] == a.json("/v1/info")["instance"]
+    wins = first["windows"]
+    assert len(wins) >= 2, first
+    seqs = [w["seq"] for w in wins]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+    assert [w["seq"] for w in again["windows"]][:len(seqs)] == seqs, "a read removed windows"
+    assert first["next_since"] == seqs[-1]
+    later = a.json("/v1/windows?since=%d" % seqs[-1])
+    assert all(w["seq"] > seqs[-1] for w in later["windows"]), later
+    sampled = 0
+    for w in wins:
+        assert w["end_ns"] - w["start_ns"] == 1000000000, w
+        for s in w["stacks"]:
+            assert s["count"] > 0
+            names = [w["functions"][f[0]]["name"] for f in s["frames"]]
+            if s["process"] is not None and names[-1:] == ["serve_leaf"]:
+                assert w["processes"][s["process"]]["pid"] == p.pid
+                sampled += s["count"]
+    assert sampled > 0, wins
+    for path in ("/v1/windows?since=x", "/v1/windows?since=-1", "/v1/windows?max=0"):
+        assert a.request(path)[0] == 400, path
+    assert a.stop().rc == 0
+
+
+def test_go_tool_pprof(procs, tmp_path):
+    """go tool pprof -top http://.../debug/pprof/profile?seconds=2 reads the next 2 s."""
+    go = shutil.which("go")
+    assert go, "go (Debian's golang-go) is needed for this test"
+    interp = _python()
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+    p = _start_busy(procs, interp, marker)
+    a = Agent(procs, tmp_path, ["--match", re.escape(marker)])
+    a.wait_targets(lambda pids: p.pid in pids, 10, "the target attached")
+    env = dict(os.environ, PPROF_TMPDIR=str(tmp_path), HOME=str(tmp_path))
+    out = subprocess.run([go, "tool", "pprof", "-top",
+                          "http://127.0.0.1:%d/debug/pprof/profile?seconds=2" % a.port],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, timeout=120)
+    text = out.stdout.decode("utf-8", "replace")
+    assert out.returncode == 0, text
+    assert re.search(r"serve_leaf", text) and re.search(r"Duration: 2s", text), text
+    status, headers, body = a.request("/debug/pprof/profile?seconds=1")
+    assert status == 200 and headers["content-type"] == "application/octet-stream", headers
+    assert body[:2] == b"\x1f\x8b", "not gzip'd"
+    for bad in ("0", "61", "x", "1e999", ""):
+        assert a.request("/debug/pprof/profile?seconds=" + bad)[0] == 400, bad
+    assert a.stop().rc == 0
+
+
+def test_promtool_check_metrics(procs, tmp_path):
+    """/metrics passes promtool check metrics, and counts the samples taken."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian's prometheus) is needed for this test"
+    interp = _python()
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+    p = _start_busy(procs, interp, marker)
+    a = Agent(procs, tmp_path, ["--match", re.escape(marker)])
+    a.wait_targets(lambda pids: p.pid in pids, 10, "the target attached")
+    time.sleep(2)
+    status, headers, body = a.request("/metrics")
+    assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4"), headers
+    out = subprocess.run([promtool, "check", "metrics"], input=body, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, timeout=60)
+    assert out.returncode == 0, out.stdout.decode() + body.decode()
+    values = dict(re.findall(r"^(pyspyc_[a-z_]+) ([0-9.e+]+)$", body.decode(), re.M))
+    assert float(values["pyspyc_samples_total"]) > 0 and float(values["pyspyc_targets"]) == 1, body
+    assert a.stop().rc == 0
+
+
+def _raw(port, data, timeout=10):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                c = s.recv(65536)
+            except socket.timeout:
+                break
+            if not c:
+                break
+            chunks.append(c)
+        return b"".join(chunks)
+    finally:
+        s.close()
+
+
+def test_bad_requests(procs, tmp_path):
+    """Bad requests get a clear 4xx with a one-line reason; sampling goes on meanwhile."""
+    interp = _python()
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+    p = _start_busy(procs, interp, marker)
+    a = Agent(procs, tmp_path, ["--match", re.escape(marker)])
+    a.wait_targets(lambda pids: p.pid in pids, 10, "the target attached")
+    cases = [
+        ("GET", "/nope", {}, 404),
+        ("POST", "/", {}, 405),
+        ("DELETE", "/metrics", {}, 405),
+        ("GET", "/", {"Host": "evil.example:%d" % a.port}, 421),
+        ("GET", "/", {"Host": "localhost:1"}, 421),
+        ("GET", "/?seconds=abc", {}, 400),
+        ("GET", "/?seconds=99999999", {}, 400),
+        ("GET", "/?unknown=1", {}, 400),
+        ("GET", "/?seconds=1&seconds=2", {}, 400),
+        ("GET", "/?" + "&".join("p%d=1" % i for i in range(20)), {}, 400),
+        ("GET", "/?seconds=" + "9" * 300, {}, 400),
+        ("GET", "/stacks?from=-10&until=-20", {}, 400),
+        ("GET", "/stacks?format=nonsense", {}, 400),
+        ("GET", "/stacks?format=speedscope", {}, 400),
+        ("GET", "/stacks?match=(", {}, 400),
+        ("GET", "/stacks?pid=-3", {}, 400),
+    ]
+    for method, path, headers, want in cases:
+        status, h, body = a.request(path, method=method, headers=headers)
+        assert status == want, "%s %s: %d %r (want %d)" % (method, path, status, body, want)
+        text = body.decode()
+        assert text.endswith("\n") and text.count("\n") == 1 and len(text) < 300, (path, text)
+    ok = ["localhost:%d" % a.port, "127.0.0.1:%d" % a.port, "[::1]:%d" % a.port, "localhost"]
+    for host in ok:
+        assert a.request("/healthz", headers={"Host": host})[0] == 200, host
+    # Headers bigger than the per-connection memory: refused by the server, still up.
+    big = _raw(a.port, b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n")
+    assert re.match(rb"^HTTP/1\.[01] 4[0-9][0-9] ", big), big[:200]
+    # Many connections at once, some never finishing their request.
+    socks = []
+    for _ in range(100):
+        try:
+            s = socket.create_connection(("127.0.0.1", a.port), timeout=5)
+            s.sendall(b"GET / HTTP/1.1\r\n")
+            socks.append(s)
+        except OSError:
+            break
+    assert len(socks) == 100, "connections refused by the kernel: %d made" % len(socks)
+    for s in socks:
+        s.close()
+    # Over the per-address limit a connection is closed unanswered; once the
+    # flood's connections are gone, requests are answered again.
+    deadline = time.time() + 10
+    while True:
+        try:
+            assert a.json("/v1/windows?since=0")["format"] == "pyspy-c.windows.v1"
+            break
+        except (OSError, IOError):
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+    m1 = re.search(rb"^pyspyc_samples_total ([0-9]+)", a.get("/metrics"), re.M)
+    time.sleep(1.5)
+    m2 = re.search(rb"^pyspyc_samples_total ([0-9]+)", a.get("/metrics"), re.M)
+    assert int(m2.group(1)) > int(m1.group(1)), "sampling stopped"
+    assert "serve_leaf" in a.get("/?seconds=2").decode()
+    assert a.stop().rc == 0
+    e2elib.assert_not_harmed(p.pid)
+
+
+def test_listen_off_loopback_needs_token(tmp_path):
+    """A non-loopback --listen without --token-file is refused at start (exit 2)."""
+    for addr in ("0.0.0.0:0", "[::]:0"):
+        run = e2elib.run_profiler(tmp_path, ["serve", "--listen", addr, "--match", "x"], timeout=20)
+        e2elib.assert_error(run, 2, r"token-file")
+    run = e2elib.run_profiler(tmp_path, ["serve", "--listen", "nonsense", "--match", "x"], timeout=20)
+    e2elib.assert_error(run, 2, r"--listen")
+
+
+def test_token(procs, tmp_path):
+    """With --token-file: no or a wrong bearer token is 401; a file others can read is refused."""
+    tok = tmp_path / "token"
+    tok.write_text("s3cret-" + uuid.uuid4().hex + "\n")
+    os.chmod(str(tok), 0o644)
+    run = e2elib.run_profiler(tmp_path, ["serve", "--listen", "127.0.0.1:0", "--token-file", tok,
+                                         "--match", "x"], timeout=20)
+    e2elib.assert_error(run, 1, r"others can read")
+    os.chmod(str(tok), 0o600)
+    secret = tok.read_text().strip()
+    a = Agent(procs, tmp_path, ["--token-file", tok, "--match", "x"])
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer " + secret + "x"},
+                    {"Authorization": "Basic " + secret}):
+        status, h, body = a.request("/metrics", headers=headers)
+        assert status == 401 and h.get("www-authenticate") == "Bearer", (headers, status, body)
+    assert a.request("/metrics", headers={"Authorization": "Bearer " + secret})[0] == 200
+    assert secret not in a.err(), "the token was logged"
+    assert a.stop().rc == 0
+
+
+def test_sigkill_leaves_targets_running(procs, tmp_path):
+    """SIGKILL of the agent mid-run: every target runs on, not stopped, not traced."""
+    interp = _python()
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+    ps = [_start_busy(procs, interp, marker) for _ in range(3)]
+    a = Agent(procs, tmp_path, ["--match", re.escape(marker), "--rate", "1000"])
+    a.wait_targets(lambda pids: all(p.pid in pids for p in ps), 10, "the targets attached")
+    time.sleep(1)
+    os.kill(a.bg.pid, 9)
+    a.bg.proc.wait()
+    for p in ps:
+        deadline = time.time() + 5
+        while e2elib.tracer_pid(p.pid) and time.time() < deadline:
+            time.sleep(0.05)
+        e2elib.assert_not_harmed(p.pid)
+        assert p.poll() is None
+
+
+def test_sigterm_detaches_and_exits_0(procs, tmp_path):
+    """SIGTERM (and SIGINT): detach from everything, one log line, exit 0."""
+    interp = _python()
+    for sig in (15, 2):
+        marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+        p = _start_busy(procs, interp, marker)
+        a = Agent(procs, tmp_path, ["--match", re.escape(marker)])
+        a.wait_targets(lambda pids: p.pid in pids, 10, "the target attached")
+        os.kill(a.bg.pid, sig)
+        run = a.bg.wait(timeout=30)
+        assert run.rc == 0, run.describe()
+        assert re.search(r"^pyspy-c: stopping on .*: detached from every process$", run.err, re.M), run.err
+        e2elib.assert_not_harmed(p.pid)
+
+
+def test_hide_args(procs, tmp_path):
+    """--hide-args: programs without their arguments in /targets, windows and logs."""
+    interp = _python()
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+    p = _start_busy(procs, interp, marker)
+    a = Agent(procs, tmp_path, ["--match", re.escape(marker), "--hide-args", "--window", "1"])
+    a.wait_targets(lambda pids: p.pid in pids, 10, "the target attached")
+    time.sleep(2.5)
+    assert marker not in a.get("/targets").decode()
+    assert marker not in a.get("/v1/windows?since=0").decode()
+    assert marker not in a.get("/?processes=1").decode()
+    assert marker not in a.err()
+    assert a.json("/targets")["targets"][0]["program"] == interp.path
+    assert a.stop().rc == 0
