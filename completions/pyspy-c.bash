@@ -44,7 +44,7 @@ _pyspy_c()
         prev=${COMP_WORDS[COMP_CWORD - 1]}
     fi
 
-    local commands="record dump top help"
+    local commands="record dump top serve help"
     local global_opts="-h --help -V --version"
     local record_opts="-p --pid -r --rate -d --duration -o --output
         -f --format --interval -s --subprocesses -t --threads -i --idle -g --gil
@@ -54,6 +54,9 @@ _pyspy_c()
         -n --native --native-all --full-filenames -v --verbose -h --help"
     local top_opts="-p --pid -r --rate --delay -d --duration -i --idle -g --gil
         --nonblocking --full-filenames -h --help"
+    local serve_opts="-p --pid -m --match -s --subprocesses -r --rate -i --idle -g --gil
+        --nonblocking -n --native --native-all --window --retention --listen
+        --token-file --hide-args -h --help"
     local formats="folded speedscope chrometrace svg pprof"
 
     # The first word that is not an option is the command.
@@ -79,7 +82,7 @@ _pyspy_c()
                 mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
             fi
             ;;
-        record | dump | top)
+        record | dump | top | serve)
             # record -- PROGRAM ARGS: complete the program's words as commands.
             for ((j = i + 1; j < cword; j++)); do
                 if [[ ${words[j]} == -- ]]; then
@@ -97,7 +100,7 @@ _pyspy_c()
                     mapfile -t COMPREPLY < <(_pyspy_c_pids "$cur")
                     return
                     ;;
-                -o | --output)
+                -o | --output | --token-file)
                     if declare -F _filedir >/dev/null 2>&1; then
                         _filedir
                     else
@@ -110,8 +113,12 @@ _pyspy_c()
                     mapfile -t COMPREPLY < <(compgen -W "$formats" -- "$cur")
                     return
                     ;;
-                -r | --rate | -d | --duration | --interval | --delay)
+                -r | --rate | -d | --duration | --interval | --delay | --window | --retention)
                     # A number: nothing to offer.
+                    return
+                    ;;
+                -m | --match | --listen)
+                    # A pattern or an address: nothing to offer.
                     return
                     ;;
             esac
@@ -119,6 +126,7 @@ _pyspy_c()
                 local opts=$record_opts
                 [[ $cmd == dump ]] && opts=$dump_opts
                 [[ $cmd == top ]] && opts=$top_opts
+                [[ $cmd == serve ]] && opts=$serve_opts
                 mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
             fi
             ;;

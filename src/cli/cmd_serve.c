@@ -35,7 +35,7 @@ static const struct cli_option serve_options[] = {
 	  "--native, also showing the interpreter's own C frames" },
 	{ OPT_WINDOW, 0, "window", "SECONDS", "seconds per window (default 10)" },
 	{ OPT_RETENTION, 0, "retention", "SECONDS", "keep windows this long (default 3600)" },
-	{ OPT_LISTEN, 'l', "listen", "ADDR:PORT", "HTTP address (default " SERVE_DEFAULT_LISTEN ")" },
+	{ OPT_LISTEN, 0, "listen", "ADDR:PORT", "HTTP address (default " SERVE_DEFAULT_LISTEN ")" },
 	{ OPT_TOKEN_FILE, 0, "token-file", "FILE",
 	  "require this bearer token (needed off loopback)" },
 	{ OPT_HIDE_ARGS, 0, "hide-args", NULL, "show programs without their arguments" },
