@@ -71,6 +71,13 @@ static int parse_filter(const struct http_request *rq, struct http_reply *r,
 	}
 	f->by_process = bp && strcmp(bp, "1") == 0;
 	if (m) {
+		/* glibc's back-references can take exponential time: not from the net. */
+		for (const char *q = m; *q; q++)
+			if (q[0] == '\\' && q[1] >= '1' && q[1] <= '9') {
+				http_reply_text(r, 400, "bad value for 'match': back-references are "
+						"not allowed");
+				return -1;
+			}
 		if (regcomp(re, m, REG_EXTENDED | REG_NOSUB) != 0) {
 			http_reply_text(r, 400, "bad value for 'match': not an extended regular "
 					"expression");

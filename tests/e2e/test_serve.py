@@ -321,6 +321,7 @@ def test_bad_requests(procs, tmp_path):
         ("GET", "/stacks?format=nonsense", {}, 400),
         ("GET", "/stacks?format=speedscope", {}, 400),
         ("GET", "/stacks?match=(", {}, 400),
+        ("GET", "/stacks?match=(a*)*%5C1", {}, 400),
         ("GET", "/stacks?pid=-3", {}, 400),
     ]
     for method, path, headers, want in cases:
@@ -441,4 +442,144 @@ def test_hide_args(procs, tmp_path):
     assert marker not in a.get("/?processes=1").decode()
     assert marker not in a.err()
     assert a.json("/targets")["targets"][0]["program"] == interp.path
+    assert a.stop().rc == 0
+
+
+GUNICORN_APP = r"""
+import os
+
+
+def handler_busy_work():
+    x = 0
+    for i in range(%d):
+        x += i
+    return x
+
+
+def app(environ, start_response):
+    handler_busy_work()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("%%d\n" %% os.getpid()).encode()]
+"""
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_gunicorn_workers_followed_across_recycling(procs, tmp_path):
+    """Debian's gunicorn (python3.11), 4 workers recycled by --max-requests under a request
+    loop: every worker that lives longer than the pick-up bound is sampled, and its
+    samples are its handler's stacks."""
+    gunicorn = "/usr/bin/gunicorn"
+    assert os.path.exists(gunicorn), "gunicorn (Debian's gunicorn, python3-gunicorn) is needed"
+    ok = subprocess.run(["/usr/bin/python3.11", "-c", "import setproctitle"]).returncode == 0
+    assert ok, "python3-setproctitle is needed for gunicorn's 'gunicorn: worker' titles"
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex[:12]
+    appdir = tmp_path / "app"
+    appdir.mkdir()
+    (appdir / "wsgiapp.py").write_text(GUNICORN_APP % 100000)
+    port = _free_port()
+    a = Agent(procs, tmp_path, ["--match", r"gunicorn: worker \[%s\]" % marker, "--window", "1",
+                                "--retention", "600"])
+    log = open(str(tmp_path / "gunicorn.log"), "wb")
+    g = procs.start([gunicorn, "--workers", "4", "--max-requests", "700", "--max-requests-jitter", "100",
+                     "--bind", "127.0.0.1:%d" % port, "--chdir", str(appdir), "--name", marker,
+                     "wsgiapp:app"], stdout=log, stderr=log)
+    served = {}  # worker pid -> (first, last answer time)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            c = HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("GET", "/")
+            pid = int(c.getresponse().read())
+            c.close()
+        except (OSError, ValueError):
+            assert g.poll() is None, "gunicorn exited:\n" + e2elib.file_text(str(tmp_path / "gunicorn.log"))
+            time.sleep(0.1)
+            continue
+        now = time.time()
+        first = served.get(pid, (now, now))[0]
+        served[pid] = (first, now)
+    time.sleep(2)
+    windows = a.json("/v1/windows?since=0&max=1000")["windows"]
+    sampled = {}
+    for w in windows:
+        for pr in w["processes"]:
+            assert "gunicorn: worker [%s]" % marker in pr["program"], pr
+            sampled[pr["pid"]] = sampled.get(pr["pid"], 0) + pr["samples"]
+    # Per window (1 s): each process's samples stay within the rate (+10%), and the
+    # windows of the run average at least 60% of rate x 4 workers (a new worker is
+    # sampled within 5 s; workers here live about 7 s).
+    busy_windows = [w for w in windows if w["processes"]]
+    for w in busy_windows:
+        for pr in w["processes"]:
+            assert pr["samples"] <= 1.1 * RATE, (pr, w["seq"])
+        assert sum(pr["samples"] for pr in w["processes"]) <= 1.1 * RATE * 4, w["seq"]
+    mean = sum(sum(pr["samples"] for pr in w["processes"]) for w in busy_windows) / float(len(busy_windows))
+    assert mean >= 0.6 * RATE * 4, "windows average %.0f samples, expected about %d" % (mean, RATE * 4)
+    long_lived = [pid for pid, (f, l) in served.items() if l - f > PICKUP_S + 1]
+    assert len(served) >= 8, "workers were not recycled (%d seen): %s" % (len(served), sorted(served))
+    assert len(long_lived) >= 4, "too few workers lived long enough to judge: %s" % served
+    missed = [pid for pid in long_lived if pid not in sampled]
+    assert not missed, "workers that served for more than %ds were never sampled: %s (sampled %s)\n%s" % (
+        PICKUP_S + 1, missed, sorted(sampled), a.err())
+    assert set(sampled) <= set(served) | {g.pid}, "sampled processes that are not workers"
+    text = a.get("/?seconds=600").decode()
+    stacks = parse_folded(text, threads=False, no_line_ok=True)
+    busy = [s for s in stacks if s.frames and s.frames[-1][0] == "handler_busy_work"]
+    assert busy and all(s.frames[-1][1] == "wsgiapp.py" for s in busy), text[:3000]
+    leaves = {}
+    for s in stacks:
+        leaves[s.frames[-1][0]] = leaves.get(s.frames[-1][0], 0) + s.count
+    # The handler's loop is a large share of the workers' time (the rest: waking up in
+    # select() for the next request, writing the answer).
+    assert leaves.get("handler_busy_work", 0) >= 0.25 * sum(leaves.values()), sorted(
+        leaves.items(), key=lambda x: -x[1])
+    assert a.stop().rc == 0
+    e2elib.assert_not_harmed(g.pid, "gunicorn master")
+
+
+def test_prometheus_scrapes_the_agent(procs, tmp_path):
+    """A real Prometheus (Debian's) scrapes /metrics on loopback: the target is up and
+    pyspyc_samples_total arrives."""
+    prometheus = shutil.which("prometheus")
+    assert prometheus, "prometheus (Debian's prometheus) is needed for this test"
+    interp = _python()
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+    p = _start_busy(procs, interp, marker)
+    a = Agent(procs, tmp_path, ["--match", re.escape(marker)])
+    a.wait_targets(lambda pids: p.pid in pids, 10, "the target attached")
+    port = _free_port()
+    conf = tmp_path / "prometheus.yml"
+    conf.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
+                    "  - job_name: pyspyc\n    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % a.port)
+    log = open(str(tmp_path / "prometheus.log"), "wb")
+    procs.start([prometheus, "--config.file=%s" % conf, "--storage.tsdb.path=%s" % (tmp_path / "tsdb"),
+                 "--web.listen-address=127.0.0.1:%d" % port], stdout=log, stderr=log)
+    deadline = time.time() + 60
+    result = None
+    while time.time() < deadline:
+        time.sleep(1)
+        try:
+            c = HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/api/v1/query?query=pyspyc_samples_total")
+            body = json.loads(c.getresponse().read().decode())
+            c.close()
+        except (OSError, ValueError):
+            continue
+        res = body.get("data", {}).get("result", [])
+        if res and float(res[0]["value"][1]) > 0:
+            result = res
+            break
+    assert result, "prometheus never got pyspyc_samples_total:\n" + e2elib.file_text(str(tmp_path / "prometheus.log"))[-3000:]
+    c = HTTPConnection("127.0.0.1", port, timeout=5)
+    c.request("GET", "/api/v1/query?query=up")
+    up = json.loads(c.getresponse().read().decode())["data"]["result"]
+    c.close()
+    assert up and up[0]["value"][1] == "1", up
     assert a.stop().rc == 0
