@@ -27,11 +27,11 @@ static void value(struct json *j)
 
 static void open(struct json *j, char c)
 {
-	value(j);
 	if (j->depth >= JSON_MAX_DEPTH) {
 		j->error = true;
 		return;
 	}
+	value(j);
 	fputc(c, j->out);
 	j->need_comma[++j->depth] = false;
 }

@@ -19,5 +19,6 @@ int unit_output_formats(void);
 int unit_native_merge(void);
 int unit_top(void);
 int unit_plt(void);
+int unit_json(void);
 
 #endif

@@ -22,6 +22,7 @@ static const struct {
 	{ "native_merge", unit_native_merge },
 	{ "top", unit_top },
 	{ "plt", unit_plt },
+	{ "json", unit_json },
 };
 
 int main(void)
