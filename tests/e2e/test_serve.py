@@ -583,3 +583,42 @@ def test_prometheus_scrapes_the_agent(procs, tmp_path):
     c.close()
     assert up and up[0]["value"][1] == "1", up
     assert a.stop().rc == 0
+
+
+HOSTILE = r"""
+import sys
+NAME = 'evil "q" \\ ; <b>&amp;</b>\n\t\x01 \u00e9\u20ac\U0001F600'
+def spin():
+    x = 0
+    while True:
+        x = (x + 1) & 0xFFFF
+code = spin.__code__.replace(co_name=NAME, co_filename='/tmp/we"ird;<dir>/f\u00e9.py')
+f = type(spin)(code, globals())
+sys.stdout.write("R\n"); sys.stdout.flush()
+f()
+"""
+
+
+def test_hostile_frame_names(procs, tmp_path):
+    """Frame and file names are untrusted: JSON carries them exactly, folded replaces
+    ';' and newlines, the SVG stays well-formed XML."""
+    import xml.etree.ElementTree as ET
+    interp = _python()
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+    p = procs.start([interp.path, "-c", HOSTILE, marker], stdout=subprocess.PIPE, env=e2elib.target_env())
+    assert e2elib.wait_readable(p.stdout.fileno(), 30) and p.stdout.read(2) == b"R\n"
+    name = 'evil "q" \\ ; <b>&amp;</b>\n\t\x01 \u00e9\u20ac\U0001F600'
+    a = Agent(procs, tmp_path, ["--match", re.escape(marker), "--window", "1"])
+    a.wait_targets(lambda pids: p.pid in pids, 10, "the target attached")
+    time.sleep(2.5)
+    wins = a.json("/v1/windows?since=0")
+    names = set(f["name"] for w in wins["windows"] for f in w["functions"])
+    files = set(f["file"] for w in wins["windows"] for f in w["functions"])
+    assert name in names, sorted(names)
+    assert '/tmp/we"ird;<dir>/f\u00e9.py' in files, sorted(files)
+    folded = a.get("/?seconds=2").decode("utf-8")
+    want = name.replace(";", "_").replace("\n", "_")
+    assert any(line.split(";")[-1].startswith(want + " (") for line in folded.splitlines()), folded
+    svg = a.get("/stacks?from=-2&format=svg")
+    ET.fromstring(svg)  # well-formed
+    assert a.stop().rc == 0
