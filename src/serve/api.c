@@ -91,7 +91,7 @@ static int parse_filter(const struct http_request *rq, struct http_reply *r,
 /* Merge the chunks of [from, until) and write them with 'fmt'. */
 static void write_stacks(struct serve_ctx *x, struct http_reply *r, const struct output_format *fmt,
 			 int64_t from, int64_t until, bool slices_only,
-			 const struct query_filter *f, bool full_filenames)
+			 struct query_filter *f, bool full_filenames)
 {
 	struct store *st = x->store;
 	size_t n, nfuncs;
@@ -105,6 +105,13 @@ static void write_stacks(struct serve_ctx *x, struct http_reply *r, const struct
 		http_reply_text(r, 503, "out of memory");
 		return;
 	}
+	if (fmt->needs_timeline &&
+	    !(f->timeline = timeline_new((int64_t)(1e9 / st->info.rate), 0, 0))) {
+		put_all(c, n);
+		http_reply_text(r, 503, "out of memory");
+		return;
+	}
+	oo.timeline = f->timeline;
 	for (size_t i = 0; i < n; i++) {
 		if (!first || c[i]->start_ns < first)
 			first = c[i]->start_ns;
@@ -113,7 +120,13 @@ static void write_stacks(struct serve_ctx *x, struct http_reply *r, const struct
 	p = query_merge(st, c, n, nfuncs, f, &oo.samples, &oo.failed);
 	put_all(c, n);
 	if (!p) {
-		http_reply_text(r, 503, "out of memory");
+		if (f->too_many)
+			http_reply_text(r, 400, "too many samples for %s (more than %d): ask for a "
+					"shorter interval, or use folded or pprof", fmt->name,
+					QUERY_TIMELINE_MAX);
+		else
+			http_reply_text(r, 503, "out of memory");
+		timeline_free(f->timeline);
 		return;
 	}
 	oo.start_realtime_ns = first ? first : from;
@@ -129,6 +142,8 @@ static void write_stacks(struct serve_ctx *x, struct http_reply *r, const struct
 	else
 		r->type = "application/json";
 	profile_free(p);
+	timeline_free(f->timeline);
+	f->timeline = NULL;
 }
 
 /* GET /: folded stacks of the last ?seconds=N (default 60). */
@@ -176,13 +191,10 @@ static void h_stacks(void *ctx, const struct http_request *rq, struct http_reply
 	regex_t re;
 	int64_t now = now_realtime(), from, until;
 
-	if (!fmt) {
-		http_reply_text(r, 400, "bad value for 'format': expected folded, svg or pprof");
-		return;
-	}
-	if (fmt->needs_timeline) {
-		http_reply_text(r, 400, "format %s needs per-thread timelines, which serve does not "
-				"keep: use folded, svg or pprof (speedscope opens both)", fmt->name);
+	if (!fmt || strcmp(fmt->name, "chrometrace") == 0) {
+		/* A Chrome trace is a timeline of each thread; the agent keeps counts. */
+		http_reply_text(r, 400, "bad value for 'format': expected folded, speedscope, svg "
+				"or pprof");
 		return;
 	}
 	if (ff && strcmp(ff, "0") != 0 && strcmp(ff, "1") != 0) {
@@ -409,7 +421,7 @@ static void h_info(void *ctx, const struct http_request *rq, struct http_reply *
 	json_key(&j, "formats");
 	json_array(&j);
 	for (size_t i = 0; output_format_at(i); i++)
-		if (!output_format_at(i)->needs_timeline)
+		if (strcmp(output_format_at(i)->name, "chrometrace") != 0)
 			json_string(&j, output_format_at(i)->name);
 	json_array_end(&j);
 	json_kdouble(&j, "rate", in->rate);

@@ -37,9 +37,32 @@ static bool wanted(const struct chunk_proc *p, const struct query_filter *f)
 	return !f->match || regexec(f->match, p->program ? p->program : "", 0, NULL, 0) == 0;
 }
 
-struct profile *query_merge(struct store *st, struct chunk **c, size_t n, size_t nfuncs,
-			    const struct query_filter *f, uint64_t *samples, uint64_t *failed)
+/* 'count' samples of one process's stack in a row (speedscope's aggregate view). */
+static int timeline_run(struct query_filter *f, int64_t *t, uint64_t *total,
+			const struct chunk_proc *proc, uint32_t label,
+			const struct frame_ref *frames, size_t n, uint64_t count)
 {
+	int64_t period = timeline_period(f->timeline);
+
+	if (*total + count > QUERY_TIMELINE_MAX) {
+		f->too_many = true;
+		return -1;
+	}
+	*total += count;
+	for (uint64_t i = 0; i < count; i++) {
+		timeline_begin_sample(f->timeline, *t);
+		timeline_add(f->timeline, proc ? proc->pid : 0, proc ? proc->start_time : 0, 0, label,
+			     frames, n);
+		*t += period;
+	}
+	return 0;
+}
+
+struct profile *query_merge(struct store *st, struct chunk **c, size_t n, size_t nfuncs,
+			    struct query_filter *f, uint64_t *samples, uint64_t *failed)
+{
+	int64_t t = 0;
+	uint64_t total = 0;
 	struct profile *p = profile_new();
 	uint32_t *map = malloc((nfuncs ? nfuncs : 1) * sizeof(*map));
 	struct frame_ref *buf = malloc((MAX_FRAMES + 1) * sizeof(*buf));
@@ -60,7 +83,7 @@ struct profile *query_merge(struct store *st, struct chunk **c, size_t n, size_t
 				continue;
 			*samples += ch->procs[i].samples;
 			*failed += ch->procs[i].errors;
-			if (f->by_process) {
+			if (f->by_process || f->timeline) {
 				char text[700];
 				snprintf(text, sizeof(text), "process %d:\"%s\"", (int)ch->procs[i].pid,
 					 ch->procs[i].program ? ch->procs[i].program : "");
@@ -75,7 +98,7 @@ struct profile *query_merge(struct store *st, struct chunk **c, size_t n, size_t
 
 			if (!wanted(proc, f))
 				continue;
-			if (f->by_process && proc && labels[cs->proc] != FUNC_NONE)
+			if (f->by_process && !f->timeline && proc && labels[cs->proc] != FUNC_NONE)
 				buf[m++] = (struct frame_ref){ labels[cs->proc], -1 };
 			for (uint32_t i = 0; i < cs->n && m < MAX_FRAMES + 1; i++) {
 				struct frame_ref fr = ch->frames[cs->off + i];
@@ -83,11 +106,20 @@ struct profile *query_merge(struct store *st, struct chunk **c, size_t n, size_t
 				ok = ok && fr.func != FUNC_NONE;
 				buf[m++] = fr;
 			}
-			if (ok && m)
-				profile_add(p, buf, m, cs->count);
+			if (!ok || !m)
+				continue;
+			profile_add(p, buf, m, cs->count);
+			if (f->timeline &&
+			    timeline_run(f, &t, &total, proc, proc ? labels[cs->proc] : FUNC_NONE, buf,
+					 m, cs->count) != 0) {
+				free(labels);
+				goto fail;
+			}
 		}
 		free(labels);
 	}
+	if (f->timeline)
+		timeline_finish(f->timeline);
 	free(map);
 	free(buf);
 	return p;

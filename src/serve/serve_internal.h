@@ -27,6 +27,7 @@
 #include "pyspy/sampler.h"
 #include "pyspy/serve.h"
 #include "pyspy/stacks.h"
+#include "pyspy/timeline.h"
 
 /* Fixed ids of the live profile (interned first, in this order). */
 #define SERVE_FUNC_PRUNED 0   /* "[pruned: rare stacks]" (profile.c's marker) */
@@ -159,9 +160,18 @@ struct query_filter {
 	pid_t pid;             /* 0: any */
 	regex_t *match;        /* on the program, or NULL */
 	bool by_process;
+	/*
+	 * Also fill this timeline (speedscope), one timeline thread per
+	 * process: each stack's samples in a row, one period apart, the
+	 * chunks in time order; at most QUERY_TIMELINE_MAX samples (else the
+	 * query fails with *too_many set).
+	 */
+	struct timeline *timeline;
+	bool too_many;
 };
+#define QUERY_TIMELINE_MAX 5000000
 struct profile *query_merge(struct store *st, struct chunk **c, size_t n, size_t nfuncs,
-			    const struct query_filter *f, uint64_t *samples, uint64_t *failed);
+			    struct query_filter *f, uint64_t *samples, uint64_t *failed);
 
 /* discover.c: the /proc scan (ctx: struct discover). */
 struct discover {

@@ -231,6 +231,17 @@ def test_windows_feed(procs, tmp_path):
                 assert w["processes"][s["process"]]["pid"] == p.pid
                 sampled += s["count"]
     assert sampled > 0, wins
+    # The same time through /stacks: folded counts, speedscope weights, pprof all agree.
+    span = "from=%.9f&until=%.9f" % (wins[0]["start_ns"] / 1e9, wins[-1]["end_ns"] / 1e9)
+    folded = parse_folded(a.get("/stacks?" + span).decode(), threads=False, no_line_ok=True)
+    total = sum(s.count for s in folded)
+    assert total == sum(s["count"] for w in wins for s in w["stacks"]), (total, span)
+    sp = a.json("/stacks?format=speedscope&" + span)
+    assert sp["$schema"] == "https://www.speedscope.app/file-format-schema.json"
+    assert len(sp["profiles"]) == 1 and sp["profiles"][0]["name"].startswith('process %d:"' % p.pid), [
+        pr["name"] for pr in sp["profiles"]]
+    weights = sum(sum(pr["weights"]) for pr in sp["profiles"])
+    assert abs(weights / 10.0 - total) < 1e-6 * total + 1e-9, (weights, total)
     for path in ("/v1/windows?since=x", "/v1/windows?since=-1", "/v1/windows?max=0"):
         assert a.request(path)[0] == 400, path
     assert a.stop().rc == 0
@@ -319,7 +330,7 @@ def test_bad_requests(procs, tmp_path):
         ("GET", "/?seconds=" + "9" * 300, {}, 400),
         ("GET", "/stacks?from=-10&until=-20", {}, 400),
         ("GET", "/stacks?format=nonsense", {}, 400),
-        ("GET", "/stacks?format=speedscope", {}, 400),
+        ("GET", "/stacks?format=chrometrace", {}, 400),
         ("GET", "/stacks?match=(", {}, 400),
         ("GET", "/stacks?match=(a*)*%5C1", {}, 400),
         ("GET", "/stacks?pid=-3", {}, 400),
