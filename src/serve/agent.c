@@ -121,12 +121,18 @@ static void proc_event(void *ctx, const struct sampler_proc *p, const char *what
 	snprintf(prog, sizeof(prog), "%.255s", p->program);
 	if (a->c->hide_args)
 		prog[strcspn(prog, " ")] = '\0';
+	/* One line: a command line may hold newlines and escapes. */
+	for (char *q = prog; *q; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			*q = ' ';
 	/* One line per event, fit for the journal. */
 	if (strcmp(what, "attach") == 0)
 		fprintf(stderr, "pyspy-c: attach pid %d (python %s): %s\n", (int)p->pid, p->python,
 			prog);
 	else if (strcmp(what, "detach") == 0)
 		fprintf(stderr, "pyspy-c: detach pid %d: %s\n", (int)p->pid, why ? why : "");
+	else if (why && strncmp(why, "cannot ", 7) == 0)
+		fprintf(stderr, "pyspy-c: %s\n", why);
 	else
 		fprintf(stderr, "pyspy-c: cannot attach to pid %d: %s\n", (int)p->pid,
 			why ? why : "error");

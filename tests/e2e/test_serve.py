@@ -632,4 +632,7 @@ def test_hostile_frame_names(procs, tmp_path):
     assert any(line.split(";")[-1].startswith(want + " (") for line in folded.splitlines()), folded
     svg = a.get("/stacks?from=-2&format=svg")
     ET.fromstring(svg)  # well-formed
-    assert a.stop().rc == 0
+    run = a.stop()
+    assert run.rc == 0
+    # One log line per event, whatever the command line holds (this one has newlines).
+    assert all(line.startswith("pyspy-c: ") for line in run.err.splitlines()), run.err
