@@ -533,7 +533,7 @@ static int explain_perm(pid_t pid, int err)
 }
 
 /* Seize every thread, repeating until no new thread appears. */
-static int seize_all(struct target *t)
+static int seize_all(struct target *t, bool listed_too)
 {
 	static pid_t tids[TARGET_MAX_THREADS];
 
@@ -544,8 +544,9 @@ static int seize_all(struct target *t)
 		if (n <= 0)
 			return perr_set(PERR_NOPROC, "no such process: %d", (int)t->pid);
 		for (int i = 0; i < n; i++) {
+			const struct target_thread *have = target_thread_by_tid(t, tids[i]);
 			int rc;
-			if (target_thread_by_tid(t, tids[i]))
+			if (have && (have->seized || !listed_too))
 				continue;
 			rc = target_seize_thread(t, tids[i]);
 			if (rc == -PERR_PERM) {
@@ -633,7 +634,7 @@ int target_open(struct target *t, pid_t pid, bool seize)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
 	if (seize) {
-		rc = seize_all(t);
+		rc = seize_all(t, false);
 		if (rc)
 			return rc;
 	} else {
@@ -646,8 +647,18 @@ int target_open(struct target *t, pid_t pid, bool seize)
 
 int target_seize(struct target *t)
 {
+	/*
+	 * Threads that target_open() listed are left unseized here: record -s
+	 * has always sampled its descendants so (see target.h);
+	 * target_seize_listed() seizes them.
+	 */
+	return t->traced ? 0 : seize_all(t, false);
+}
+
+int target_seize_listed(struct target *t)
+{
 	/* Threads already listed are seized in place (target_seize_thread). */
-	return t->traced ? 0 : seize_all(t);
+	return t->traced ? 0 : seize_all(t, true);
 }
 
 void target_close(struct target *t)

@@ -636,3 +636,33 @@ def test_hostile_frame_names(procs, tmp_path):
     assert run.rc == 0
     # One log line per event, whatever the command line holds (this one has newlines).
     assert all(line.startswith("pyspy-c: ") for line in run.err.splitlines()), run.err
+
+
+JSON_LOOP = r"""
+import json, sys
+def encode_forever():
+    while True:
+        json.dumps({"a": list(range(200))})
+sys.stdout.write("R\n"); sys.stdout.flush()
+encode_forever()
+"""
+
+
+def test_native_and_blocking_stops(procs, tmp_path):
+    """Blocking (the default): every target is traced by the agent, its threads stopped for
+    each sample; --native: the C frames of json's encoder under the Python caller."""
+    interp = scenario_by_id("pyenv-3.12")
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+    p = procs.start([interp.path, "-c", JSON_LOOP, marker], stdout=subprocess.PIPE, env=e2elib.target_env())
+    assert e2elib.wait_readable(p.stdout.fileno(), 30) and p.stdout.read(2) == b"R\n"
+    a = Agent(procs, tmp_path, ["--match", re.escape(marker), "--native"])
+    a.wait_targets(lambda pids: p.pid in pids, 10, "the target attached")
+    assert e2elib.tracer_pid(p.pid) == a.bg.pid, "the target's threads are not seized by the agent"
+    time.sleep(2.5)
+    text = a.get("/?seconds=2").decode()
+    stacks = parse_folded(text, threads=False, no_line_ok=True)
+    merged = [s for s in stacks if any(f[0] == "encode_forever" for f in s.frames) and
+              any(f[1] == "_json.c" for f in s.frames)]
+    assert merged, "no C frame of _json.c under encode_forever:\n" + text[:3000]
+    assert a.stop().rc == 0
+    e2elib.assert_not_harmed(p.pid)
