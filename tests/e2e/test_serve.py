@@ -666,3 +666,33 @@ def test_native_and_blocking_stops(procs, tmp_path):
     assert merged, "no C frame of _json.c under encode_forever:\n" + text[:3000]
     assert a.stop().rc == 0
     e2elib.assert_not_harmed(p.pid)
+
+
+PARENT = r"""
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", "import time\nwhile True:\n    sum(range(1000))\n"])
+sys.stdout.write("%d\n" % child.pid); sys.stdout.flush()
+child.wait()
+"""
+
+
+def test_subprocesses_info_and_head(procs, tmp_path):
+    """--subprocesses adds the matched processes' children; /v1/info says what the agent
+    does; HEAD answers headers only."""
+    interp = _python()
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+    p = procs.start([interp.path, "-c", PARENT, marker], stdout=subprocess.PIPE, env=e2elib.target_env())
+    child = int(e2elib.read_line(p.stdout.fileno(), 30, "the child's pid"))
+    procs.add_cleanup(lambda: os.kill(child, 9) if e2elib.alive(child) else None)
+    a = Agent(procs, tmp_path, ["--match", re.escape(marker), "--subprocesses", "--rate", "50",
+                                "--window", "5", "--retention", "60", "--idle"])
+    a.wait_targets(lambda pids: p.pid in pids and child in pids, 10, "the parent and its child")
+    info = a.json("/v1/info")
+    assert info["api"] == "v1" and info["instance"] and info["rate"] == 50, info
+    assert info["window_seconds"] == 5 and info["retention_seconds"] == 60, info
+    assert info["subprocesses"] and info["idle"] and info["blocking"] and info["match"] == re.escape(marker)
+    assert set(info["formats"]) == {"folded", "speedscope", "svg", "pprof"}, info
+    status, headers, body = a.request("/v1/info", method="HEAD")
+    assert status == 200 and body == b"" and headers["content-type"] == "application/json", (headers, body)
+    assert a.stop().rc == 0
+    e2elib.assert_not_harmed(child, "child")
