@@ -20,7 +20,23 @@ FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
 LIBS_PC := libdw libelf libunwind-ptrace zlib
 PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
-PC_LIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
+BASE_LIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
+PC_LIBS := $(BASE_LIBS)
+
+# The fleet parts are built only when pkg-config finds their libraries, so
+# a minimal build of the profiler needs none of them (pyspy-c --version
+# says which were built).  NO_FLEET=1 leaves them out even so.
+#   serve (src/http, src/serve): libmicrohttpd
+FLEET_SKIP :=
+ifeq ($(NO_FLEET),)
+HAVE_MHD := $(shell $(PKG_CONFIG) --exists libmicrohttpd 2>/dev/null && echo 1)
+endif
+ifeq ($(HAVE_MHD),1)
+PC_CFLAGS += -DPYSPY_HAVE_MHD $(shell $(PKG_CONFIG) --cflags libmicrohttpd)
+PC_LIBS += $(shell $(PKG_CONFIG) --libs libmicrohttpd) -lpthread
+else
+FLEET_SKIP += src/http/% src/serve/%
+endif
 
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Iinclude $(PC_CFLAGS) -MMD -MP
@@ -94,7 +110,7 @@ $(BUILD)/.flags: FORCE
 	@echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)' > $@
 
 $(PROG): $(OBJS)
-	@[ -n "$(PC_LIBS)" ] || { echo "missing libdw/libelf/libunwind-ptrace development files: run 'tests/deps build' (or apt-get install libdw-dev libelf-dev libunwind-dev)"; exit 1; }
+	@[ -n "$(BASE_LIBS)" ] || { echo "missing libdw/libelf/libunwind-ptrace development files: run 'tests/deps build' (or apt-get install libdw-dev libelf-dev libunwind-dev)"; exit 1; }
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 

@@ -44,7 +44,7 @@ _pyspy_c()
         prev=${COMP_WORDS[COMP_CWORD - 1]}
     fi
 
-    local commands="record dump top query collect help"
+    local commands="record dump top serve query collect help"
     local global_opts="-h --help -V --version"
     local record_opts="-p --pid -r --rate -d --duration -o --output
         -f --format --interval -s --subprocesses -t --threads -i --idle -g --gil
@@ -54,6 +54,9 @@ _pyspy_c()
         -n --native --native-all --full-filenames -v --verbose -h --help"
     local top_opts="-p --pid -r --rate --delay -d --duration -i --idle -g --gil
         --nonblocking --full-filenames -h --help"
+    local serve_opts="-p --pid -m --match -s --subprocesses -r --rate -i --idle -g --gil
+        --nonblocking -n --native --native-all --window --retention --listen
+        --token-file --hide-args -h --help"
     local query_opts="--store --from --until --service --host --pid -f --format -o --output
         --full-filenames -v --verbose -h --help"
     local collect_opts="--store --agent --agents --interval --timeout --keep-minutes
@@ -83,7 +86,7 @@ _pyspy_c()
                 mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
             fi
             ;;
-        record | dump | top | query | collect)
+        record | dump | top | serve | query | collect)
             # record -- PROGRAM ARGS: complete the program's words as commands.
             for ((j = i + 1; j < cword; j++)); do
                 if [[ ${words[j]} == -- ]]; then
@@ -101,7 +104,7 @@ _pyspy_c()
                     mapfile -t COMPREPLY < <(_pyspy_c_pids "$cur")
                     return
                     ;;
-                -o | --output | --store | --agents)
+                -o | --output | --store | --agents | --token-file)
                     if declare -F _filedir >/dev/null 2>&1; then
                         _filedir
                     else
@@ -120,8 +123,12 @@ _pyspy_c()
                     # A time, a name, an address, a number: nothing to offer.
                     return
                     ;;
-                -r | --rate | -d | --duration | --interval | --delay)
+                -r | --rate | -d | --duration | --interval | --delay | --window | --retention)
                     # A number: nothing to offer.
+                    return
+                    ;;
+                -m | --match | --listen)
+                    # A pattern or an address: nothing to offer.
                     return
                     ;;
             esac
@@ -129,6 +136,7 @@ _pyspy_c()
                 local opts=$record_opts
                 [[ $cmd == dump ]] && opts=$dump_opts
                 [[ $cmd == top ]] && opts=$top_opts
+                [[ $cmd == serve ]] && opts=$serve_opts
                 [[ $cmd == query ]] && opts=$query_opts
                 [[ $cmd == collect ]] && opts=$collect_opts
                 mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")

@@ -80,6 +80,7 @@ complete -c pyspy-c -f
 complete -c pyspy-c -n __pyspy_c_no_command -a record -d 'Sample a Python process and write its profile'
 complete -c pyspy-c -n __pyspy_c_no_command -a dump -d 'Print the Python stack of every thread, once'
 complete -c pyspy-c -n __pyspy_c_no_command -a top -d 'Show live which functions a Python process spends its time in'
+complete -c pyspy-c -n __pyspy_c_no_command -a serve -d 'Profile matching processes continuously and serve their stacks over HTTP'
 complete -c pyspy-c -n __pyspy_c_no_command -a query -d 'Write the fleet profile of a time range from a store'
 complete -c pyspy-c -n __pyspy_c_no_command -a collect -d 'Poll the fleet agents and keep their stacks in a store'
 complete -c pyspy-c -n __pyspy_c_no_command -a help -d 'Show help for a command'
@@ -87,7 +88,7 @@ complete -c pyspy-c -n __pyspy_c_no_command -s h -l help -d 'Show help'
 complete -c pyspy-c -n __pyspy_c_no_command -s V -l version -d 'Show the version'
 
 # pyspy-c help COMMAND
-complete -c pyspy-c -n '__pyspy_c_command_is help' -a 'record dump top query collect help'
+complete -c pyspy-c -n '__pyspy_c_command_is help' -a 'record dump top serve query collect help'
 
 # pyspy-c record --pid PID [options]
 set -l rec '__pyspy_c_command_is record'
@@ -134,6 +135,24 @@ complete -c pyspy-c -n $top -s g -l gil -d 'Count only samples of the thread hol
 complete -c pyspy-c -n $top -l nonblocking -d 'Read without stopping the target'
 complete -c pyspy-c -n $top -l full-filenames -d 'Show full file paths'
 complete -c pyspy-c -n $top -s h -l help -d 'Show help for top'
+
+# pyspy-c serve [--pid PID]... [--match REGEX] [options]
+set -l srv '__pyspy_c_command_is serve'
+complete -c pyspy-c -n $srv -s p -l pid -x -a '(__pyspy_c_pids)' -d 'A process to profile (repeat for more)'
+complete -c pyspy-c -n $srv -s m -l match -x -d 'Profile every process whose command line matches REGEX'
+complete -c pyspy-c -n $srv -s s -l subprocesses -d 'And their child processes'
+complete -c pyspy-c -n $srv -s r -l rate -x -d 'Samples per second per process (default 100)'
+complete -c pyspy-c -n $srv -s i -l idle -d 'Keep samples of idle threads'
+complete -c pyspy-c -n $srv -s g -l gil -d 'Keep only samples of the thread holding the GIL'
+complete -c pyspy-c -n $srv -l nonblocking -d 'Read without stopping the targets'
+complete -c pyspy-c -n $srv -s n -l native -d 'Merge C stacks with Python frames'
+complete -c pyspy-c -n $srv -l native-all -d 'Like --native, also showing the interpreter C frames'
+complete -c pyspy-c -n $srv -l window -x -d 'Seconds per window (default 10)'
+complete -c pyspy-c -n $srv -l retention -x -d 'Keep windows this long (default 3600)'
+complete -c pyspy-c -n $srv -l listen -x -d 'HTTP address (default 127.0.0.1:16384)'
+complete -c pyspy-c -n $srv -l token-file -r -F -d 'Require this bearer token (needed off loopback)'
+complete -c pyspy-c -n $srv -l hide-args -d 'Show programs without their arguments'
+complete -c pyspy-c -n $srv -s h -l help -d 'Show help for serve'
 
 # pyspy-c query --store STORE [--from TIME] [--until TIME] [options]
 set -l qry '__pyspy_c_command_is query'

@@ -154,5 +154,9 @@ int cmd_query(int argc, char **argv);
 extern const struct cli_command cmd_query_def;
 int cmd_collect(int argc, char **argv);
 extern const struct cli_command cmd_collect_def;
+int cmd_serve(int argc, char **argv);
+extern const struct cli_command cmd_serve_def;
+/* The fleet commands this build has, for --version ("fleet: serve (...)"). */
+void cli_print_fleet(FILE *out);
 
 #endif

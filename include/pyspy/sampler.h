@@ -15,6 +15,22 @@
 #include "pyspy/target.h"
 #include "pyspy/timeline.h"
 
+/*
+ * One process sampled in a window: its identity (pid and start time, so a
+ * reused pid is another process), what it runs, and its counts in the
+ * window.  'serial' numbers the processes of one session from 1.
+ */
+struct sampler_proc {
+	pid_t pid;
+	uint64_t start_time;       /* clock ticks after boot (/proc/PID/stat field 22) */
+	int32_t serial;
+	char program[512];         /* command line, arguments space-separated */
+	char python[16];           /* "3.12.1" */
+	uint64_t samples, failed;  /* in the window */
+	uint64_t late;             /* ticks missed while it was sampled */
+	bool exited;               /* dropped during the window */
+};
+
 /* One window of --interval: when it started, how long, how many samples. */
 struct sampler_window {
 	int64_t start_realtime_ns; /* wall clock (CLOCK_REALTIME) */
@@ -25,6 +41,11 @@ struct sampler_window {
 	uint64_t gil;              /* samples in which a thread held the GIL */
 	uint64_t gil_known;        /* samples in which the GIL holder was told */
 	unsigned threads;          /* Python threads in its last sample */
+	uint64_t stopped_ns;       /* time threads were held stopped in it */
+	uint64_t proc_samples;     /* samples taken, one per process per tick */
+	/* Every process sampled in the window (those that left it too). */
+	const struct sampler_proc *procs;
+	size_t nprocs;
 };
 
 struct sampler_opts {
@@ -50,6 +71,22 @@ struct sampler_opts {
 	 * rooted by a "process PID:"COMMAND"" frame (the target's too).
 	 */
 	bool subprocesses;
+	/*
+	 * serve: no fixed target (sampler_run's t and pi are NULL): the
+	 * processes to sample are those discover() lists, called every
+	 * discover_every seconds, attached as descendants are with
+	 * 'subprocesses'; one that exits or fails is dropped, and the
+	 * session runs on with none.  Each process's stacks are rooted by
+	 * the frame { proc_func, its serial } instead of a command label.
+	 */
+	size_t (*discover)(void *ctx, pid_t *out, size_t cap);
+	void *discover_ctx;
+	double discover_every;
+	uint32_t proc_func;
+	/* A process was attached ("attach") or dropped ("detach"), with why. */
+	void (*proc_event)(void *ctx, const struct sampler_proc *p, const char *what,
+			   const char *why);
+	void *event_ctx;
 	double interval;     /* seconds per window; 0 = one window, no callback */
 	/*
 	 * Called at the end of each full window, between samples (the target
@@ -105,6 +142,9 @@ struct sampler_stats {
 	struct sampler_window window; /* the last window (the whole recording
 					 without an interval) */
 	uint64_t processes;  /* processes sampled (1 without subprocesses) */
+	unsigned nprocs;     /* processes sampled now */
+	uint64_t stopped_ns; /* time threads were held stopped, over all samples */
+	uint64_t proc_samples; /* samples taken, one per process per tick */
 	bool target_exited;
 	bool quit;           /* the input callback ended it */
 	int stop_signal;     /* SIGINT/SIGTERM/SIGHUP that ended it, or 0 */

@@ -11,6 +11,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_record_def,
 	&cmd_top_def,
 	&cmd_dump_def,
+	&cmd_serve_def,
 	&cmd_query_def,
 	&cmd_collect_def,
 };
@@ -50,6 +51,7 @@ int cli_main(int argc, char **argv)
 	}
 	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
 		printf("pyspy-c %s\n", PYSPY_VERSION);
+		cli_print_fleet(stdout);
 		store_print_backends(stdout);
 		return 0;
 	}

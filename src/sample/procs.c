@@ -10,6 +10,13 @@
  * that execs (its image id changes) is attached afresh.  Each process's
  * stacks are rooted by "process PID:"COMMAND"".  A process that exits is
  * dropped; what was sampled of it stays in the profile.
+ *
+ * serve has no fixed target: the processes come from its discover()
+ * callback instead of the target's descendants, each rooted by the frame
+ * { o->proc_func, serial } (no text per process is interned: the agent
+ * runs for months), and one that fails is dropped, never fatal.  A
+ * process is the pair (pid, start time): a pid reused by another process
+ * is another process.
  */
 #define _GNU_SOURCE
 #include "sample_internal.h"
@@ -48,7 +55,8 @@ static void sproc_free(struct sproc *p)
 	free(p);
 }
 
-static struct sproc *sproc_new(struct target *t, struct pyinterp *pi, bool owned)
+static struct sproc *sproc_new(struct procs *ps, struct target *t, struct pyinterp *pi,
+			       bool owned)
 {
 	struct sproc *p = calloc(1, sizeof(*p));
 
@@ -60,8 +68,20 @@ static struct sproc *sproc_new(struct target *t, struct pyinterp *pi, bool owned
 	p->pi = pi;
 	p->owned = owned;
 	p->label = FUNC_NONE;
-	p->image = target_image_id(t->pid);
+	p->label_line = -1;
+	target_stat_ids(t->pid, &p->image, &p->info.start_time);
+	p->info.pid = t->pid;
+	p->info.serial = ++ps->serial;
+	target_cmdline(t, p->info.program, sizeof(p->info.program));
+	snprintf(p->info.python, sizeof(p->info.python), "%d.%d.%d", pi->major, pi->minor,
+		 pi->micro);
 	return p;
+}
+
+static void event(struct procs *ps, const struct sproc *p, const char *what, const char *why)
+{
+	if (ps->o->proc_event)
+		ps->o->proc_event(ps->o->event_ctx, &p->info, what, why);
 }
 
 int procs_init(struct procs *ps, struct target *t, struct pyinterp *pi, struct profile *prof,
@@ -72,7 +92,10 @@ int procs_init(struct procs *ps, struct target *t, struct pyinterp *pi, struct p
 	memset(ps, 0, sizeof(*ps));
 	ps->prof = prof;
 	ps->o = o;
-	root = sproc_new(t, pi, false);
+	if (!t)
+		return 0;
+	ps->fixed = 1;
+	root = sproc_new(ps, t, pi, false);
 	if (!root)
 		return -PERR_NOMEM;
 	root->native = o->native;
@@ -90,12 +113,36 @@ void procs_free(struct procs *ps)
 	ps->n = 0;
 }
 
-void procs_drop(struct procs *ps, size_t i)
+void procs_drop(struct procs *ps, size_t i, const char *why)
 {
-	if (i == 0 || i >= ps->n)
+	struct sproc *p;
+
+	if (i < ps->fixed || i >= ps->n)
 		return; /* the target itself ends the recording instead */
-	sproc_free(ps->p[i]);
+	p = ps->p[i];
+	event(ps, p, "detach", why);
+	/* Its counts stay in the window's (the oldest go when full). */
+	if (ps->ngone == TARGET_MAX_PROCS)
+		memmove(ps->gone, ps->gone + 1, --ps->ngone * sizeof(ps->gone[0]));
+	ps->gone[ps->ngone] = p->info;
+	ps->gone[ps->ngone++].exited = true;
+	sproc_free(p);
 	ps->p[i] = ps->p[--ps->n];
+}
+
+size_t procs_window(struct procs *ps, struct sampler_proc *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ps->ngone && n < cap; i++)
+		out[n++] = ps->gone[i];
+	for (size_t i = 0; i < ps->n && n < cap; i++) {
+		struct sampler_proc *in = &ps->p[i]->info;
+		out[n++] = *in;
+		in->samples = in->failed = in->late = 0;
+	}
+	ps->ngone = 0;
+	return n;
 }
 
 static struct procs_seen *seen(struct procs *ps, pid_t pid)
@@ -107,29 +154,39 @@ static struct procs_seen *seen(struct procs *ps, pid_t pid)
 }
 
 /* Open a descendant and find its interpreter; NULL when it is not (yet) Python. */
-static struct sproc *attach(struct procs *ps, pid_t pid)
+static struct sproc *attach(struct procs *ps, pid_t pid, int *err)
 {
 	struct target *t = calloc(1, sizeof(*t));
 	struct pyinterp *pi = calloc(1, sizeof(*pi));
 	struct sproc *p = NULL;
 
+	*err = -PERR_NOMEM;
 	if (!t || !pi)
 		goto fail;
 	/* Not traced until it proves to be Python: a process that is not is
 	 * never stopped, only read. */
-	if (target_open(t, pid, false) != 0 || pyinterp_attach(pi, t, ps->prof) != 0 ||
-	    (ps->o->blocking && target_seize(t) != 0))
+	if ((*err = target_open(t, pid, false)) != 0 ||
+	    (*err = pyinterp_attach(pi, t, ps->prof)) != 0 ||
+	    (ps->o->blocking && (*err = ps->o->discover ? target_seize_listed(t)
+							 : target_seize(t)) != 0))
 		goto fail;
-	if (!(p = sproc_new(t, pi, true)))
+	*err = -PERR_NOMEM;
+	if (!(p = sproc_new(ps, t, pi, true)))
 		goto fail;
+	*err = 0;
 	/* Samples of idle threads are dropped: their frames need not be read. */
 	p->s->skip_idle = !ps->o->idle;
-	if (ps->o->native) {
+	if (ps->o->native || ps->o->native_opts) {
 		p->native = native_open(t, pi, ps->o->native_opts);
 		if (p->native)
 			p->s->keep_sources = true;
 	}
-	p->label = process_label(ps->prof, t);
+	if (ps->o->discover) {
+		p->label = ps->o->proc_func;
+		p->label_line = p->info.serial;
+	} else {
+		p->label = process_label(ps->prof, t);
+	}
 	/* Learn its threads without stopping any (as for the target). */
 	if (ps->o->blocking) {
 		struct py_gil g1, g2;
@@ -152,44 +209,59 @@ void procs_refresh(struct procs *ps, int64_t now)
 	static pid_t kids[TARGET_MAX_PROCS];
 	size_t n;
 
-	/* A process that ran another program is attached afresh. */
-	for (size_t i = 1; i < ps->n;) {
-		uint64_t image = target_image_id(ps->p[i]->t->pid);
-		if (image && image != ps->p[i]->image) {
-			procs_drop(ps, i);
+	/* A process that ran another program is attached afresh; a pid that
+	 * now names another process is dropped. */
+	for (size_t i = ps->fixed; i < ps->n;) {
+		uint64_t image, start;
+		if (target_stat_ids(ps->p[i]->t->pid, &image, &start) == 0 &&
+		    (image != ps->p[i]->image || start != ps->p[i]->info.start_time)) {
+			procs_drop(ps, i, image != ps->p[i]->image ? "exec" : "exited");
 			continue;
 		}
 		i++;
 	}
-	n = target_descendants(ps->p[0]->t->pid, kids, TARGET_MAX_PROCS);
+	if (ps->o->discover)
+		n = ps->o->discover(ps->o->discover_ctx, kids, TARGET_MAX_PROCS);
+	else
+		n = target_descendants(ps->p[0]->t->pid, kids, TARGET_MAX_PROCS);
 	for (size_t k = 0; k < n; k++) {
 		pid_t pid = kids[k];
 		struct procs_seen *sn;
-		uint64_t image;
+		uint64_t image, start;
 		struct sproc *p;
 		bool have = false;
+		int err;
 
 		for (size_t i = 0; i < ps->n && !have; i++)
 			have = ps->p[i]->t->pid == pid;
 		if (have || ps->n >= TARGET_MAX_PROCS)
 			continue;
-		image = target_image_id(pid);
+		if (target_stat_ids(pid, &image, &start) != 0)
+			continue; /* gone already */
 		sn = seen(ps, pid);
-		if (sn && sn->image == image && (now < sn->next || now - sn->first > RETRY_NS))
+		if (sn && sn->image == image && sn->start_time == start &&
+		    (now < sn->next || now - sn->first > RETRY_NS))
 			continue;
-		p = attach(ps, pid);
+		p = attach(ps, pid, &err);
 		if (p) {
 			ps->p[ps->n++] = p;
 			ps->attached++;
+			event(ps, p, "attach", NULL);
 			continue;
 		}
-		if (!sn || sn->image != image) {
+		if (!sn || sn->image != image || sn->start_time != start) {
 			if (!sn && ps->nseen < TARGET_MAX_PROCS)
 				sn = &ps->seen[ps->nseen++];
 			else if (!sn)
 				sn = &ps->seen[pid % TARGET_MAX_PROCS]; /* table full: reuse */
-			*sn = (struct procs_seen){ .pid = pid, .image = image, .first = now,
-						   .wait = FIRST_RETRY_NS };
+			*sn = (struct procs_seen){ .pid = pid, .image = image, .start_time = start,
+						   .first = now, .wait = FIRST_RETRY_NS };
+			/* Not Python (yet) is quiet; anything else is said once. */
+			if (ps->o->proc_event && err != -PERR_NOTPY && err != -PERR_GONE &&
+			    err != -PERR_NOPROC) {
+				struct sampler_proc info = { .pid = pid, .start_time = start };
+				ps->o->proc_event(ps->o->event_ctx, &info, "error", perr_detail(err));
+			}
 		} else {
 			sn->wait *= 2;
 		}

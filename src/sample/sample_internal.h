@@ -11,7 +11,9 @@ struct sproc {
 	struct native *native;  /* its C stacks (--native), or NULL */
 	bool owned;             /* a descendant opened here (t, pi, native freed here) */
 	uint32_t label;         /* "process PID:"CMD"" root frame, FUNC_NONE if none */
+	int32_t label_line;     /* the root frame's line: -1, or serve's serial */
 	uint64_t image;         /* target_image_id() when attached */
+	struct sampler_proc info; /* identity and counts of the window */
 	struct py_sample *s;    /* its last sample */
 	int64_t last_refresh;   /* of its thread list (non-blocking) */
 	bool moved;             /* blocking: the last sample's first guess at
@@ -23,14 +25,22 @@ struct sproc {
 /* A descendant that is not Python (yet): when to look again. */
 struct procs_seen {
 	pid_t pid;
-	uint64_t image;
+	uint64_t image, start_time;
 	int64_t first, next, wait;
 };
 
-/* The target (p[0], not owned) and, with --subprocesses, its descendants. */
+/*
+ * The target (p[0], not owned) and, with --subprocesses, its descendants;
+ * or (serve, o->discover) only the processes discovered, all owned.
+ */
 struct procs {
 	struct sproc *p[TARGET_MAX_PROCS];
 	size_t n;
+	size_t fixed;           /* p[0 .. fixed-1] are never dropped (1 or 0) */
+	int32_t serial;         /* the last process serial given */
+	/* Processes dropped during the current window, for its counts. */
+	struct sampler_proc gone[TARGET_MAX_PROCS];
+	size_t ngone;
 	struct procs_seen seen[TARGET_MAX_PROCS];
 	size_t nseen;
 	struct profile *prof;
@@ -38,12 +48,15 @@ struct procs {
 	uint64_t attached;      /* processes sampled in all, for the summary */
 };
 
+/* 't' NULL: no fixed target (serve). */
 int procs_init(struct procs *ps, struct target *t, struct pyinterp *pi, struct profile *prof,
 	       const struct sampler_opts *o);
 /* Attach new descendants, re-attach those that exec'd (every REFRESH_NS). */
 void procs_refresh(struct procs *ps, int64_t now);
-/* Drop descendant i (it exited); p[0] cannot be dropped. */
-void procs_drop(struct procs *ps, size_t i);
+/* Drop process i (it exited or failed: 'why'); p[0 .. fixed-1] cannot be dropped. */
+void procs_drop(struct procs *ps, size_t i, const char *why);
+/* Every process of the window into out (those dropped too); counts restart. */
+size_t procs_window(struct procs *ps, struct sampler_proc *out, size_t cap);
 void procs_free(struct procs *ps);
 
 #endif

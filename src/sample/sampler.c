@@ -172,7 +172,7 @@ static void record_thread(struct sproc *p, struct profile *prof, const struct sa
 	if (th->truncated)
 		st->truncated++;
 	if (p->label != FUNC_NONE)
-		buf[n++] = (struct frame_ref){ p->label, -1 };
+		buf[n++] = (struct frame_ref){ p->label, p->label_line };
 	/* The timeline names its threads even without --threads. */
 	if (o->threads || o->timeline)
 		label = thread_label(lb, p->pi, t, prof, th);
@@ -414,6 +414,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	struct target *t = p->t;
 	struct py_sample *s = p->s;
 	uint64_t degraded = p->pi->degraded;
+	int64_t stop_at = 0;
 	int rc;
 
 	/*
@@ -433,12 +434,14 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	/* The OS state must be read before the stop, which changes it; with
 	 * --idle nothing depends on it (with --native, which threads to stop
 	 * and show does). */
-	if (!o->idle || o->native)
+	if (!o->idle || o->native || o->native_opts)
 		target_read_states(t);
 	if (o->blocking) {
+		stop_at = now_ns();
 		rc = stop_for_sample(p, o, st);
 		if (rc) {
 			target_resume(t);
+			st->stopped_ns += (uint64_t)(now_ns() - stop_at);
 			if (rc == -PERR_GONE)
 				return rc;
 			count_failure(st, p, rc);
@@ -456,8 +459,10 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	 * C stacks are read from the stopped threads while recording: with
 	 * --native the target runs again only after that.
 	 */
-	if (o->blocking && (rc || !p->native))
+	if (o->blocking && (rc || !p->native)) {
 		target_resume(t);
+		st->stopped_ns += (uint64_t)(now_ns() - stop_at);
+	}
 	if (rc == -PERR_GONE || t->gone)
 		return -PERR_GONE;
 	if (rc == -PERR_PERM || rc == -PERR_VERSION)
@@ -474,8 +479,10 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 		if (!s->threads[i].tid && s->threads[i].thread_id)
 			p->unknown_thread = true;
 	rc = record_sample(p, prof, o, lb, st);
-	if (o->blocking && p->native)
+	if (o->blocking && p->native) {
 		target_resume(t);
+		st->stopped_ns += (uint64_t)(now_ns() - stop_at);
+	}
 	return rc ? rc : 1;
 }
 
@@ -488,14 +495,19 @@ static int take_samples(struct procs *ps, struct profile *prof, const struct sam
 	if (o->timeline)
 		timeline_begin_sample(o->timeline, when);
 	for (size_t i = 0; i < ps->n;) {
-		int rc = take_sample(ps->p[i], prof, o, lb, st);
-		if (rc == -PERR_GONE && i > 0) {
-			procs_drop(ps, i);
+		struct sproc *p = ps->p[i];
+		int rc = take_sample(p, prof, o, lb, st);
+		/* serve: a process that fails is dropped, never the session. */
+		if (i >= ps->fixed && (rc == -PERR_GONE || (rc < 0 && o->discover))) {
+			procs_drop(ps, i, rc == -PERR_GONE ? "exited" : perr_detail(rc));
 			continue;
 		}
 		if (rc < 0)
 			return rc;
 		taken |= rc == 1;
+		p->info.samples += rc == 1;
+		p->info.failed += rc == 0;
+		st->proc_samples += rc == 1;
 		i++;
 	}
 	if (taken)
@@ -517,6 +529,8 @@ static void window_of(const struct sampler_stats *st, const struct sampler_stats
 		.gil = st->gil - mark->gil,
 		.gil_known = st->gil_known - mark->gil_known,
 		.threads = st->threads,
+		.stopped_ns = st->stopped_ns - mark->stopped_ns,
+		.proc_samples = st->proc_samples - mark->proc_samples,
 	};
 }
 
@@ -585,15 +599,18 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 	int64_t late_ns = 0;        /* how late a wake-up usually is (moving average) */
 	int64_t spin_late_ns = 0;   /* how late a spin ends (moving average) */
 	uint64_t spin_probe = 0;
+	int64_t refresh_ns = o->discover && o->discover_every > 0 ?
+				     (int64_t)(o->discover_every * 1e9) : REFRESH_NS;
 	struct procs *ps = calloc(1, sizeof(*ps));
 	struct labels *lb = calloc(1, sizeof(*lb));
+	struct sampler_proc *wprocs = calloc(2 * TARGET_MAX_PROCS, sizeof(*wprocs));
 	int sfd = make_signalfd(), rc = 0;
 	struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
 				 { .fd = o->input ? o->input_fd : -1, .events = POLLIN } };
 
 	memset(st, 0, sizeof(*st));
 	mark = *st;
-	if (!ps || !lb || sfd < 0 || procs_init(ps, t, pi, prof, o) != 0) {
+	if (!ps || !lb || !wprocs || sfd < 0 || procs_init(ps, t, pi, prof, o) != 0) {
 		rc = perr_set(PERR_RUNTIME, "cannot set up the sampler: %s", strerror(errno));
 		goto out;
 	}
@@ -602,16 +619,17 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 	if (period / 20 < DEFAULT_SLACK_NS)
 		prctl(PR_SET_TIMERSLACK, (unsigned long)(period / 20 > 1 ? period / 20 : 1), 0, 0, 0);
 	/* 3.11+ needs the frames' addresses to find the eval calls. */
-	if (o->native)
+	if (o->native && t)
 		ps->p[0]->s->keep_sources = true;
 	/* Samples of idle threads are dropped: their frames need not be read. */
-	ps->p[0]->s->skip_idle = !o->idle;
+	if (t)
+		ps->p[0]->s->skip_idle = !o->idle;
 	/*
 	 * Learn which thread state is which thread with one walk that stops
 	 * nothing, so that even the first sample stops only what must stop
 	 * (a full stop wakes every sleeping thread out of its system call).
 	 */
-	if (o->blocking || o->threads || o->timeline) {
+	if (t && (o->blocking || o->threads || o->timeline)) {
 		struct py_sample *s0 = ps->p[0]->s;
 		struct py_gil g1, g2;
 		target_read_states(t);
@@ -620,7 +638,7 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 				if (s0->threads[i].nframes)
 					thread_label(lb, pi, t, prof, &s0->threads[i]);
 	}
-	if (o->subprocesses)
+	if (o->subprocesses || o->discover)
 		procs_refresh(ps, now_ns());
 	start = now_ns();
 	realtime0 = realtime_ns();
@@ -641,6 +659,8 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 			struct sampler_window w;
 			window_of(st, &mark, realtime0 + (window_start - start),
 				  window_end - window_start, &w);
+			w.procs = wprocs;
+			w.nprocs = procs_window(ps, wprocs, 2 * TARGET_MAX_PROCS);
 			window_start = window_end;
 			window_end += interval;
 			mark = *st;
@@ -683,7 +703,7 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 				break;
 			}
 		}
-		if (t->gone) {
+		if (t && t->gone) {
 			st->target_exited = true;
 			break;
 		}
@@ -702,13 +722,16 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		if (now - next >= period) {
 			int64_t missed = (now - next) / period;
 			st->late += (uint64_t)missed;
+			for (size_t i = 0; i < ps->n; i++)
+				ps->p[i]->info.late += (uint64_t)missed;
 			next += missed * period;
 		}
 		next += period;
 		st->ticks++;
-		if (o->subprocesses && now - last_procs >= REFRESH_NS) {
+		if ((o->subprocesses || o->discover) && now - last_procs >= refresh_ns) {
 			procs_refresh(ps, now);
 			last_procs = now;
+			st->nprocs = (unsigned)ps->n;
 		}
 		rc = take_samples(ps, prof, o, lb, st, now - start);
 		if (rc == -PERR_GONE) {
@@ -736,5 +759,6 @@ out:
 	}
 	free(ps);
 	free(lb);
+	free(wprocs);
 	return rc;
 }

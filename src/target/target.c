@@ -366,21 +366,30 @@ void target_thread_comm(struct target *t, pid_t tid, char *buf, size_t len)
 	snprintf(buf, len, "%s", tmp);
 }
 
-void target_cmdline(struct target *t, char *buf, size_t len)
+int target_pid_cmdline(pid_t pid, char *buf, size_t len)
 {
 	char path[64];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)t->pid);
-	n = read_small(path, buf, len);
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	n = len > 1 ? read_small(path, buf, len - 1) : -1;
+	/* Trailing NULs (one per argument end) go, the others become spaces. */
+	while (n > 0 && buf[n - 1] == '\0')
+		n--;
 	if (n <= 0) {
 		snprintf(buf, len, "?");
-		return;
+		return -1;
 	}
-	/* Arguments are NUL-separated; the last NUL ends the string. */
-	for (ssize_t i = 0; i < n - 1; i++)
+	for (ssize_t i = 0; i < n; i++)
 		if (buf[i] == '\0')
 			buf[i] = ' ';
+	buf[n] = '\0';
+	return 0;
+}
+
+void target_cmdline(struct target *t, char *buf, size_t len)
+{
+	target_pid_cmdline(t->pid, buf, len);
 }
 
 /* Append the children of 'pid' that out[0 .. *n) does not hold yet. */
@@ -423,27 +432,40 @@ size_t target_descendants(pid_t root, pid_t *out, size_t cap)
 	return n;
 }
 
-uint64_t target_image_id(pid_t pid)
+int target_stat_ids(pid_t pid, uint64_t *image, uint64_t *start_time)
 {
 	char path[64], buf[1024], *p;
-	unsigned long long v[3] = { 0, 0, 0 };
+	unsigned long long v[3] = { 0, 0, 0 }, start = 0;
 	ssize_t n;
 
+	*image = *start_time = 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	n = read_small(path, buf, sizeof(buf) - 1);
 	if (n <= 0)
-		return 0;
+		return -1;
 	buf[n] = '\0';
-	/* Fields 26-28: startcode, endcode, startstack; field 3 follows ") ". */
+	/* Field 22: starttime; 26-28: startcode, endcode, startstack; field 3
+	 * follows ") " (the name in parentheses may hold anything). */
 	p = strrchr(buf, ')');
 	for (int field = 3; p && field <= 28; field++) {
 		p = strchr(p + 1, ' ');
+		if (p && field == 22)
+			start = strtoull(p + 1, NULL, 10);
 		if (p && field >= 26)
 			v[field - 26] = strtoull(p + 1, NULL, 10);
 	}
 	if (!p)
-		return 0;
-	return v[0] * 0x9e3779b97f4a7c15ull ^ v[1] * 0xc2b2ae3d27d4eb4full ^ v[2];
+		return -1;
+	*image = v[0] * 0x9e3779b97f4a7c15ull ^ v[1] * 0xc2b2ae3d27d4eb4full ^ v[2];
+	*start_time = start;
+	return 0;
+}
+
+uint64_t target_image_id(pid_t pid)
+{
+	uint64_t image, start;
+
+	return target_stat_ids(pid, &image, &start) == 0 ? image : 0;
 }
 
 static bool same_pidns(pid_t pid)
@@ -511,7 +533,7 @@ static int explain_perm(pid_t pid, int err)
 }
 
 /* Seize every thread, repeating until no new thread appears. */
-static int seize_all(struct target *t)
+static int seize_all(struct target *t, bool listed_too)
 {
 	static pid_t tids[TARGET_MAX_THREADS];
 
@@ -522,8 +544,9 @@ static int seize_all(struct target *t)
 		if (n <= 0)
 			return perr_set(PERR_NOPROC, "no such process: %d", (int)t->pid);
 		for (int i = 0; i < n; i++) {
+			const struct target_thread *have = target_thread_by_tid(t, tids[i]);
 			int rc;
-			if (target_thread_by_tid(t, tids[i]))
+			if (have && (have->seized || !listed_too))
 				continue;
 			rc = target_seize_thread(t, tids[i]);
 			if (rc == -PERR_PERM) {
@@ -611,7 +634,7 @@ int target_open(struct target *t, pid_t pid, bool seize)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
 	if (seize) {
-		rc = seize_all(t);
+		rc = seize_all(t, false);
 		if (rc)
 			return rc;
 	} else {
@@ -624,8 +647,18 @@ int target_open(struct target *t, pid_t pid, bool seize)
 
 int target_seize(struct target *t)
 {
+	/*
+	 * Threads that target_open() listed are left unseized here: record -s
+	 * has always sampled its descendants so (see target.h);
+	 * target_seize_listed() seizes them.
+	 */
+	return t->traced ? 0 : seize_all(t, false);
+}
+
+int target_seize_listed(struct target *t)
+{
 	/* Threads already listed are seized in place (target_seize_thread). */
-	return t->traced ? 0 : seize_all(t);
+	return t->traced ? 0 : seize_all(t, true);
 }
 
 void target_close(struct target *t)

@@ -41,9 +41,9 @@ BASH_COMPLETION_LIB = Path("/usr/share/bash-completion/bash_completion")
 
 # The commands whose options are documented (man page, README, contract,
 # completions), and the README.md section holding each one's option table.
-COMMANDS = ["record", "dump", "top", "query", "collect"]
+COMMANDS = ["record", "dump", "top", "serve", "query", "collect"]
 README_SECTIONS = {"record": "Usage", "dump": "Dump: what is it doing right now?",
-                   "top": "Live view: top",
+                   "top": "Live view: top", "serve": "Continuous profiling: serve",
                    "query": "The fleet's history: query",
                    "collect": "The collector: collect"}
 

@@ -26,5 +26,6 @@ int unit_store_sqlite(void);
 int unit_store_postgres(void);
 int unit_feed(void);
 int unit_agents(void);
+int unit_json(void);
 
 #endif

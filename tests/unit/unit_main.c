@@ -33,6 +33,7 @@ static const struct {
 	{ "store_postgres", unit_store_postgres },
 	{ "feed", unit_feed },
 	{ "agents", unit_agents },
+	{ "json", unit_json },
 };
 
 int main(int argc, char **argv)

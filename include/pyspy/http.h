@@ -1,0 +1,93 @@
+/*
+ * http.h - the HTTP server, as the rest of pyspy-c sees it.  Only
+ * src/http/http.c includes <microhttpd.h>.
+ *
+ * The server listens on a socket opened here on the exact address asked
+ * (never every interface), serves GET and HEAD only, checks the Host
+ * header (DNS rebinding) and the bearer token, bounds the query (number
+ * of parameters, their length, names the route accepts) and then calls
+ * the route's handler, on one of the server's threads.  Handlers never
+ * touch the sampler: they read what it published.
+ */
+#ifndef PYSPY_HTTP_H
+#define PYSPY_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Limits, all in one place (the man page quotes them). */
+#define HTTP_MAX_CONNECTIONS 64      /* at once, over all clients */
+#define HTTP_MAX_PER_IP 16           /* at once, from one address */
+#define HTTP_TIMEOUT_S 30            /* an idle or slow connection is closed */
+#define HTTP_MEMORY_PER_CONN 16384   /* request line and headers must fit */
+#define HTTP_MAX_PARAMS 8            /* query parameters per request */
+#define HTTP_MAX_PARAM_LEN 256       /* bytes per parameter value */
+#define HTTP_MAX_TOKEN 256
+
+struct http_request;
+
+/*
+ * A handler's answer: status, content type, body (a memory stream the
+ * handler writes to; the dispatcher opened it), and an optional
+ * Content-Disposition file name.
+ */
+struct http_reply {
+	int status;
+	const char *type;             /* Content-Type */
+	const char *filename;         /* Content-Disposition: attachment, or NULL */
+	FILE *body;
+};
+
+typedef void (*http_handler)(void *ctx, const struct http_request *rq, struct http_reply *r);
+
+/* A route: exact path, the query parameters it takes (comma-separated). */
+struct http_route {
+	const char *path;
+	http_handler handler;
+	const char *params;
+};
+
+struct http_config {
+	const char *listen;           /* "ADDR:PORT", "[V6]:PORT", "localhost:PORT" */
+	const char *token_file;       /* NULL: no token (loopback only) */
+	const struct http_route *routes;
+	size_t nroutes;
+	void *ctx;                    /* handed to every handler */
+};
+
+struct http_server;
+
+/*
+ * Open the socket, read the token, start serving.  On failure returns
+ * NULL with the reason in err (one line); a non-loopback address without
+ * a token is refused.  Logs "listening on http://ADDR:PORT" on stderr.
+ */
+struct http_server *http_start(const struct http_config *c, char *err, size_t errlen);
+void http_stop(struct http_server *s);
+
+/* The value of query parameter 'name', or NULL (bounded, checked by the dispatcher). */
+const char *http_param(const struct http_request *rq, const char *name);
+/* A HEAD request (the body is computed and dropped). */
+bool http_is_head(const struct http_request *rq);
+
+/*
+ * Reply 'status' with a one-line text body (a 4xx's reason, say).
+ */
+void http_reply_text(struct http_reply *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/*
+ * Parse parameter 'name' as a number in [min, max] (absent: 'def').
+ * Returns 0, or -1 after setting a 400 reply that says why.
+ */
+int http_param_number(const struct http_request *rq, struct http_reply *r, const char *name,
+		      double min, double max, double def, double *out);
+
+/* Requests answered, by status class, for /metrics. */
+struct http_counts {
+	uint64_t requests, status_2xx, status_4xx, status_5xx;
+};
+void http_counts(struct http_server *s, struct http_counts *out);
+
+#endif

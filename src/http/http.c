@@ -1,0 +1,566 @@
+/*
+ * http.c - the one file that talks to libmicrohttpd (include/pyspy/http.h).
+ *
+ * We open the listening socket ourselves, on the exact address asked
+ * (libmicrohttpd would bind every interface unless told), and hand it
+ * over; every server option is set in start_daemon(), in one place: a
+ * thread per connection (handlers may block, as a pprof scrape does for
+ * its N seconds) under a connection limit, a per-address limit, an idle
+ * timeout (libmicrohttpd's default is none) and a memory bound per
+ * connection that the request line and headers must fit (else 431/414,
+ * answered by libmicrohttpd).
+ *
+ * One dispatcher runs before any handler: GET or HEAD (405), a known
+ * path (404), the Host header (421: a page in a browser that rebinds a
+ * name of its own to 127.0.0.1 must not read the agent), the bearer
+ * token (401, compared in constant time), and the query (400: at most
+ * HTTP_MAX_PARAMS, each value at most HTTP_MAX_PARAM_LEN bytes, names
+ * the route takes).  Every error is a one-line text body.
+ */
+#define _GNU_SOURCE
+#include "pyspy/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if MHD_VERSION < 0x00097100
+typedef int MHD_RESULT;
+#else
+typedef enum MHD_Result MHD_RESULT;
+#endif
+
+#define THREAD_STACK (1u << 20)
+#define LISTEN_BACKLOG 64
+
+struct http_server {
+	struct MHD_Daemon *mhd;
+	int fd;
+	const struct http_route *routes;
+	size_t nroutes;
+	void *ctx;
+	bool loopback;
+	unsigned port;
+	char token[HTTP_MAX_TOKEN + 1];
+	size_t token_len;              /* 0: no token */
+	uint64_t requests, s2xx, s4xx, s5xx;   /* atomics */
+};
+
+struct http_request {
+	struct MHD_Connection *conn;
+	bool head;
+	size_t nparams;
+	const char *keys[HTTP_MAX_PARAMS];
+	const char *values[HTTP_MAX_PARAMS];
+	bool too_many, too_long;
+};
+
+const char *http_param(const struct http_request *rq, const char *name)
+{
+	for (size_t i = 0; i < rq->nparams; i++)
+		if (strcmp(rq->keys[i], name) == 0)
+			return rq->values[i];
+	return NULL;
+}
+
+bool http_is_head(const struct http_request *rq)
+{
+	return rq->head;
+}
+
+void http_reply_text(struct http_reply *r, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* The body may hold part of a reply that failed half way: start over. */
+	fflush(r->body);
+	rewind(r->body);
+	r->status = status;
+	r->type = "text/plain; charset=utf-8";
+	r->filename = NULL;
+	va_start(ap, fmt);
+	vfprintf(r->body, fmt, ap);
+	va_end(ap);
+	fputc('\n', r->body);
+}
+
+int http_param_number(const struct http_request *rq, struct http_reply *r, const char *name,
+		      double min, double max, double def, double *out)
+{
+	const char *s = http_param(rq, name);
+	char *end;
+	double v;
+
+	if (!s) {
+		*out = def;
+		return 0;
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	if (!*s || errno || *end || v != v || v < min || v > max) {
+		http_reply_text(r, 400, "bad value for '%s': expected a number from %g to %g", name,
+				min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+void http_counts(struct http_server *s, struct http_counts *out)
+{
+	out->requests = __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
+	out->status_2xx = __atomic_load_n(&s->s2xx, __ATOMIC_RELAXED);
+	out->status_4xx = __atomic_load_n(&s->s4xx, __ATOMIC_RELAXED);
+	out->status_5xx = __atomic_load_n(&s->s5xx, __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------------------ */
+/* the listening address */
+
+struct addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	bool v6, loopback;
+};
+
+static int parse_listen(const char *s, struct addr *a, char *err, size_t errlen)
+{
+	char host[128];
+	const char *colon, *port_s;
+	char *end;
+	unsigned long port;
+	size_t hlen;
+
+	memset(a, 0, sizeof(*a));
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			goto bad;
+		hlen = (size_t)(close - s - 1);
+		port_s = close + 2;
+		if (hlen >= sizeof(host))
+			goto bad;
+		memcpy(host, s + 1, hlen);
+		host[hlen] = '\0';
+		a->v6 = true;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			goto bad;
+		hlen = (size_t)(colon - s);
+		if (hlen == 0 || hlen >= sizeof(host))
+			goto bad;
+		memcpy(host, s, hlen);
+		host[hlen] = '\0';
+		port_s = colon + 1;
+		if (strcasecmp(host, "localhost") == 0)
+			strcpy(host, "127.0.0.1");
+	}
+	errno = 0;
+	port = strtoul(port_s, &end, 10);
+	if (!*port_s || *end || errno || port > 65535)
+		goto bad;
+	if (a->v6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			goto bad;
+		a->len = sizeof(*in6);
+		a->loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+			goto bad;
+		a->len = sizeof(*in);
+		a->loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "invalid value '%s' for --listen (expected ADDR:PORT, an IPv4 "
+		 "address, [IPv6] or localhost, and a port from 0 to 65535)", s);
+	return -1;
+}
+
+static int open_socket(struct http_server *s, const struct addr *a, const char *listen_s,
+		       char *err, size_t errlen)
+{
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	char text[INET6_ADDRSTRLEN];
+	int one = 1;
+	int fd = socket(a->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a->v6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0 ||
+	    listen(fd, LISTEN_BACKLOG) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&bound, &blen) != 0)
+		goto fail;
+	if (a->v6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&bound;
+		s->port = ntohs(in6->sin6_port);
+		inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+		fprintf(stderr, "pyspy-c: listening on http://[%s]:%u\n", text, s->port);
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)&bound;
+		s->port = ntohs(in->sin_port);
+		inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+		fprintf(stderr, "pyspy-c: listening on http://%s:%u\n", text, s->port);
+	}
+	s->fd = fd;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot listen on '%s': %s", listen_s, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* The token: one line of a file only its owner can read. */
+static int read_token(struct http_server *s, const char *path, char *err, size_t errlen)
+{
+	char buf[HTTP_MAX_TOKEN + 2];
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "cannot read token file '%s': %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "cannot use token file '%s': not a regular file", path);
+		goto fail;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen, "cannot use token file '%s': others can read it "
+			 "(mode %03o; chmod 600 it)", path, (unsigned)(st.st_mode & 0777));
+		goto fail;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		snprintf(err, errlen, "cannot read token file '%s': %s", path, strerror(errno));
+		goto fail;
+	}
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	if (n < 16 || n > HTTP_MAX_TOKEN || strcspn(buf, " \t\r\n") != (size_t)n) {
+		snprintf(err, errlen, "cannot use token file '%s': the token must be one word of "
+			 "16 to %d characters", path, HTTP_MAX_TOKEN);
+		goto fail;
+	}
+	for (ssize_t i = 0; i < n; i++)
+		if ((unsigned char)buf[i] < 0x21 || (unsigned char)buf[i] > 0x7e) {
+			snprintf(err, errlen, "cannot use token file '%s': the token must be "
+				 "printable ASCII", path);
+			goto fail;
+		}
+	memcpy(s->token, buf, (size_t)n + 1);
+	s->token_len = (size_t)n;
+	close(fd);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* the dispatcher */
+
+static bool token_ok(const struct http_server *s, const char *auth)
+{
+	unsigned char diff = 0;
+	size_t len;
+
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+		return false;
+	auth += 7;
+	len = strnlen(auth, HTTP_MAX_TOKEN + 1);
+	/* The same work whatever the guess: every byte of the token is compared. */
+	diff = len != s->token_len;
+	for (size_t i = 0; i < s->token_len; i++)
+		diff |= (unsigned char)s->token[i] ^ (unsigned char)(i < len ? auth[i] : 0);
+	return diff == 0;
+}
+
+/* Loopback: a name or literal of this host, and our port if one is given. */
+static bool host_ok(const struct http_server *s, const char *host)
+{
+	static const char *const names[] = { "localhost", "127.0.0.1", "[::1]" };
+	const char *colon;
+	size_t hlen;
+
+	if (!s->loopback)
+		return true; /* the token guards it */
+	if (!host)
+		return true; /* HTTP/1.0; a browser always sends one */
+	colon = strrchr(host, ':');
+	if (colon && strchr(colon, ']'))
+		colon = NULL; /* "[::1]" alone */
+	hlen = colon ? (size_t)(colon - host) : strlen(host);
+	if (colon) {
+		char *end;
+		unsigned long port = strtoul(colon + 1, &end, 10);
+		if (!colon[1] || *end || port != s->port)
+			return false;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == hlen && strncasecmp(host, names[i], hlen) == 0)
+			return true;
+	return false;
+}
+
+static MHD_RESULT collect_param(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	struct http_request *rq = cls;
+
+	(void)kind;
+	if (rq->nparams == HTTP_MAX_PARAMS) {
+		rq->too_many = true;
+		return MHD_NO;
+	}
+	if (!value)
+		value = "";
+	if (strlen(key) > 64 || strlen(value) > HTTP_MAX_PARAM_LEN)
+		rq->too_long = true;
+	rq->keys[rq->nparams] = key;
+	rq->values[rq->nparams++] = value;
+	return MHD_YES;
+}
+
+/* Whether the comma-separated list 'names' holds 'key'. */
+static bool param_known(const char *names, const char *key)
+{
+	size_t len = strlen(key);
+
+	for (const char *p = names; p && *p;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		if (n == len && strncmp(p, key, n) == 0)
+			return true;
+		p = comma ? comma + 1 : NULL;
+	}
+	return false;
+}
+
+static void dispatch(struct http_server *s, struct MHD_Connection *conn, const char *url,
+		     const char *method, struct http_request *rq, struct http_reply *r)
+{
+	const struct http_route *route = NULL;
+
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		http_reply_text(r, 405, "method %s not allowed: only GET and HEAD", method);
+		return;
+	}
+	rq->head = strcmp(method, "HEAD") == 0;
+	if (!host_ok(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"))) {
+		http_reply_text(r, 421, "bad Host header: this agent answers to localhost, "
+				"127.0.0.1 or [::1] on port %u only", s->port);
+		return;
+	}
+	if (s->token_len &&
+	    !token_ok(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"))) {
+		http_reply_text(r, 401, "missing or wrong bearer token (Authorization: Bearer ...)");
+		return;
+	}
+	for (size_t i = 0; i < s->nroutes && !route; i++)
+		if (strcmp(s->routes[i].path, url) == 0)
+			route = &s->routes[i];
+	if (!route) {
+		http_reply_text(r, 404, "no such path (see /v1/info, or man pyspy-c)");
+		return;
+	}
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, rq);
+	if (rq->too_many) {
+		http_reply_text(r, 400, "too many query parameters (at most %d)", HTTP_MAX_PARAMS);
+		return;
+	}
+	if (rq->too_long) {
+		http_reply_text(r, 400, "query parameter too long (at most %d bytes)",
+				HTTP_MAX_PARAM_LEN);
+		return;
+	}
+	for (size_t i = 0; i < rq->nparams; i++) {
+		if (!param_known(route->params, rq->keys[i])) {
+			http_reply_text(r, 400, "unknown query parameter for %s (it takes: %s)",
+					route->path, route->params && *route->params ?
+					route->params : "none");
+			return;
+		}
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(rq->keys[k], rq->keys[i]) == 0) {
+				http_reply_text(r, 400, "query parameter given twice");
+				return;
+			}
+	}
+	r->status = 200;
+	route->handler(s->ctx, rq, r);
+}
+
+static MHD_RESULT answer(void *cls, struct MHD_Connection *conn, const char *url,
+			 const char *method, const char *version, const char *upload_data,
+			 size_t *upload_data_size, void **con_cls)
+{
+	static int first_call;
+	struct http_server *s = cls;
+	struct http_request rq = { .conn = conn };
+	struct http_reply r = { .status = 500, .type = "text/plain; charset=utf-8" };
+	struct MHD_Response *resp;
+	char *buf = NULL;
+	size_t len = 0;
+	MHD_RESULT ret;
+
+	(void)version;
+	(void)upload_data;
+	if (*con_cls == NULL) {
+		/* Called once with the headers, then with any body: answer now. */
+		*con_cls = &first_call;
+		if (*upload_data_size == 0 || strcmp(method, "GET") == 0 ||
+		    strcmp(method, "HEAD") == 0)
+			goto handle;
+	}
+	/* A body: ignored (never parsed); the answer was queued already, or is a 405. */
+	*upload_data_size = 0;
+	if (*con_cls == (void *)s)
+		return MHD_YES;
+handle:
+	*con_cls = s;
+	__atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
+	r.body = open_memstream(&buf, &len);
+	if (!r.body)
+		return MHD_NO;
+	dispatch(s, conn, url, method, &rq, &r);
+	if (fclose(r.body) != 0) {
+		free(buf);
+		return MHD_NO;
+	}
+	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(buf);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", r.type);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (r.filename) {
+		char cd[160];
+		snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", r.filename);
+		MHD_add_response_header(resp, "Content-Disposition", cd);
+	}
+	if (r.status == 401)
+		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+	if (r.status == 405)
+		MHD_add_response_header(resp, "Allow", "GET, HEAD");
+	if (r.status >= 500)
+		__atomic_add_fetch(&s->s5xx, 1, __ATOMIC_RELAXED);
+	else if (r.status >= 400)
+		__atomic_add_fetch(&s->s4xx, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&s->s2xx, 1, __ATOMIC_RELAXED);
+	ret = MHD_queue_response(conn, (unsigned)r.status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
+		msg[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (msg[i] == '\n')
+			msg[i] = ' ';
+	if (n > 1 && msg[0] >= 'A' && msg[0] <= 'Z' && msg[1] >= 'a' && msg[1] <= 'z')
+		msg[0] = (char)(msg[0] - 'A' + 'a');
+	fprintf(stderr, "pyspy-c: http: %s\n", msg);
+}
+
+static struct MHD_Daemon *start_daemon(struct http_server *s, bool v6)
+{
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_POLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+
+	/* The logger first, so that no message goes to libmicrohttpd's own. */
+	return MHD_start_daemon(flags, 0, NULL, NULL, answer, s,
+				MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+				MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_IP,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_PER_CONN,
+				MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
+				MHD_OPTION_END);
+}
+
+struct http_server *http_start(const struct http_config *c, char *err, size_t errlen)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+	struct addr a;
+
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->fd = -1;
+	s->routes = c->routes;
+	s->nroutes = c->nroutes;
+	s->ctx = c->ctx;
+	if (parse_listen(c->listen, &a, err, errlen) != 0)
+		goto fail;
+	s->loopback = a.loopback;
+	if (!a.loopback && !c->token_file) {
+		snprintf(err, errlen, "refusing to listen on '%s' without --token-file: anyone who "
+			 "can reach it could read the stacks and command lines of the profiled "
+			 "processes", c->listen);
+		goto fail;
+	}
+	if (c->token_file && read_token(s, c->token_file, err, errlen) != 0)
+		goto fail;
+	if (open_socket(s, &a, c->listen, err, errlen) != 0)
+		goto fail;
+	s->mhd = start_daemon(s, a.v6);
+	if (!s->mhd) {
+		snprintf(err, errlen, "cannot start the HTTP server on '%s'", c->listen);
+		goto fail;
+	}
+	s->fd = -1; /* libmicrohttpd owns it now, and closes it when stopped */
+	return s;
+fail:
+	http_stop(s);
+	return NULL;
+}
+
+void http_stop(struct http_server *s)
+{
+	if (!s)
+		return;
+	if (s->mhd)
+		MHD_stop_daemon(s->mhd);
+	if (s->fd >= 0)
+		close(s->fd);
+	explicit_bzero(s->token, sizeof(s->token));
+	free(s);
+}
