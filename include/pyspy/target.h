@@ -230,6 +230,13 @@ int target_stop_tids(struct target *t, const pid_t *tids, size_t n, int timeout_
 /* Resume every thread we hold stopped, re-injecting pending signals. */
 void target_resume(struct target *t);
 /*
+ * Resume every thread, and wait (at most timeout_ms) for the interrupts
+ * still on their way (a stop that timed out arrives late) so that they
+ * are let go too: after it, no thread stops for us unless asked again.
+ * Before the profiler suspends itself.  0, or -PERR_TIMEOUT.
+ */
+int target_settle(struct target *t, int timeout_ms);
+/*
  * Handle every pending ptrace event without blocking: re-inject signals,
  * adopt new threads, forget exited ones, notice that the process is gone.
  * Call whenever target_event_fd() is readable.

@@ -580,9 +580,14 @@ static int drain_signals(int fd, struct procs *ps)
 	for (size_t i = 0; i < ps->n; i++)
 		target_poll(ps->p[i]->t);
 	if (suspend && !stop) {
-		/* nothing is held between samples; make sure */
+		/*
+		 * Nothing is held between samples; make sure, and let the
+		 * interrupts of a stop that timed out arrive first: one that
+		 * came while we are suspended would hold its thread until
+		 * SIGCONT.
+		 */
 		for (size_t i = 0; i < ps->n; i++)
-			target_resume(ps->p[i]->t);
+			target_settle(ps->p[i]->t, 1000);
 		raise(SIGSTOP);
 	}
 	return stop;

@@ -437,6 +437,57 @@ static int stop_threads(struct target *t, const pid_t *tids, size_t n, int timeo
 	return t->gone ? -PERR_GONE : rc;
 }
 
+/* Whether an interrupt we sent is still on its way to some thread. */
+static bool interrupt_pending(const struct target *t)
+{
+	for (size_t i = 0; i < t->nthreads; i++) {
+		const struct target_thread *th = &t->threads[i];
+		if (th->seized && !th->stopped && th->expect_stop)
+			return true;
+	}
+	return false;
+}
+
+int target_settle(struct target *t, int timeout_ms)
+{
+	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	bool armed = false;
+	int rc = 0;
+
+	if (!t->traced)
+		return 0;
+	target_resume(t);
+	/* Not holding: each late stop is let go as it comes (handle_status). */
+	while (!t->gone && interrupt_pending(t)) {
+		int status;
+		pid_t tid;
+
+		if (!armed) {
+			set_alarm(deadline - now_ns());
+			armed = true;
+		}
+		tid = waitpid(-1, &status, __WALL);
+		if (tid > 0) {
+			handle_status(owner_of(t, tid), tid, status);
+			continue;
+		}
+		if (errno == ECHILD) {
+			t->gone = true;
+			break;
+		}
+		if (errno != EINTR)
+			continue;
+		if (now_ns() >= deadline) {
+			rc = -PERR_TIMEOUT;
+			break;
+		}
+		armed = false;
+	}
+	if (armed)
+		set_alarm(0);
+	return rc;
+}
+
 int target_stop(struct target *t, int timeout_ms)
 {
 	return stop_threads(t, NULL, 0, timeout_ms);

@@ -130,11 +130,19 @@ def _check_record(w, c, run, blocking):
     return taken, failed
 
 
+def _only_stop_timeouts(run, failed):
+    """No sample failed for what the target holds; a stop that timed out on a loaded
+    machine is not about the target's memory."""
+    if failed:
+        m = re.search(r", %d failed \((\d+): a thread did not stop in time\)" % failed, run.err)
+        assert m and int(m.group(1)) == failed, run.describe()
+
+
 def test_record_blocking(procs, corrupt_interp, tmp_path):
     w, c = _start(procs, corrupt_interp, tmp_path)
     run = _run(w, tmp_path, "record", "--threads", "--idle", "-r", RATE, "-d", DURATION)
     taken, failed = _check_record(w, c, run, blocking=True)
-    assert failed == 0, run.describe()
+    _only_stop_timeouts(run, failed)
 
 
 def test_record_nonblocking(procs, corrupt_interp, tmp_path):
@@ -142,7 +150,7 @@ def test_record_nonblocking(procs, corrupt_interp, tmp_path):
     run = _run(w, tmp_path, "record", "--threads", "--idle", "--nonblocking", "-r", RATE,
                "-d", DURATION)
     taken, failed = _check_record(w, c, run, blocking=False)
-    assert failed == 0, run.describe()
+    _only_stop_timeouts(run, failed)
 
 
 def test_record_native(procs, corrupt_interp, tmp_path):
