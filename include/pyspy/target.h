@@ -237,6 +237,11 @@ void target_resume(struct target *t);
  */
 int target_settle(struct target *t, int timeout_ms);
 /*
+ * Every thread listed is seized: a stop holds the whole process (what
+ * its memory says then cannot change under a read).
+ */
+bool target_all_seized(const struct target *t);
+/*
  * Handle every pending ptrace event without blocking: re-inject signals,
  * adopt new threads, forget exited ones, notice that the process is gone.
  * Call whenever target_event_fd() is readable.

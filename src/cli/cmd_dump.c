@@ -386,7 +386,7 @@ static int snapshot(struct dump *d, int64_t *stopped_ns)
 		d->gil_locked = g.locked == 1;
 	}
 	/* Stopped, what cannot be read is corrupt: shown degraded, counted. */
-	d->pi->degrade = d->a->blocking;
+	d->pi->degrade = d->a->blocking && target_all_seized(d->t);
 	degraded = d->pi->degraded;
 	rc = pyinterp_sample(d->pi, d->s);
 	if (rc == 0 && d->a->locals) {

@@ -437,6 +437,16 @@ static int stop_threads(struct target *t, const pid_t *tids, size_t n, int timeo
 	return t->gone ? -PERR_GONE : rc;
 }
 
+bool target_all_seized(const struct target *t)
+{
+	if (!t->traced || !t->nthreads)
+		return false;
+	for (size_t i = 0; i < t->nthreads; i++)
+		if (!t->threads[i].seized)
+			return false;
+	return true;
+}
+
 /* Whether an interrupt we sent is still on its way to some thread. */
 static bool interrupt_pending(const struct target *t)
 {
