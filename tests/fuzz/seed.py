@@ -21,6 +21,8 @@ the same inputs.
                  objects, names, line tables, thread names, locals) of a
                  small threaded program on every interpreter, saved by
                  build-fuzz/snapshot while the program is stopped
+  timearg        times as users write them, and an agents file
+  feed           /v1/windows answers of a real pyspy-c serve agent
   elfsym         small ELF files built with gcc: an executable and a shared
                  library holding a _PyRuntime in a .PyRuntime section,
                  stripped and not
@@ -246,6 +248,58 @@ def seed_walk(interps):
     return n
 
 
+TIMEARG_SEEDS = [b"-1h", b"now-15m", b"30m", b"-1h30m", b"2026-12-05T14:00:00Z",
+                 b"2026-12-05 14:00", b"1796526600", b"now", b"2026-12-05T14:00:00+02:00",
+                 b"web-1.internal:16384 service=web token=/etc/pyspy-c/web.token\n"
+                 b"# a comment\n[::1]:9 host=h\n"]
+
+
+def seed_timearg():
+    return sum(save("timearg", s) for s in TIMEARG_SEEDS)
+
+
+def seed_feed(interps):
+    """/v1/windows answers of a real agent sampling a real program."""
+    import json
+    import re
+    import urllib.request
+    py = next((a for n, a, _ in interps if n == "python3.12"), None)
+    if py is None:
+        return 0
+    target = subprocess.Popen(py + ["-c", WALK_PROBE], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+    agent = None
+    n = 0
+    try:
+        target.stdout.readline()
+        agent = subprocess.Popen([os.path.join(REPO, "pyspy-c"), "serve", "--pid", str(target.pid),
+                                  "--window", "1", "--listen", "127.0.0.1:0"],
+                                 stderr=subprocess.PIPE)
+        port = None
+        for _ in range(50):
+            line = agent.stderr.readline().decode()
+            m = re.search(r"listening on http://127.0.0.1:(\d+)", line)
+            if m:
+                port = int(m.group(1))
+                break
+        if port is None:
+            return 0
+        import time
+        time.sleep(3.5)
+        for since in (0, 1):
+            with urllib.request.urlopen("http://127.0.0.1:%d/v1/windows?since=%d" % (port, since),
+                                        timeout=10) as r:
+                body = r.read()
+            json.loads(body)
+            n += save("feed", body)
+    finally:
+        for p in (agent, target):
+            if p:
+                p.kill()
+                p.wait()
+    return n
+
+
 def main():
     interps = interpreters()
     print("interpreters: %s" % ", ".join(i[0] for i in interps))
@@ -253,7 +307,9 @@ def main():
                        ("pystr", lambda: seed_pystr(interps)),
                        ("debug_offsets", lambda: seed_debug_offsets(interps)),
                        ("elfsym", seed_elfsym),
-                       ("walk", lambda: seed_walk(interps))):
+                       ("walk", lambda: seed_walk(interps)),
+                       ("timearg", seed_timearg),
+                       ("feed", lambda: seed_feed(interps))):
         made = fn()
         fuzzer = os.path.join(REPO, "build-fuzz", "fuzz_" + target)
         dest = os.path.join(CORPUS, target)
