@@ -104,20 +104,24 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 
 all: $(PROG)
 
-# Objects are rebuilt when the compiler flags change (CI's -Werror, say).
-$(BUILD)/.flags: FORCE
-	@mkdir -p $(BUILD)
-	@echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)' > $@
-
 $(PROG): $(OBJS)
 	@[ -n "$(BASE_LIBS)" ] || { echo "missing libdw/libelf/libunwind-ptrace development files: run 'tests/deps build' (or apt-get install libdw-dev libelf-dev libunwind-dev)"; exit 1; }
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-$(BUILD)/%.o: %.c $(BUILD)/.flags
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Switching the fleet parts on or off (NO_FLEET=1) rebuilds what depends on it.
+FLEET_STAMP := $(BUILD)/.fleet-$(if $(HAVE_MHD),mhd,none)$(if $(HAVE_SQLITE),-sqlite)$(if $(HAVE_PQ),-pq)$(if $(HAVE_CURL),-curl)
+$(FLEET_STAMP):
+	@mkdir -p $(BUILD)
+	@rm -f $(BUILD)/.fleet-*
+	@touch $@
+$(BUILD)/src/cli/cli.o $(BUILD)/src/cli/cmd_serve.o $(BUILD)/src/cli/cmd_query.o \
+$(BUILD)/src/cli/cmd_collect.o $(BUILD)/src/store/store.o: $(FLEET_STAMP)
 
 $(BUILD)/tests/unit/%.o: override CFLAGS += -Itests/unit -Itests/fixtures
 
@@ -182,6 +186,6 @@ install: $(PROG)
 clean:
 	rm -rf build build-san build-fuzz pyspy-c tests/unit/run-unit
 
-.PHONY: all unit check demo bench install clean fuzz fuzz-build FORCE
+.PHONY: all unit check demo bench install clean fuzz fuzz-build
 
 -include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(wildcard build-fuzz/*/*.d build-fuzz/*/*/*.d)
