@@ -533,6 +533,38 @@ static int explain_perm(pid_t pid, int err)
 }
 
 /* Seize every thread, repeating until no new thread appears. */
+/* The tracer of thread 'tid' (0: none), or -1 when it cannot be read. */
+static int tracer_of(pid_t pid, pid_t tid)
+{
+	char path[96], buf[4096], *v;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	if (read_small(path, buf, sizeof(buf)) < 0 || (v = status_field(buf, "TracerPid")) == NULL)
+		return -1;
+	return atoi(v);
+}
+
+/*
+ * Whether thread 'tid' is traced by a tracer that is going away (or is
+ * not traced any more): a pyspy-c that just ended (dump after dump)
+ * releases its threads as it exits, a moment after its parent saw it end.
+ */
+static bool tracer_leaving(pid_t pid, pid_t tid)
+{
+	char path[64], buf[4096], *v;
+	int tracer = tracer_of(pid, tid);
+
+	if (tracer <= 0)
+		return tracer == 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", tracer);
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return true;
+	v = status_field(buf, "State");
+	return v && (v[0] == 'Z' || v[0] == 'X');
+}
+
+#define SEIZE_RETRIES 50      /* x 10 ms: a leaving tracer's release */
+
 static int seize_all(struct target *t, bool listed_too)
 {
 	static pid_t tids[TARGET_MAX_THREADS];
@@ -549,6 +581,18 @@ static int seize_all(struct target *t, bool listed_too)
 			if (have && (have->seized || !listed_too))
 				continue;
 			rc = target_seize_thread(t, tids[i]);
+			/*
+			 * Already ours: a thread another seized thread made
+			 * meanwhile is traced from its start (TRACECLONE); its
+			 * first stop adopts it (ptrace.c).
+			 */
+			if (rc == -PERR_PERM && tracer_of(t->pid, tids[i]) == (int)getpid())
+				continue;
+			for (int k = 0; rc == -PERR_PERM && k < SEIZE_RETRIES &&
+					tracer_leaving(t->pid, tids[i]); k++) {
+				usleep(10000);
+				rc = target_seize_thread(t, tids[i]);
+			}
 			if (rc == -PERR_PERM) {
 				int e = errno;
 				if (t->nthreads == 0)
