@@ -146,16 +146,23 @@ struct pyinterp {
 	 */
 	uint64_t degraded;
 	/*
-	 * What to do with what cannot be read.  true: the target is stopped
-	 * while it is walked, so what cannot be read now never will be (the
-	 * process corrupted it): show it degraded ("<unknown>", no line,
-	 * "[unreadable frame]", a cut chain) and count it in 'degraded'.
-	 * false (the target runs, or a candidate is being validated): it may
-	 * be changing under the walk, so the thread is left out of the sample
-	 * and counted in py_sample.dropped.  A thread list that cannot be
-	 * followed is cut where it breaks either way.
+	 * What to do with what cannot be read.  A thread is shown degraded
+	 * ("<unknown>", no line, "[unreadable frame]", a cut chain, counted in
+	 * 'degraded') only when the target is stopped while it is walked
+	 * (degrade_ok, set by the caller) and the same thread state could not
+	 * be read in the degrade_after - 1 samples just before either: then it
+	 * is corrupt, not caught in the middle of a change (a thread stopped
+	 * while it builds a frame, an interpreter still starting).  Otherwise
+	 * the thread is left out of the sample, counted in py_sample.dropped.
+	 * A thread or interpreter list that cannot be followed is cut where it
+	 * breaks either way.  'degrade' is the walk's own: the current
+	 * thread's verdict.
 	 */
+	bool degrade_ok;
+	unsigned degrade_after;
 	bool degrade;
+#define PY_STRIKES 64
+	struct { uint64_t tstate, sample; unsigned count; } strikes[PY_STRIKES];
 	struct py_raw_frame *raw;   /* scratch for one thread's frames */
 	uint8_t *hdrs;              /* scratch for code headers */
 	char diag[1024];            /* notes for --verbose (cross-checks) */

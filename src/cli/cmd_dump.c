@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 enum {
@@ -369,7 +370,7 @@ static int snapshot(struct dump *d, int64_t *stopped_ns)
 	 * stopped walk then mostly hits the caches.
 	 */
 	if (d->a->blocking) {
-		d->pi->degrade = false;
+		d->pi->degrade_ok = false;
 		pyinterp_sample(d->pi, d->s);
 	}
 	target_read_states(d->t);
@@ -385,10 +386,27 @@ static int snapshot(struct dump *d, int64_t *stopped_ns)
 		d->gil_holder = g.holder;
 		d->gil_locked = g.locked == 1;
 	}
-	/* Stopped, what cannot be read is corrupt: shown degraded, counted. */
-	d->pi->degrade = d->a->blocking && target_all_seized(d->t);
+	/*
+	 * Stopped, a thread that cannot be read is corrupt, or was stopped in
+	 * the middle of a change: let it run a moment and look again; what
+	 * still cannot be read is shown degraded, and counted.
+	 */
+	d->pi->degrade_ok = d->a->blocking && target_all_seized(d->t);
+	d->pi->degrade_after = 2;
 	degraded = d->pi->degraded;
 	rc = pyinterp_sample(d->pi, d->s);
+	if (rc == 0 && d->pi->degrade_ok && d->s->dropped) {
+		target_resume(d->t);
+		usleep(20000);
+		if ((rc = target_stop(d->t, 1000)) != 0) {
+			target_resume(d->t);
+			return rc == -PERR_TIMEOUT
+				       ? perr_set(PERR_RUNTIME, "pid %d: a thread did not stop "
+						  "within 1 s", (int)d->t->pid)
+				       : rc;
+		}
+		rc = pyinterp_sample(d->pi, d->s);
+	}
 	if (rc == 0 && d->a->locals) {
 		d->fl = calloc(d->s->nframes ? d->s->nframes : 1, sizeof(*d->fl));
 		for (size_t i = 0; d->fl && i < d->s->nframes; i++) {

@@ -103,8 +103,8 @@ static bool seen_before(uint64_t addr)
 
 /*
  * A part of a stopped target that cannot be read: count it, and say
- * whether to go on with what could be read (pyinterp.degrade) or to leave
- * the thread out.
+ * whether to go on with what could be read (pyinterp.degrade: the thread
+ * was unreadable in the samples before too) or to leave the thread out.
  */
 static int degraded(struct pyinterp *pi, int rc)
 {
@@ -868,12 +868,35 @@ static bool in_list(const struct py_sample *s, uint64_t tstate)
 	return false;
 }
 
+/* How many samples in a row just before this one could not read 'tstate'. */
+static unsigned strikes(const struct pyinterp *pi, uint64_t tstate)
+{
+	for (size_t i = 0; i < PY_STRIKES; i++)
+		if (pi->strikes[i].tstate == tstate && pi->strikes[i].sample + 1 == pi->sample_no)
+			return pi->strikes[i].count;
+	return 0;
+}
+
+/* This sample could not read 'tstate' either. */
+static void strike(struct pyinterp *pi, uint64_t tstate)
+{
+	size_t slot = (size_t)((tstate >> 4) % PY_STRIKES);
+	unsigned n = strikes(pi, tstate);
+
+	for (size_t i = 0; i < PY_STRIKES; i++)
+		if (pi->strikes[i].tstate == tstate)
+			slot = i;
+	pi->strikes[slot].tstate = tstate;
+	pi->strikes[slot].sample = pi->sample_no;
+	pi->strikes[slot].count = n + 1;
+}
+
 /* A thread or interpreter list that cannot be followed: keep what was read. */
 static int list_broken(struct pyinterp *pi, struct py_sample *s, int rc)
 {
 	if (fatal(rc))
 		return rc;
-	if (pi->degrade)
+	if (pi->degrade_ok)
 		pi->degraded++;
 	else
 		s->dropped++;
@@ -902,7 +925,7 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 		return rc;
 	while (tstate) {
 		struct py_thread_sample *th;
-		uint64_t frame, next, native = 0, pthread_id = 0, back, cframe;
+		uint64_t frame, next, native = 0, pthread_id = 0, back, cframe, was_degraded;
 		size_t n, max;
 
 		/*
@@ -943,6 +966,9 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 			continue;
 		}
 		n = 0;
+		/* Degraded only once it is sure that it is not a passing state. */
+		pi->degrade = pi->degrade_ok && strikes(pi, th->tstate) + 1 >= pi->degrade_after;
+		was_degraded = pi->degraded;
 		/* Every thread as deep as can be: the sample's bound cuts them. */
 		max = s->nframes < PY_MAX_SAMPLE_FRAMES ? PY_MAX_SAMPLE_FRAMES - s->nframes : 0;
 		if (max > PY_MAX_DEPTH)
@@ -962,13 +988,19 @@ static int walk_threads(struct pyinterp *pi, uint64_t interp, uint64_t tstate,
 			return rc;
 		if (rc) {
 			/* What it showed cannot be trusted: leave it out. */
+			if (pi->degrade_ok)
+				strike(pi, th->tstate);
 			s->nframes = th->first;
 			s->nthreads--;
 			s->dropped++;
 			continue;
 		}
 		th->nframes = s->nframes - th->first;
+		/* Still unreadable: it stays known as such for the next sample. */
+		if (pi->degraded != was_degraded)
+			strike(pi, th->tstate);
 	}
+	pi->degrade = false;
 	return 0;
 }
 

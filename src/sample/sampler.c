@@ -418,12 +418,14 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	int rc;
 
 	/*
-	 * Stopped, what the target does not give is corrupt, and shown
-	 * degraded; running, it may be changing: the thread is left out.
+	 * Stopped, what the target does not give three samples in a row is
+	 * corrupt, and shown degraded; before that, or running, it may be
+	 * changing: the thread is left out.
 	 * (A process whose threads are not all seized is not held by a
 	 * stop: record -s's descendants, see target_seize().)
 	 */
-	p->pi->degrade = o->blocking && target_all_seized(t);
+	p->pi->degrade_ok = o->blocking && target_all_seized(t);
+	p->pi->degrade_after = 3;
 	/*
 	 * Untraced threads are not reported to us: list them now and then
 	 * (every REFRESH_NS), and at once when a thread of the last sample

@@ -59,7 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* As a running target is read, then as a stopped one (degraded),
 		 * through the caches the first walk filled. */
 		memimage_exercise(&pi);
-		pi.degrade = true;
+		pi.degrade_ok = true;
+		pi.degrade_after = 1;
 		memimage_exercise(&pi);
 	}
 done:
