@@ -383,31 +383,16 @@ static void set_alarm(int64_t ns)
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
-static int stop_threads(struct target *t, const pid_t *tids, size_t n, int timeout_ms)
+/*
+ * Handle the target's events until done(t), the process is gone, or the
+ * deadline passes (-PERR_TIMEOUT).
+ */
+static int wait_until(struct target *t, int64_t deadline, bool (*done)(struct target *))
 {
-	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
 	bool armed = false;
 	int rc = 0;
 
-	if (!t->traced)
-		return 0;
-	/*
-	 * Events pending from before (a signal-delivery-stop) are handled by
-	 * the wait below like any other; a thread we interrupt while it is
-	 * in one reports that stop, which then counts as ours.
-	 */
-	t->holding = true;
-	for (size_t i = 0; i < t->nthreads; i++) {
-		struct target_thread *th = &t->threads[i];
-		bool want = !tids;
-		for (size_t k = 0; k < n && !want; k++)
-			want = tids[k] == th->tid;
-		if (!want || !th->seized || th->stopped || th->starting || th->expect_stop)
-			continue;
-		if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) == 0)
-			th->expect_stop = true;
-	}
-	while (!t->gone && !all_stopped(t)) {
+	while (!t->gone && !done(t)) {
 		int status;
 		pid_t tid;
 
@@ -434,6 +419,33 @@ static int stop_threads(struct target *t, const pid_t *tids, size_t n, int timeo
 	}
 	if (armed)
 		set_alarm(0);
+	return rc;
+}
+
+static int stop_threads(struct target *t, const pid_t *tids, size_t n, int timeout_ms)
+{
+	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	int rc;
+
+	if (!t->traced)
+		return 0;
+	/*
+	 * Events pending from before (a signal-delivery-stop) are handled by
+	 * the wait below like any other; a thread we interrupt while it is
+	 * in one reports that stop, which then counts as ours.
+	 */
+	t->holding = true;
+	for (size_t i = 0; i < t->nthreads; i++) {
+		struct target_thread *th = &t->threads[i];
+		bool want = !tids;
+		for (size_t k = 0; k < n && !want; k++)
+			want = tids[k] == th->tid;
+		if (!want || !th->seized || th->stopped || th->starting || th->expect_stop)
+			continue;
+		if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) == 0)
+			th->expect_stop = true;
+	}
+	rc = wait_until(t, deadline, all_stopped);
 	return t->gone ? -PERR_GONE : rc;
 }
 
@@ -447,55 +459,26 @@ bool target_all_seized(const struct target *t)
 	return true;
 }
 
-/* Whether an interrupt we sent is still on its way to some thread. */
-static bool interrupt_pending(const struct target *t)
+/* Whether no interrupt we sent is still on its way to some thread. */
+static bool no_interrupt_pending(struct target *t)
 {
 	for (size_t i = 0; i < t->nthreads; i++) {
 		const struct target_thread *th = &t->threads[i];
 		if (th->seized && !th->stopped && th->expect_stop)
-			return true;
+			return false;
 	}
-	return false;
+	return true;
 }
 
 int target_settle(struct target *t, int timeout_ms)
 {
 	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
-	bool armed = false;
-	int rc = 0;
 
 	if (!t->traced)
 		return 0;
 	target_resume(t);
 	/* Not holding: each late stop is let go as it comes (handle_status). */
-	while (!t->gone && interrupt_pending(t)) {
-		int status;
-		pid_t tid;
-
-		if (!armed) {
-			set_alarm(deadline - now_ns());
-			armed = true;
-		}
-		tid = waitpid(-1, &status, __WALL);
-		if (tid > 0) {
-			handle_status(owner_of(t, tid), tid, status);
-			continue;
-		}
-		if (errno == ECHILD) {
-			t->gone = true;
-			break;
-		}
-		if (errno != EINTR)
-			continue;
-		if (now_ns() >= deadline) {
-			rc = -PERR_TIMEOUT;
-			break;
-		}
-		armed = false;
-	}
-	if (armed)
-		set_alarm(0);
-	return rc;
+	return wait_until(t, deadline, no_interrupt_pending);
 }
 
 int target_stop(struct target *t, int timeout_ms)
