@@ -880,12 +880,20 @@ static unsigned strikes(const struct pyinterp *pi, uint64_t tstate)
 /* This sample could not read 'tstate' either. */
 static void strike(struct pyinterp *pi, uint64_t tstate)
 {
-	size_t slot = (size_t)((tstate >> 4) % PY_STRIKES);
 	unsigned n = strikes(pi, tstate);
+	size_t slot = PY_STRIKES;
 
-	for (size_t i = 0; i < PY_STRIKES; i++)
+	/* Its own entry, else one no longer current (not struck in this
+	 * sample or the one before), else (more unreadable threads than
+	 * entries) one taken at random: that thread starts counting again. */
+	for (size_t i = 0; i < PY_STRIKES && slot == PY_STRIKES; i++)
 		if (pi->strikes[i].tstate == tstate)
 			slot = i;
+	for (size_t i = 0; i < PY_STRIKES && slot == PY_STRIKES; i++)
+		if (pi->strikes[i].sample + 1 < pi->sample_no || !pi->strikes[i].tstate)
+			slot = i;
+	if (slot == PY_STRIKES)
+		slot = (size_t)((tstate >> 4) % PY_STRIKES);
 	pi->strikes[slot].tstate = tstate;
 	pi->strikes[slot].sample = pi->sample_no;
 	pi->strikes[slot].count = n + 1;

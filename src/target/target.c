@@ -544,6 +544,18 @@ static int tracer_of(pid_t pid, pid_t tid)
 	return atoi(v);
 }
 
+/* Whether thread 'tid' has ended (gone, or a zombie not yet reaped): not seizable. */
+static bool thread_ending(pid_t pid, pid_t tid)
+{
+	char path[96], buf[4096], *v;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return true;
+	v = status_field(buf, "State");
+	return v && (v[0] == 'Z' || v[0] == 'X');
+}
+
 /*
  * Whether thread 'tid' is traced by a tracer that is going away (or is
  * not traced any more): a pyspy-c that just ended (dump after dump)
@@ -584,9 +596,11 @@ static int seize_all(struct target *t, bool listed_too)
 			/*
 			 * Already ours: a thread another seized thread made
 			 * meanwhile is traced from its start (TRACECLONE); its
-			 * first stop adopts it (ptrace.c).
+			 * first stop adopts it (ptrace.c).  Or it has just
+			 * ended: nothing to seize.
 			 */
-			if (rc == -PERR_PERM && tracer_of(t->pid, tids[i]) == (int)getpid())
+			if (rc == -PERR_PERM && (tracer_of(t->pid, tids[i]) == (int)getpid() ||
+						 thread_ending(t->pid, tids[i])))
 				continue;
 			for (int k = 0; rc == -PERR_PERM && k < SEIZE_RETRIES &&
 					tracer_leaving(t->pid, tids[i]); k++) {
