@@ -19,7 +19,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-T0 = 1765000800
+# Window 1's start (unix seconds): the test's, which keeps it recent (the store
+# expires what is older than its retention, a year for the hourly tier).
+T0 = int(os.environ.get("FAKE_AGENT_T0", "1765000800"))
 
 
 def window(agent, i):

@@ -23,7 +23,9 @@ import e2elib
 from e2elib import assert_error, run_profiler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-T0 = 1765000800
+# Window 1 of the stand-in agents starts a day ago, on the hour: inside every
+# tier's retention (what is older is expired by the collector, as it should be).
+T0 = (int(time.time()) // 3600 - 24) * 3600
 
 
 def model(agent, first, last):
@@ -42,7 +44,8 @@ class Agents(object):
         self.n += 1
         portfile = str(self.tmp / ("port%d" % self.n))
         p = self.procs.start(["/usr/bin/python3", os.path.join(HERE, "fake_agent.py"), portfile,
-                              mode, str(agent), instance, str(nwin), str(maxper)])
+                              mode, str(agent), instance, str(nwin), str(maxper)],
+                             env=dict(os.environ, FAKE_AGENT_T0=str(T0)))
         deadline = time.monotonic() + 20
         while not os.path.exists(portfile):
             assert p.poll() is None, "fake agent exited with %s" % p.returncode
@@ -164,7 +167,8 @@ def test_agent_restart(agents, procs, tmp_path):
         "h.ThreadingHTTPServer.__init__ = init\n"
         "sys.argv = [%r, %r, 'ok', '0', 'second', '12']\n"
         "runpy.run_path(sys.argv[0], run_name='__main__')\n") % (
-        port, os.path.join(HERE, "fake_agent.py"), str(tmp_path / "port-again"))])
+        port, os.path.join(HERE, "fake_agent.py"), str(tmp_path / "port-again"))],
+        env=dict(os.environ, FAKE_AGENT_T0=str(T0)))
     deadline = time.monotonic() + 20
     while not os.path.exists(str(tmp_path / "port-again")):
         assert p2.poll() is None and time.monotonic() < deadline, "fake agent did not restart"
