@@ -195,6 +195,7 @@ static int chain_frame_objects(struct pyinterp *pi, uint64_t frame, size_t *n, s
 			th->truncated = true;
 			break;
 		}
+		memset(r, 0, sizeof(*r));
 		if (seen_before(frame))
 			rc = -PERR_TORN; /* a cycle */
 		else if ((rc = target_read(pi->target, frame, buf, need)) == 0 &&
@@ -206,10 +207,7 @@ static int chain_frame_objects(struct pyinterp *pi, uint64_t frame, size_t *n, s
 			th->broken = true;
 			return degraded(pi, rc);
 		}
-		memset(r, 0, sizeof(*r));
 		r->addr = frame;
-		field_u64(buf, need, l->frame_code, &r->code);
-		field_i32(buf, need, l->frame_lasti, &r->lasti);
 		frame = back;
 	}
 	return 0;
