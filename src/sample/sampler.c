@@ -678,6 +678,12 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 				if (rc)
 					break;
 			}
+			if (o->rate_change && *o->rate_change > 0) {
+				period = (int64_t)(1e9 / *o->rate_change);
+				if (period < 1000)
+					period = 1000;
+				*o->rate_change = 0;
+			}
 			continue;
 		}
 		/*
