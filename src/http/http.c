@@ -479,7 +479,7 @@ static void dispatch(struct http_server *s, struct MHD_Connection *conn, const c
 	}
 	rq->head = strcmp(method, "HEAD") == 0;
 	if (!host_ok(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"))) {
-		http_reply_text(r, 421, "bad Host header: this agent answers to localhost, "
+		http_reply_text(r, 421, "bad Host header: this server answers to localhost, "
 				"127.0.0.1 or [::1] on port %u only", s->port);
 		return;
 	}

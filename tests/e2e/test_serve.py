@@ -60,11 +60,12 @@ def _python():
 
 
 class Agent(object):
-    """pyspy-c serve in the background; its port read from its stderr."""
+    """pyspy-c serve in the background; its port read from its stderr.
 
-    def __init__(self, procs, tmp_path, args, env=None):
-        self.bg = e2elib.Background(procs, tmp_path, ["serve", "--listen", "127.0.0.1:0"] + list(args),
-                                    env=env)
+    (test_web runs pyspy-c web and collect --web with it: command.)"""
+
+    def __init__(self, procs, tmp_path, args, env=None, command=("serve", "--listen", "127.0.0.1:0")):
+        self.bg = e2elib.Background(procs, tmp_path, list(command) + list(args), env=env)
         self.port = None
         deadline = time.time() + 20
         while time.time() < deadline:
