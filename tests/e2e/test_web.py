@@ -25,7 +25,7 @@ import pytest
 import e2elib
 from e2elib import assert_error, run_profiler
 from interpreters import REPO
-from test_query import AGENTS, T0, WINDOWS, expected, store  # noqa: F401 (store: the fixture)
+from test_query import T0, WINDOWS, expected, store, windows  # noqa: F401 (store: the fixture)
 from test_serve import Agent, _python
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -52,23 +52,10 @@ def web(procs, tmp_path, store):  # noqa: F811 (the fixture, imported)
 
 
 def model(lo, hi, service=None, host=None, pid=None):
-    """[(minute, host, service, pid, samples, errors)] of the fixture in [lo, hi) (whole minutes)."""
-    lo -= lo % 60
-    hi = hi if hi % 60 == 0 else hi - hi % 60 + 60
-    out = []
-    for ahost, aservice, pids, _ in AGENTS:
-        if (service and service != aservice) or (host and host != ahost):
-            continue
-        for i in range(1, WINDOWS + 1):
-            start = T0 + 10 * (i - 1)
-            minute = (start + 5) - (start + 5) % 60
-            if not lo <= minute < hi:
-                continue
-            for p in pids:
-                if pid and pid != p:
-                    continue
-                out.append((minute, ahost, aservice, p, 10 + p % 7 + i % 5, i % 2))
-    return out
+    """[(minute, host, service, pid, samples, errors)] of the fixture's processes in [lo, hi)."""
+    return [(minute, h, sv, p, 10 + p % 7 + i % 5, i % 2)
+            for i, minute, h, sv, pids, _ in windows(lo, hi, service, host)
+            for p in pids if not pid or pid == p]
 
 
 def folded_of(fg):
