@@ -62,15 +62,15 @@ def _python():
 class Agent(object):
     """pyspy-c serve in the background; its port read from its stderr.
 
-    These tests check sample counts against --rate, so the overhead budget is off
-    (--max-overhead 0) unless a test gives its own; test_max_overhead tests the budget."""
+    These tests check sample counts against --rate, so the overhead budget of serve
+    is off (--max-overhead 0) unless a test gives its own; test_max_overhead tests
+    the budget.  (test_web runs pyspy-c web and collect --web with it: command.)"""
 
-    def __init__(self, procs, tmp_path, args, env=None):
+    def __init__(self, procs, tmp_path, args, env=None, command=("serve", "--listen", "127.0.0.1:0")):
         args = [str(a) for a in args]
-        if "--max-overhead" not in args:
+        if command[0] == "serve" and "--max-overhead" not in args:
             args += ["--max-overhead", "0"]
-        self.bg = e2elib.Background(procs, tmp_path, ["serve", "--listen", "127.0.0.1:0"] + args,
-                                    env=env)
+        self.bg = e2elib.Background(procs, tmp_path, list(command) + args, env=env)
         self.port = None
         deadline = time.time() + 20
         while time.time() < deadline:
