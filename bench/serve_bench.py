@@ -164,9 +164,14 @@ def run_agent(n, kind, blocking, seconds, err_path, nice=0, hogs=0):
         m1 = get(port, "/metrics")
         samples = metric(m1, "pyspyc_samples_total") - metric(m0, "pyspyc_samples_total")
         stop = metric(m1, "pyspyc_stop_seconds_total") - metric(m0, "pyspyc_stop_seconds_total")
+        attaches = metric(m1, "pyspyc_attaches_total")
         return {"cpu_s": cpu, "wall_s": wall, "pct_core": 100 * cpu / wall,
                 "us_per_sample": 1e6 * cpu / samples if samples else None,
                 "taken_ratio": samples / (RATE * n * wall),
+                "attach_cpu_ms": 1e3 * metric(m1, "pyspyc_attach_cpu_seconds_total") / attaches
+                if attaches else None,
+                "attach_ms": 1e3 * metric(m1, "pyspyc_attach_seconds_total") / attaches
+                if attaches else None,
                 "stop_us_per_sample": 1e6 * stop / samples if samples else None,
                 "others_cores": others}
     finally:
@@ -215,12 +220,14 @@ def section_cost(seconds, err_path, res):
         row = {"targets": n, "kind": kind, "blocking": blocking, "agent": agent, "record": recs,
                "agent_vs_records": agent["cpu_s"] / recs["cpu_s"] if recs["cpu_s"] else None}
         rows.append(row)
-        print("%3d %-4s %-11s agent %5.2f%% of a core (%s us/sample, %.0f%% taken, stop %s us)  "
-              "%d records %5.2f%% (%.1f us/sample)  ratio %.2f  [others %.2f cores]" % (
+        print("%3d %-4s %-11s agent %5.2f%% of a core (%s us/sample, %.0f%% taken, stop %s us, "
+              "attach %.2f ms CPU %.2f ms wall)  %d records %5.2f%% (%.1f us/sample)  ratio %.2f  "
+              "[others %.2f cores]" % (
                   n, kind, "blocking" if blocking else "nonblocking", agent["pct_core"],
                   "%.1f" % agent["us_per_sample"] if agent["us_per_sample"] else "-",
                   100 * agent["taken_ratio"],
                   "%.1f" % agent["stop_us_per_sample"] if agent["stop_us_per_sample"] else "-",
+                  agent["attach_cpu_ms"] or 0, agent["attach_ms"] or 0,
                   n, recs["pct_core"], recs["us_per_sample"], row["agent_vs_records"] or 0,
                   max(agent["others_cores"], recs["others_cores"])))
         sys.stdout.flush()

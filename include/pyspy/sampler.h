@@ -29,6 +29,8 @@ struct sampler_proc {
 	uint64_t samples, failed;  /* in the window */
 	uint64_t late;             /* ticks missed while it was sampled */
 	bool exited;               /* dropped during the window */
+	uint64_t attach_cpu_ns;    /* what attaching it cost the sampling thread: */
+	uint64_t attach_ns;        /* CPU and wall time (descendants, serve) */
 };
 
 /* One window of --interval: when it started, how long, how many samples. */

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RETRY_NS 5000000000ll  /* look for a child's interpreter this long */
 #define FIRST_RETRY_NS 20000000ll
@@ -76,6 +77,14 @@ static struct sproc *sproc_new(struct procs *ps, struct target *t, struct pyinte
 	snprintf(p->info.python, sizeof(p->info.python), "%d.%d.%d", pi->major, pi->minor,
 		 pi->micro);
 	return p;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void event(struct procs *ps, const struct sproc *p, const char *what, const char *why)
@@ -241,7 +250,14 @@ void procs_refresh(struct procs *ps, int64_t now)
 		if (sn && sn->image == image && sn->start_time == start &&
 		    (now < sn->next || now - sn->first > RETRY_NS))
 			continue;
-		p = attach(ps, pid, &err);
+		{
+			uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID), t0 = clock_ns(CLOCK_MONOTONIC);
+			p = attach(ps, pid, &err);
+			if (p) {
+				p->info.attach_cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+				p->info.attach_ns = clock_ns(CLOCK_MONOTONIC) - t0;
+			}
+		}
 		if (p) {
 			ps->p[ps->n++] = p;
 			ps->attached++;

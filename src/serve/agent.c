@@ -163,6 +163,17 @@ static void proc_event(void *ctx, const struct sampler_proc *p, const char *what
 		if ((unsigned char)*q < 0x20 || *q == 0x7f)
 			*q = ' ';
 	/* One line per event, fit for the journal. */
+	pthread_mutex_lock(&a->store->lock);
+	if (strcmp(what, "attach") == 0) {
+		a->store->totals.attached++;
+		a->store->totals.attach_cpu_ns += p->attach_cpu_ns;
+		a->store->totals.attach_ns += p->attach_ns;
+	} else if (strcmp(what, "detach") == 0) {
+		a->store->totals.detached++;
+	} else {
+		a->store->totals.attach_errors++;
+	}
+	pthread_mutex_unlock(&a->store->lock);
 	if (strcmp(what, "attach") == 0)
 		fprintf(stderr, "pyspy-c: attach pid %d (python %s): %s\n", (int)p->pid, p->python,
 			prog);

@@ -541,6 +541,18 @@ static void h_metrics(void *ctx, const struct http_request *rq, struct http_repl
 	metric(o, "pyspyc_rate_changes_total", "counter",
 	       "Times the overhead budget changed the rate.", (double)t.rate_changes);
 	metric(o, "pyspyc_targets", "gauge", "Processes sampled now.", (double)t.targets);
+	metric(o, "pyspyc_attaches_total", "counter", "Processes attached to.", (double)t.attached);
+	metric(o, "pyspyc_detaches_total", "counter", "Processes dropped (exited or failed).",
+	       (double)t.detached);
+	metric(o, "pyspyc_attach_errors_total", "counter",
+	       "Processes that could not be attached to (other than not Python).",
+	       (double)t.attach_errors);
+	metric(o, "pyspyc_attach_cpu_seconds_total", "counter",
+	       "CPU time of the sampling thread spent attaching (divide by "
+	       "pyspyc_attaches_total for the cost of one).", (double)t.attach_cpu_ns / 1e9);
+	metric(o, "pyspyc_attach_seconds_total", "counter",
+	       "Wall time from finding a process to having attached to it, over all attaches.",
+	       (double)t.attach_ns / 1e9);
 	metric(o, "pyspyc_stop_seconds_total", "counter",
 	       "Time target threads were held stopped, over all samples (divide by "
 	       "pyspyc_samples_total for the stop time per sample).", (double)t.stopped_ns / 1e9);

@@ -113,6 +113,7 @@ struct store_totals {
 	uint64_t samples, proc_samples, errors, late, pruned, stopped_ns;
 	uint64_t windows_closed, windows_evicted, slices_evicted, evicted_for_memory;
 	uint64_t attached, detached, attach_errors;
+	uint64_t attach_cpu_ns, attach_ns;  /* spent attaching, over all attaches */
 	size_t nwindows, nslices, bytes, nfuncs;
 	size_t targets;
 	/* The overhead budget's last state (pace.c). */
