@@ -29,6 +29,14 @@
 
 #define MAX_BACKOFF 300.0        /* seconds between polls of a failing agent */
 #define WINDOWS_PER_POLL 1000    /* serve's largest ?max= */
+/*
+ * Windows asked in one round, over all agents: every page of a round is
+ * decoded and held until the round's one transaction (about 0.2 KiB per
+ * frame of a window decoded), so catching up on 1,000 agents' hour of
+ * backlog asks a few windows of each per round, not all of them at once.
+ */
+#define WINDOWS_PER_ROUND 200
+#define AGENTS_PER_ROUND 100     /* agents polled at once; the rest next round */
 #define EXPIRE_EVERY 600.0       /* seconds between retention runs */
 
 struct agent_state {
@@ -37,6 +45,7 @@ struct agent_state {
 	char instance[300];
 	bool known;              /* a cursor is stored */
 	uint64_t since;
+	int asked;               /* windows asked in this round (?max=) */
 	int failures;
 	double due;
 	char url[600];
@@ -285,6 +294,7 @@ int collect_run(const struct collect_config *c)
 	char err[1024];
 	int e, status = 0;
 	double next_expire = 0;
+	size_t first = 0; /* the agent the next round starts from */
 	struct sigaction sa = { .sa_handler = on_signal };
 
 	memcpy(so.retention, c->retention, sizeof(so.retention));
@@ -333,16 +343,33 @@ int collect_run(const struct collect_config *c)
 			status = 1;
 			break;
 		}
+		size_t ndue = 0, cap = c->once ? n : AGENTS_PER_ROUND, last = first;
+		int per;
+
 		for (size_t i = 0; i < n; i++) {
+			st[i].have_page = st[i].refused = false;
+			ndue += !(st[i].due > now || (c->once && round > 0 && st[i].since != 0));
+		}
+		if (ndue > cap)
+			ndue = cap;
+		/* (--once: one round, as much as an agent gives at once.) */
+		per = c->once ? WINDOWS_PER_POLL : ndue ? (int)(WINDOWS_PER_ROUND / ndue) : 1;
+		per = per < 1 ? 1 : per > WINDOWS_PER_POLL ? WINDOWS_PER_POLL : per;
+		/* From where the last round stopped: agents left over go first. */
+		for (size_t k = 0; k < n && nr < cap; k++) {
+			size_t i = (first + k) % n;
 			struct agent_state *s = &st[i];
-			s->have_page = s->refused = false;
 			if (s->due > now || (c->once && round > 0 && s->since != 0))
 				continue;
+			last = i;
+			s->asked = per;
 			snprintf(s->url, sizeof(s->url), "http://%s/v1/windows?since=%llu&max=%d",
-				 s->a.addr, (unsigned long long)s->since, WINDOWS_PER_POLL);
+				 s->a.addr, (unsigned long long)s->since, per);
 			rq[nr] = (struct poll_req){ s->url, s->token };
 			idx[nr++] = i;
 		}
+		/* A round left due agents out: the next one starts after the last polled. */
+		first = nr == cap && n ? (last + 1) % n : 0;
 		if (nr)
 			poll_round(rq, nr, c->timeout, COLLECT_MAX_RESPONSE, rs);
 		now = mono();
@@ -367,7 +394,7 @@ int collect_run(const struct collect_config *c)
 				snprintf(s->instance, sizeof(s->instance), "%s", s->page.instance);
 				s->since = s->page.next_since;
 				/* More windows waiting: come back at once. */
-				if (s->page.nwindows >= WINDOWS_PER_POLL)
+				if (s->page.nwindows >= (size_t)s->asked)
 					s->due = now;
 			}
 			if (c->verbose && windows)

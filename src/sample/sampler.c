@@ -455,6 +455,17 @@ static void note_stop_wait(struct sproc *p, int64_t took, bool early)
 	}
 }
 
+/* Whether every thread of t was asleep (S or D) at its last state read. */
+static bool all_asleep(const struct target *t)
+{
+	if (!t->nthreads)
+		return false;
+	for (size_t i = 0; i < t->nthreads; i++)
+		if (t->threads[i].state != 'S' && t->threads[i].state != 'D')
+			return false;
+	return true;
+}
+
 /*
  * One process, one tick: stop (if blocking), walk, resume, record.
  * Returns 1 when a sample was taken, 0 when it failed (counted), or a
@@ -488,10 +499,31 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	/* The OS state must be read before the stop, which changes it; with
 	 * --idle nothing depends on it (with --native, which threads to stop
 	 * and show does). */
-	if ((!o->idle || o->native || o->native_opts) && !p->states_read)
+	bool states = (!o->idle || o->native || o->native_opts);
+	bool stop;
+
+	if (states && !p->states_read)
 		target_read_states(t);
 	p->states_read = false;
-	if (o->blocking) {
+	/*
+	 * Blocking, but every thread asleep (in a system call, not runnable)
+	 * at the read just done: their frames do not change while they sleep,
+	 * and a stop would only wake them.  Read as --nonblocking does (a
+	 * thread that wakes meanwhile makes the read torn, or is left out);
+	 * with --native, or when asked to stop early, stop as usual.
+	 */
+	stop = o->blocking && (p->asked_at || p->native || !states || !all_asleep(t));
+	if (o->blocking && !stop) {
+		p->pi->degrade_ok = false;
+		rc = walk_all(p->pi, s, o->gil || o->read_gil);
+		/* A thread whose OS thread is not known yet (2.7 to 3.7 learn it
+		 * from a stopped thread): take the sample stopped after all. */
+		for (size_t i = 0; rc == 0 && i < s->nthreads && !stop; i++)
+			stop = !s->threads[i].tid && s->threads[i].thread_id;
+		if (stop)
+			p->pi->degrade_ok = target_all_seized(t);
+	}
+	if (stop) {
 		int64_t asked = p->asked_at, t0 = now_ns();
 		/* The target's stop began when it was asked, early or now. */
 		stop_at = asked ? asked : t0;
@@ -506,7 +538,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 			count_failure(st, p, rc);
 			return 0;
 		}
-	} else {
+	} else if (!o->blocking) {
 		rc = walk_all(p->pi, s, o->gil || o->read_gil);
 	}
 	/* Threads first seen are named before the target runs on (see labels). */
@@ -518,7 +550,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	 * C stacks are read from the stopped threads while recording: with
 	 * --native the target runs again only after that.
 	 */
-	if (o->blocking && (rc || !p->native)) {
+	if (stop && (rc || !p->native)) {
 		target_resume(t);
 		st->stopped_ns += (uint64_t)(now_ns() - stop_at);
 	}
@@ -538,7 +570,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 		if (!s->threads[i].tid && s->threads[i].thread_id)
 			p->unknown_thread = true;
 	rc = record_sample(p, prof, o, lb, st);
-	if (o->blocking && p->native) {
+	if (stop && p->native) {
 		target_resume(t);
 		st->stopped_ns += (uint64_t)(now_ns() - stop_at);
 	}

@@ -246,7 +246,8 @@ static int container(struct parser *ps, struct jp_value *v, unsigned depth, bool
 			ps->p++;
 		}
 		if (v->n == cap) {
-			size_t nc = cap ? cap * 2 : 8;
+			/* From 2: most arrays of a windows page are frames [func, line]. */
+			size_t nc = cap ? cap * 2 : 2;
 			struct jp_value *ni = realloc(v->items, nc * sizeof(*ni));
 			char **nk = object ? realloc(v->keys, nc * sizeof(*nk)) : NULL;
 			if (ni)
