@@ -261,7 +261,7 @@ static int point_row(void *ctx, const struct sql_val *c, int n)
 	struct tctx *t = ctx;
 	struct store_point *pt;
 
-	if (n != 4 || c[0].t != SQL_INT || c[1].t != SQL_TEXT)
+	if (n != 5 || c[0].t != SQL_INT || c[1].t != SQL_TEXT)
 		return -STORE_ECORRUPT;
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 256;
@@ -279,6 +279,7 @@ static int point_row(void *ctx, const struct sql_val *c, int n)
 	pt->width = t->width;
 	pt->samples = c[2].t == SQL_INT ? (uint64_t)c[2].i : 0;
 	pt->errors = c[3].t == SQL_INT ? (uint64_t)c[3].i : 0;
+	pt->stacked = c[4].t == SQL_INT ? (uint64_t)c[4].i : 0;
 	t->n++;
 	return 0;
 }
@@ -287,7 +288,8 @@ int store_timeline(struct store_db *s, int64_t from, int64_t until, const struct
 		   enum store_group by, struct store_point **out, size_t *n)
 {
 #define TIMELINE_SQL(col) \
-	"SELECT t.bucket, s." col ", CAST(SUM(t.samples) AS BIGINT), CAST(SUM(t.errors) AS BIGINT)" \
+	"SELECT t.bucket, s." col ", CAST(SUM(t.samples) AS BIGINT), CAST(SUM(t.errors) AS BIGINT)," \
+	" CAST(SUM(t.stacked) AS BIGINT)" \
 	" FROM totals t JOIN series s ON s.id = t.series" \
 	" WHERE t.tier = $1 AND t.bucket >= $2 AND t.bucket < $3" FILTER_SQL \
 	" GROUP BY t.bucket, s." col " ORDER BY t.bucket, s." col
@@ -345,7 +347,7 @@ static int series_row(void *ctx, const struct sql_val *c, int n)
 	size_t ls, lh, lp, klen;
 	int64_t idx;
 
-	if (n != 5 || c[0].t != SQL_TEXT || c[1].t != SQL_TEXT || c[2].t != SQL_INT ||
+	if (n != 6 || c[0].t != SQL_TEXT || c[1].t != SQL_TEXT || c[2].t != SQL_INT ||
 	    c[3].t != SQL_TEXT)
 		return -STORE_ECORRUPT;
 	ls = strlen(c[0].p), lh = strlen(c[1].p), lp = strlen(c[3].p);
@@ -363,6 +365,7 @@ static int series_row(void *ctx, const struct sql_val *c, int n)
 	memcpy(t->key + ls + lh + lp + 3, &c[2].i, sizeof(int64_t));
 	if (idmap_get(&t->index, t->key, klen, &idx)) {
 		t->r[idx].samples += c[4].t == SQL_INT && c[4].i > 0 ? (uint64_t)c[4].i : 0;
+		t->r[idx].stacked += c[5].t == SQL_INT && c[5].i > 0 ? (uint64_t)c[5].i : 0;
 		return 0;
 	}
 	if (t->n == t->cap) {
@@ -384,6 +387,7 @@ static int series_row(void *ctx, const struct sql_val *c, int n)
 		return -STORE_ENOMEM;
 	row->pid = c[2].i;
 	row->samples = c[4].t == SQL_INT && c[4].i > 0 ? (uint64_t)c[4].i : 0;
+	row->stacked = c[5].t == SQL_INT && c[5].i > 0 ? (uint64_t)c[5].i : 0;
 	return 0;
 }
 
@@ -392,6 +396,8 @@ static int by_samples(const void *a, const void *b)
 	const struct store_series_row *x = a, *y = b;
 	int c;
 
+	if (x->stacked != y->stacked)
+		return x->stacked > y->stacked ? -1 : 1;
 	if (x->samples != y->samples)
 		return x->samples > y->samples ? -1 : 1;
 	if ((c = strcmp(x->service, y->service)) || (c = strcmp(x->host, y->host)))
@@ -403,8 +409,8 @@ int store_series(struct store_db *s, int64_t from, int64_t until, const struct s
 		 struct store_series_row **out, size_t *n)
 {
 	static const char sql[] =
-		"SELECT s.service, s.host, s.pid, s.program, CAST(SUM(t.samples) AS BIGINT)"
-		" FROM totals t JOIN series s ON s.id = t.series"
+		"SELECT s.service, s.host, s.pid, s.program, CAST(SUM(t.samples) AS BIGINT),"
+		" CAST(SUM(t.stacked) AS BIGINT) FROM totals t JOIN series s ON s.id = t.series"
 		" WHERE t.tier = $1 AND t.bucket >= $2 AND t.bucket < $3" FILTER_SQL
 		" GROUP BY s.service, s.host, s.pid, s.program";
 	struct store_span spans[STORE_MAX_SPANS];
