@@ -243,9 +243,10 @@ void web_api_series(void *ctx, const struct http_request *rq, struct http_reply 
 		http_reply_text(r, 503, "out of memory");
 		goto out;
 	}
+	/* Samples with a stack: the time the flame graph shows. */
 	for (size_t i = 0; i < n; i++) {
-		sv[i] = (struct named){ rows[i].service, rows[i].samples };
-		hv[i] = (struct named){ rows[i].host, rows[i].samples };
+		sv[i] = (struct named){ rows[i].service, rows[i].stacked };
+		hv[i] = (struct named){ rows[i].host, rows[i].stacked };
 	}
 	ns = sum_by_name(sv, n);
 	nh = sum_by_name(hv, n);
@@ -266,7 +267,8 @@ void web_api_series(void *ctx, const struct http_request *rq, struct http_reply 
 		json_kstring(&j, "host", rows[i].host);
 		json_kstring(&j, "service", rows[i].service);
 		json_kstring(&j, "program", *rows[i].program ? rows[i].program : NULL);
-		json_kuint(&j, "samples", rows[i].samples);
+		json_kuint(&j, "samples", rows[i].stacked);
+		json_kuint(&j, "taken", rows[i].samples);
 		json_object_end(&j);
 		npids++;
 	}
@@ -355,7 +357,7 @@ void web_api_timeline(void *ctx, const struct http_request *rq, struct http_repl
 	}
 	/* Groups: sorted by name to number the points, listed most samples first. */
 	for (size_t i = 0; i < n; i++)
-		g[i] = (struct named){ pts[i].group, pts[i].samples };
+		g[i] = (struct named){ pts[i].group, pts[i].stacked };
 	if (n) {
 		qsort(g, n, sizeof(*g), named_by_name);
 		for (size_t i = 1; i < n; i++) {
@@ -393,7 +395,7 @@ void web_api_timeline(void *ctx, const struct http_request *rq, struct http_repl
 		for (size_t i = 0; i < n; i++) {
 			int64_t b = pts[i].bucket - ((pts[i].bucket % width) + width) % width;
 			tp[i] = (struct tpoint){ b, rank[group_of(byname, ng, pts[i].group)],
-						 pts[i].samples, pts[i].errors };
+						 pts[i].stacked, pts[i].errors };
 		}
 		free(byname);
 	}
@@ -536,7 +538,10 @@ static int write_flame_json(struct http_reply *r, const struct profile *p, int64
 	json_object(&j);
 	json_kint(&j, "from", from);
 	json_kint(&j, "until", until);
-	json_kuint(&j, "samples", qi->samples);
+	/* samples: what the stacks add up to (the agents drop idle samples);
+	   taken: every sample of the matching processes. */
+	json_kuint(&j, "samples", profile_total(p));
+	json_kuint(&j, "taken", qi->samples);
 	json_kuint(&j, "errors", qi->errors);
 	json_kbool(&j, "exact", qi->exact);
 	json_key(&j, "spans");

@@ -51,11 +51,16 @@ def web(procs, tmp_path, store):  # noqa: F811 (the fixture, imported)
     return Web(procs, tmp_path, ["--store", store])
 
 
-def model(lo, hi, service=None, host=None, pid=None):
-    """[(minute, host, service, pid, samples, errors)] of the fixture's processes in [lo, hi)."""
-    return [(minute, h, sv, p, 10 + p % 7 + i % 5, i % 2)
-            for i, minute, h, sv, pids, _ in windows(lo, hi, service, host)
-            for p in pids if not pid or pid == p]
+def model(lo, hi, service=None, host=None, pid=None, pruned=False):
+    """[(minute, host, service, pid, samples, errors)] of the fixture's processes in [lo, hi);
+    with pruned, also the pruned stack's sample of each window of h2 (pid 0: no process).
+    Each process's stack has all its samples."""
+    rows = []
+    for i, minute, h, sv, pids, has_pruned in windows(lo, hi, service, host):
+        rows += [(minute, h, sv, p, 10 + p % 7 + i % 5, i % 2) for p in pids if not pid or pid == p]
+        if pruned and has_pruned and not pid:
+            rows.append((minute, h, sv, 0, 1, 0))
+    return rows
 
 
 def folded_of(fg):
@@ -98,7 +103,8 @@ def test_flamegraph(web, lo, hi, filters):
     want = expected(lo, hi, **filters)
     assert folded_of(fg) == want
     rows = model(lo, hi, **filters)
-    assert fg["samples"] == sum(r[4] for r in rows) and fg["errors"] == sum(r[5] for r in rows)
+    assert fg["taken"] == sum(r[4] for r in rows) and fg["errors"] == sum(r[5] for r in rows)
+    assert fg["samples"] == sum(r[4] for r in model(lo, hi, pruned=True, **filters))
     assert fg["from"] == lo and fg["until"] == hi and fg["exact"] is True
     assert fg["spans"] and all(s["tier"] in ("1m", "10m", "1h") for s in fg["spans"]), fg["spans"]
     if not filters:
@@ -141,7 +147,7 @@ def test_downloads(web):
 def test_series(web):
     lo, hi = T0 + 300, T0 + 3 * 3600 - 300
     s = web.api("/api/v1/series?from=%d&until=%d" % (lo, hi))
-    rows = model(lo, hi)
+    rows = model(lo, hi, pruned=True)
     for key, idx in (("services", 2), ("hosts", 1)):
         c = Counter()
         for r in rows:
@@ -149,8 +155,10 @@ def test_series(web):
         assert s[key] == [{"name": n, "samples": v} for n, v in sorted(c.items(), key=lambda kv: -kv[1])]
     c = Counter()
     for r in rows:
-        c[(r[3], r[1], r[2])] += r[4]
-    assert s["pids"] == [{"pid": p, "host": h, "service": sv, "program": "python3 app.py", "samples": v}
+        if r[3]:
+            c[(r[3], r[1], r[2])] += r[4]
+    assert s["pids"] == [{"pid": p, "host": h, "service": sv, "program": "python3 app.py",
+                          "samples": v, "taken": v}
                          for (p, h, sv), v in sorted(c.items(), key=lambda kv: -kv[1])]
     s = web.api("/api/v1/series?from=%d&until=%d&host=h1" % (lo, hi))
     assert [h["name"] for h in s["hosts"]] == ["h1"] and sorted(p["pid"] for p in s["pids"]) == [100, 101]
@@ -164,7 +172,7 @@ def test_timeline(web, group, col):
                                 (int(time.time()) - 7 * 86400, int(time.time()), 600, "10m")):
         t = web.api("/api/v1/timeline?from=%d&until=%d&group=%s" % (lo, hi, group))
         assert (t["from"], t["until"], t["width"], t["tier"]) == (lo, hi, width, tier)
-        rows = model(lo, hi)
+        rows = model(lo, hi, pruned=True)
         totals = Counter()
         for r in rows:
             totals[r[col]] += r[4]
