@@ -2,6 +2,7 @@
 #   make            build ./pyspy-c
 #   make check      the whole test suite (installs what it needs; see tests/run)
 #   make demo       build, profile the bundled demo program, show the result
+#   make demo-fleet a small fleet (workers, agents, collector) and the web app
 #   make bench      benchmarks (bench/)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make V=1        show the commands
@@ -199,6 +200,9 @@ check:
 demo:
 	demo/run
 
+demo-fleet:
+	demo/fleet/run
+
 bench: $(PROG)
 	bench/run
 
@@ -216,6 +220,6 @@ clean:
 
 FORCE:
 
-.PHONY: all unit check demo bench install clean fuzz fuzz-build FORCE
+.PHONY: all unit check demo demo-fleet bench install clean fuzz fuzz-build FORCE
 
 -include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(wildcard build-fuzz/*/*.d build-fuzz/*/*/*.d)
