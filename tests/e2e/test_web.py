@@ -25,7 +25,7 @@ import pytest
 import e2elib
 from e2elib import assert_error, run_profiler
 from interpreters import REPO
-from test_query import T0, WINDOWS, expected, store, windows  # noqa: F401 (store: the fixture)
+from test_query import T0, WINDOWS, expected, run_unit, store, windows  # noqa: F401 (store: the fixture)
 from test_serve import Agent, _python
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -338,6 +338,30 @@ def test_store_error_is_503(procs, tmp_path, store):  # noqa: F811
             assert text.count("\n") == 1 and text.startswith("cannot "), text
             assert "copy.db" in text, text
     assert w.request("/")[0] == 200
+    assert w.stop().rc == 0
+
+
+def test_store_of_schema_1(procs, tmp_path, store):  # noqa: F811
+    """A store of schema 1 (no totals.stacked) is refused until a writer opens it, which
+    migrates it: then the timeline counts what it did before."""
+    copy = tmp_path / "v1.db"
+    shutil.copyfile(str(store), str(copy))
+    db = sqlite3.connect(str(copy))
+    db.execute("ALTER TABLE totals DROP COLUMN stacked")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    run = run_profiler(tmp_path, ["web", "--store", copy], timeout=20)
+    assert_error(run, 8, r"schema version 1 is older .* with the collector")
+    p = subprocess.run([run_unit(), "--write-store", str(copy), str(T0), "0"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    assert p.returncode == 0, p.stderr.decode()
+    w = Web(procs, tmp_path, ["--store", copy])
+    t = w.api("/api/v1/timeline?from=%d&until=%d&group=host" % (T0, END))
+    want = Counter()
+    for r in model(T0, END, pruned=True):
+        want[(r[0], t["groups"].index(r[1]))] += r[4]
+    assert sorted(((b, g), s) for b, g, s, _ in t["points"]) == sorted(want.items())
     assert w.stop().rc == 0
 
 
