@@ -9,10 +9,11 @@ web app's timeline and diff should find.  Prints "ready" once serving.
     worker.py NAME REGRESS_AT
 """
 import json
+import random
 import sys
 import time
 
-RATE = 10.0   # requests per second
+RATE = 10.0   # requests per second, on average
 
 
 def parse_request(i):
@@ -66,7 +67,10 @@ def main():
     while True:
         handle(i, time.time() >= regress_at)
         i += 1
-        next_t += 1.0 / RATE
+        # Arrivals at random: a fixed 100 ms beat would keep each request at one
+        # phase of the agents' 10 ms ticks, and the samples would miss or hit it
+        # every time (aliasing) instead of in proportion to its time.
+        next_t += random.expovariate(RATE)
         delay = next_t - time.time()
         if delay > 0:
             time.sleep(delay)
