@@ -132,18 +132,25 @@ $(BUILD)/src/cli/cmd_collect.o $(BUILD)/src/cli/cmd_web.o $(BUILD)/src/store/sto
 
 # The generated assets file: rebuilt when a file of web/ changes, or one is
 # added or removed (the list file changes only then).  The generator is
-# built plainly (no sanitizer: it only runs at build time).
-%/gen/web_assets.list: FORCE
-	@mkdir -p $(dir $@)
-	@echo '$(WEB_FILES)' | cmp -s - $@ || echo '$(WEB_FILES)' > $@
-%/gen/embed_assets: tools/embed_assets.c
-	@mkdir -p $(dir $@)
-	@echo "  CC      $@"
-	$(Q)$(CC) -O2 -Wall -Wextra -o $@ $<
-%/gen/web_assets.c: %/gen/embed_assets %/gen/web_assets.list $(WEB_FILES)
-	@echo "  GEN     $@"
-	$(Q)$*/gen/embed_assets $@ web $(WEB_FILES)
-.PRECIOUS: %/gen/web_assets.list %/gen/embed_assets %/gen/web_assets.c
+# built plainly (no sanitizer: it only runs at build time).  Explicit rules
+# per build folder (not pattern rules, which make skips silently when a
+# prerequisite cannot be made).
+ifneq ($(shell find web -type f -name '* *' 2>/dev/null),)
+$(error a file name under web/ has a space: make cannot list it)
+endif
+define WEB_ASSETS_RULES
+$(1)/gen/web_assets.list: FORCE
+	@mkdir -p $(1)/gen
+	@echo '$$(WEB_FILES)' | cmp -s - $$@ || echo '$$(WEB_FILES)' > $$@
+$(1)/gen/embed_assets: tools/embed_assets.c
+	@mkdir -p $(1)/gen
+	@echo "  CC      $$@"
+	$$(Q)$$(CC) -O2 -Wall -Wextra -o $$@ $$<
+$(1)/gen/web_assets.c: $(1)/gen/embed_assets $(1)/gen/web_assets.list $$(WEB_FILES)
+	@echo "  GEN     $$@"
+	$$(Q)$(1)/gen/embed_assets $$@ web $$(WEB_FILES)
+endef
+$(foreach d,$(sort $(BUILD) build-fuzz),$(eval $(call WEB_ASSETS_RULES,$(d))))
 $(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/web -c -o $@ $<
