@@ -95,9 +95,9 @@ static int param_flag(const struct http_request *rq, struct http_reply *r, const
 	return 0;
 }
 
-static void store_failed(struct web_ctx *x, struct http_reply *r)
+static void store_failed(struct store_db *db, struct http_reply *r)
 {
-	const char *msg = store_errmsg(x->db);
+	const char *msg = store_errmsg(db);
 
 	http_reply_text(r, 503, "%s", msg && *msg ? msg : "cannot read the store");
 }
@@ -121,6 +121,7 @@ static void json_end(struct http_reply *r, struct json *j)
 void web_api_info(void *ctx, const struct http_request *rq, struct http_reply *r)
 {
 	struct web_ctx *x = ctx;
+	struct store_db *db;
 	struct store_tier_state tiers[STORE_NTIERS];
 	int64_t first, last;
 	bool found;
@@ -128,20 +129,20 @@ void web_api_info(void *ctx, const struct http_request *rq, struct http_reply *r
 	int rc;
 
 	(void)rq;
-	pthread_mutex_lock(&x->lock);
-	rc = store_extent(x->db, &first, &last, &found);
+	db = web_db_get(x);
+	rc = store_extent(db, &first, &last, &found);
 	if (rc == 0)
-		rc = store_tiers(x->db, tiers);
+		rc = store_tiers(db, tiers);
 	if (rc) {
-		store_failed(x, r);
-		pthread_mutex_unlock(&x->lock);
+		store_failed(db, r);
+		web_db_put(x, db);
 		return;
 	}
 	json_begin(r, &j);
 	json_object(&j);
 	json_kstring(&j, "version", "pyspy-c " PYSPY_VERSION);
-	json_kstring(&j, "store", store_backend_name(x->db));
-	pthread_mutex_unlock(&x->lock);
+	json_kstring(&j, "store", store_backend_name(db));
+	web_db_put(x, db);
 	json_kint(&j, "now", (int64_t)time(NULL));
 	json_key(&j, "first");
 	found ? json_int(&j, first) : json_null(&j);
@@ -220,6 +221,7 @@ static void json_named(struct json *j, const char *key, const struct named *v, s
 void web_api_series(void *ctx, const struct http_request *rq, struct http_reply *r)
 {
 	struct web_ctx *x = ctx;
+	struct store_db *db;
 	struct store_series_row *rows = NULL;
 	struct named *sv = NULL, *hv = NULL;
 	struct store_filter f;
@@ -230,11 +232,11 @@ void web_api_series(void *ctx, const struct http_request *rq, struct http_reply 
 
 	if (param_range(rq, r, now, &from, &until) || param_filter(rq, r, &f))
 		return;
-	pthread_mutex_lock(&x->lock);
-	rc = store_series(x->db, from, until, &f, &rows, &n);
+	db = web_db_get(x);
+	rc = store_series(db, from, until, &f, &rows, &n);
 	if (rc)
-		store_failed(x, r);
-	pthread_mutex_unlock(&x->lock);
+		store_failed(db, r);
+	web_db_put(x, db);
 	if (rc)
 		return;
 	sv = calloc(n ? n : 1, sizeof(*sv));
@@ -320,6 +322,7 @@ static size_t group_of(const struct named *g, size_t ng, const char *name)
 void web_api_timeline(void *ctx, const struct http_request *rq, struct http_reply *r)
 {
 	struct web_ctx *x = ctx;
+	struct store_db *db;
 	const char *gs = http_param(rq, "group");
 	struct store_point *pts = NULL;
 	struct named *g = NULL;
@@ -341,11 +344,11 @@ void web_api_timeline(void *ctx, const struct http_request *rq, struct http_repl
 	by = gs && strcmp(gs, "host") == 0 ? STORE_BY_HOST : STORE_BY_SERVICE;
 	tier = store_timeline_tier(from, until);
 	width = store_tier_width[tier];
-	pthread_mutex_lock(&x->lock);
-	rc = store_timeline(x->db, from, until, &f, by, &pts, &n);
+	db = web_db_get(x);
+	rc = store_timeline(db, from, until, &f, by, &pts, &n);
 	if (rc)
-		store_failed(x, r);
-	pthread_mutex_unlock(&x->lock);
+		store_failed(db, r);
+	web_db_put(x, db);
 	if (rc)
 		return;
 	g = calloc(n ? n : 1, sizeof(*g));
@@ -613,6 +616,7 @@ void web_api_flamegraph(void *ctx, const struct http_request *rq, struct http_re
 	/* The reply's file name is read after the handler returns, on this thread. */
 	static __thread char filename[96];
 	struct web_ctx *x = ctx;
+	struct store_db *db;
 	const char *format = http_param(rq, "format");
 	struct store_query_info qi;
 	struct store_filter f;
@@ -635,11 +639,11 @@ void web_api_flamegraph(void *ctx, const struct http_request *rq, struct http_re
 	if (param_range(rq, r, now, &from, &until) || param_filter(rq, r, &f) ||
 	    param_flag(rq, r, "full_filenames", &full))
 		return;
-	pthread_mutex_lock(&x->lock);
-	p = store_query(x->db, from, until, &f, &qi, &err);
+	db = web_db_get(x);
+	p = store_query(db, from, until, &f, &qi, &err);
 	if (!p)
-		store_failed(x, r);
-	pthread_mutex_unlock(&x->lock);
+		store_failed(db, r);
+	web_db_put(x, db);
 	if (!p)
 		return;
 	if (dl < 0) {

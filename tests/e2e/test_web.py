@@ -187,6 +187,31 @@ def test_timeline(web, group, col):
     assert t["groups"] == ["worker"] and all(p[1] == 0 for p in t["points"]) and len(t["points"]) == 180
 
 
+def test_concurrent_requests(web):
+    """Many requests at once (the page sends several): each answered as if alone."""
+    import threading
+    jobs = [("/api/v1/flamegraph?from=%d&until=%d" % (T0, END), folded_of, expected(T0, END)),
+            ("/api/v1/flamegraph?from=%d&until=%d&host=h2" % (T0, T0 + 3600), folded_of,
+             expected(T0, T0 + 3600, host="h2")),
+            ("/api/v1/timeline?from=%d&until=%d" % (T0, END), lambda t: len(t["points"]), 360),
+            ("/api/v1/series?from=%d&until=%d" % (T0, END), lambda s: len(s["pids"]), 3)] * 6
+    errors = []
+
+    def run(path, get, want):
+        try:
+            got = get(web.api(path))
+            if got != want:
+                errors.append((path, got, want))
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append((path, repr(e)))
+    threads = [threading.Thread(target=run, args=j) for j in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]
+
+
 def test_page_and_assets(web):
     """/ is web/index.html; every file of web/ but its README is an asset, with its type."""
     types = {".html": "text/html", ".js": "application/javascript", ".css": "text/css",
