@@ -2,6 +2,7 @@
 #   make            build ./pyspy-c
 #   make check      the whole test suite (installs what it needs; see tests/run)
 #   make demo       build, profile the bundled demo program, show the result
+#   make demo-fleet a small fleet (workers, agents, collector) and the web app
 #   make bench      benchmarks (bench/)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make V=1        show the commands
@@ -131,18 +132,25 @@ $(BUILD)/src/cli/cmd_collect.o $(BUILD)/src/cli/cmd_web.o $(BUILD)/src/store/sto
 
 # The generated assets file: rebuilt when a file of web/ changes, or one is
 # added or removed (the list file changes only then).  The generator is
-# built plainly (no sanitizer: it only runs at build time).
-%/gen/web_assets.list: FORCE
-	@mkdir -p $(dir $@)
-	@echo '$(WEB_FILES)' | cmp -s - $@ || echo '$(WEB_FILES)' > $@
-%/gen/embed_assets: tools/embed_assets.c
-	@mkdir -p $(dir $@)
-	@echo "  CC      $@"
-	$(Q)$(CC) -O2 -Wall -Wextra -o $@ $<
-%/gen/web_assets.c: %/gen/embed_assets %/gen/web_assets.list $(WEB_FILES)
-	@echo "  GEN     $@"
-	$(Q)$*/gen/embed_assets $@ web $(WEB_FILES)
-.PRECIOUS: %/gen/web_assets.list %/gen/embed_assets %/gen/web_assets.c
+# built plainly (no sanitizer: it only runs at build time).  Explicit rules
+# per build folder (not pattern rules, which make skips silently when a
+# prerequisite cannot be made).
+ifneq ($(shell find web -type f -name '* *' 2>/dev/null),)
+$(error a file name under web/ has a space: make cannot list it)
+endif
+define WEB_ASSETS_RULES
+$(1)/gen/web_assets.list: FORCE
+	@mkdir -p $(1)/gen
+	@echo '$$(WEB_FILES)' | cmp -s - $$@ || echo '$$(WEB_FILES)' > $$@
+$(1)/gen/embed_assets: tools/embed_assets.c
+	@mkdir -p $(1)/gen
+	@echo "  CC      $$@"
+	$$(Q)$$(CC) -O2 -Wall -Wextra -o $$@ $$<
+$(1)/gen/web_assets.c: $(1)/gen/embed_assets $(1)/gen/web_assets.list $$(WEB_FILES)
+	@echo "  GEN     $$@"
+	$$(Q)$(1)/gen/embed_assets $$@ web $$(WEB_FILES)
+endef
+$(foreach d,$(sort $(BUILD) build-fuzz),$(eval $(call WEB_ASSETS_RULES,$(d))))
 $(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/web -c -o $@ $<
@@ -199,6 +207,9 @@ check:
 demo:
 	demo/run
 
+demo-fleet:
+	demo/fleet/run
+
 bench: $(PROG)
 	bench/run
 
@@ -216,6 +227,6 @@ clean:
 
 FORCE:
 
-.PHONY: all unit check demo bench install clean fuzz fuzz-build FORCE
+.PHONY: all unit check demo demo-fleet bench install clean fuzz fuzz-build FORCE
 
 -include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(wildcard build-fuzz/*/*.d build-fuzz/*/*/*.d)

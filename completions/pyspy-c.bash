@@ -44,7 +44,7 @@ _pyspy_c()
         prev=${COMP_WORDS[COMP_CWORD - 1]}
     fi
 
-    local commands="record dump top serve query collect help"
+    local commands="record dump top serve query collect web help"
     local global_opts="-h --help -V --version"
     local record_opts="-p --pid -r --rate -d --duration -o --output
         -f --format --interval -s --subprocesses -t --threads -i --idle -g --gil
@@ -60,7 +60,8 @@ _pyspy_c()
     local query_opts="--store --from --until --service --host --pid -f --format -o --output
         --full-filenames -v --verbose -h --help"
     local collect_opts="--store --agent --agents --interval --timeout --keep-minutes
-        --keep-10min --keep-hours --once -v --verbose -h --help"
+        --keep-10min --keep-hours --once -v --verbose --web --web-token-file -h --help"
+    local web_opts="--store --listen --token-file -h --help"
     local formats="folded speedscope chrometrace svg pprof"
 
     # The first word that is not an option is the command.
@@ -86,7 +87,7 @@ _pyspy_c()
                 mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
             fi
             ;;
-        record | dump | top | serve | query | collect)
+        record | dump | top | serve | query | collect | web)
             # record -- PROGRAM ARGS: complete the program's words as commands.
             for ((j = i + 1; j < cword; j++)); do
                 if [[ ${words[j]} == -- ]]; then
@@ -104,7 +105,7 @@ _pyspy_c()
                     mapfile -t COMPREPLY < <(_pyspy_c_pids "$cur")
                     return
                     ;;
-                -o | --output | --store | --agents | --token-file)
+                -o | --output | --store | --agents | --token-file | --web-token-file)
                     if declare -F _filedir >/dev/null 2>&1; then
                         _filedir
                     else
@@ -127,7 +128,7 @@ _pyspy_c()
                     # A number: nothing to offer.
                     return
                     ;;
-                -m | --match | --listen)
+                -m | --match | --listen | --web)
                     # A pattern or an address: nothing to offer.
                     return
                     ;;
@@ -139,6 +140,7 @@ _pyspy_c()
                 [[ $cmd == serve ]] && opts=$serve_opts
                 [[ $cmd == query ]] && opts=$query_opts
                 [[ $cmd == collect ]] && opts=$collect_opts
+                [[ $cmd == web ]] && opts=$web_opts
                 mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
             fi
             ;;

@@ -83,12 +83,13 @@ complete -c pyspy-c -n __pyspy_c_no_command -a top -d 'Show live which functions
 complete -c pyspy-c -n __pyspy_c_no_command -a serve -d 'Profile matching processes continuously and serve their stacks over HTTP'
 complete -c pyspy-c -n __pyspy_c_no_command -a query -d 'Write the fleet profile of a time range from a store'
 complete -c pyspy-c -n __pyspy_c_no_command -a collect -d 'Poll the fleet agents and keep their stacks in a store'
+complete -c pyspy-c -n __pyspy_c_no_command -a web -d 'Serve the fleet flame graphs and timeline from a store to a browser'
 complete -c pyspy-c -n __pyspy_c_no_command -a help -d 'Show help for a command'
 complete -c pyspy-c -n __pyspy_c_no_command -s h -l help -d 'Show help'
 complete -c pyspy-c -n __pyspy_c_no_command -s V -l version -d 'Show the version'
 
 # pyspy-c help COMMAND
-complete -c pyspy-c -n '__pyspy_c_command_is help' -a 'record dump top serve query collect help'
+complete -c pyspy-c -n '__pyspy_c_command_is help' -a 'record dump top serve query collect web help'
 
 # pyspy-c record --pid PID [options]
 set -l rec '__pyspy_c_command_is record'
@@ -181,4 +182,13 @@ complete -c pyspy-c -n $col -l keep-10min -x -d 'Keep 10-minute buckets this man
 complete -c pyspy-c -n $col -l keep-hours -x -d 'Keep 1-hour buckets this many days (default 365)'
 complete -c pyspy-c -n $col -l once -d 'Poll every agent once, write, and exit'
 complete -c pyspy-c -n $col -s v -l verbose -d 'Say what each round wrote'
+complete -c pyspy-c -n $col -l web -x -d 'Serve pyspy-c web pages from this process too'
+complete -c pyspy-c -n $col -l web-token-file -r -F -d 'The --web pages require this token (needed off loopback)'
 complete -c pyspy-c -n $col -s h -l help -d 'Show help for collect'
+
+# pyspy-c web --store STORE [--listen ADDR:PORT] [--token-file FILE]
+set -l web '__pyspy_c_command_is web'
+complete -c pyspy-c -n $web -l store -r -F -d 'The store: a file (or sqlite:FILE) or postgresql://...'
+complete -c pyspy-c -n $web -l listen -x -d 'HTTP address (default 127.0.0.1:4110)'
+complete -c pyspy-c -n $web -l token-file -r -F -d 'Require this token, as a bearer header or a cookie'
+complete -c pyspy-c -n $web -s h -l help -d 'Show help for web'

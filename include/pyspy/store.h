@@ -205,6 +205,7 @@ struct store_point {
 	int64_t width;           /* seconds */
 	char *group;             /* service or host */
 	uint64_t samples, errors;
+	uint64_t stacked;        /* samples with a stack (idle ones have none) */
 };
 /*
  * Points of [from, until) in bucket order, from the tier the plan gives
@@ -217,14 +218,15 @@ void store_points_free(struct store_point *p, size_t n);
 
 /*
  * The filter choices of [from, until) for the series passing 'f': one row
- * per (service, host, pid, program) with its samples, most samples first
- * (the web app's menus).  *out is malloc'ed (store_series_free).
+ * per (service, host, pid, program) with its samples, most samples with a
+ * stack first (the web app's menus).  *out is malloc'ed (store_series_free).
  */
 struct store_series_row {
 	char *service, *host;
 	char *program;           /* "" when the agent did not know it */
 	int64_t pid;             /* 0: samples of no process (pruned stacks) */
-	uint64_t samples;
+	uint64_t samples;        /* taken */
+	uint64_t stacked;        /* with a stack (idle ones have none): the order */
 };
 int store_series(struct store_db *s, int64_t from, int64_t until, const struct store_filter *f,
 		 struct store_series_row **out, size_t *n);

@@ -33,13 +33,15 @@ int store_rollup_tx(struct store_db *s)
 		" ON CONFLICT (tier, bucket, series, stack) DO UPDATE"
 		" SET count = counts.count + excluded.count";
 	static const char totals[] =
-		"INSERT INTO totals (tier, bucket, series, samples, errors, late)"
-		" SELECT $1, bucket - (bucket % $2), series, SUM(samples), SUM(errors), SUM(late)"
+		"INSERT INTO totals (tier, bucket, series, samples, errors, late, stacked)"
+		" SELECT $1, bucket - (bucket % $2), series, SUM(samples), SUM(errors), SUM(late),"
+		" SUM(stacked)"
 		" FROM totals WHERE tier = 0 AND bucket >= $3 AND bucket < $4"
 		" GROUP BY bucket - (bucket % $2), series"
 		" ON CONFLICT (tier, bucket, series) DO UPDATE"
 		" SET samples = totals.samples + excluded.samples,"
-		" errors = totals.errors + excluded.errors, late = totals.late + excluded.late";
+		" errors = totals.errors + excluded.errors, late = totals.late + excluded.late,"
+		" stacked = totals.stacked + excluded.stacked";
 	static const char mark[] = "UPDATE tiers SET rolled_until = $1 WHERE tier = $2";
 	int rc;
 

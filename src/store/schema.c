@@ -43,8 +43,22 @@ static const char schema_v1[] =
 	"CREATE TABLE cursors (agent TEXT PRIMARY KEY, instance TEXT NOT NULL,"
 	" last_seq BIGINT NOT NULL, updated BIGINT NOT NULL);\n";
 
+/*
+ * totals.stacked: the samples of the bucket that have a stack (samples
+ * counts every sample taken, idle ones too, whose stacks an agent drops):
+ * what a timeline of CPU shows, without reading counts.  Filled for the
+ * data already stored from counts (the stacks of no process, which have
+ * no totals row before this, are left out of those).
+ */
+static const char schema_v2[] =
+	"ALTER TABLE totals ADD COLUMN stacked BIGINT NOT NULL DEFAULT 0;\n"
+	"UPDATE totals SET stacked = COALESCE((SELECT SUM(c.count) FROM counts c"
+	" WHERE c.tier = totals.tier AND c.bucket = totals.bucket"
+	" AND c.series = totals.series), 0);\n";
+
 const struct store_migration store_migrations[] = {
 	{ "create the schema", schema_v1 },
+	{ "count the samples with a stack per bucket", schema_v2 },
 };
 const size_t store_nmigrations = sizeof(store_migrations) / sizeof(store_migrations[0]);
 

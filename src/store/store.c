@@ -202,6 +202,7 @@ void store_close(struct store_db *s)
 	idmap_release(&s->stacks);
 	idmap_release(&s->series);
 	free(s->sql_frames);
+	free(s->sql_stacks);
 	for (int i = 0; i < 2; i++) {
 		free(s->sql_counts[i]);
 		free(s->sql_totals[i]);

@@ -130,7 +130,7 @@ struct store_db {
 	/* Caches of ids (kept across transactions, emptied on rollback). */
 	struct idmap funcs, frames, stacks, series;
 	/* Statements composed once per store (the backend caches them by address). */
-	char *sql_frames, *sql_counts[2], *sql_totals[2];   /* [0] one row, [1] many */
+	char *sql_frames, *sql_stacks, *sql_counts[2], *sql_totals[2]; /* [0] one row, [1] many */
 };
 
 /* Set s->err ("cannot WHAT 'url': ...") and return err. */

@@ -248,6 +248,7 @@ struct agg_row {
 	int tier;
 	int64_t bucket, series, stack;   /* stack -1: a totals row */
 	uint64_t count, errors, late;
+	uint64_t stacked;                /* totals: samples with a stack */
 };
 struct agg {
 	struct idmap index;
@@ -273,7 +274,7 @@ static struct agg_row *agg_row(struct agg *a, int tier, int64_t bucket, int64_t 
 	}
 	if (idmap_put(&a->index, key, sizeof(key), (int64_t)a->n))
 		return NULL;
-	a->rows[a->n] = (struct agg_row){ tier, bucket, series, stack, 0, 0, 0 };
+	a->rows[a->n] = (struct agg_row){ tier, bucket, series, stack, 0, 0, 0, 0 };
 	return &a->rows[a->n++];
 }
 
@@ -361,7 +362,12 @@ static int put_window(struct store_db *s, const struct store_batch *b,
 		if (rc)
 			return rc;
 		for (int k = 0; k < nt; k++) {
-			struct agg_row *r = agg_row(a, tiers[k], buckets[k], series, stack);
+			/* One row at a time: agg_row() may move the rows. */
+			struct agg_row *r = agg_row(a, tiers[k], buckets[k], series, -1);
+			if (!r)
+				return store_fail(s, -STORE_ENOMEM, "cannot write: out of memory");
+			r->stacked += st->count;
+			r = agg_row(a, tiers[k], buckets[k], series, stack);
 			if (!r)
 				return store_fail(s, -STORE_ENOMEM, "cannot write: out of memory");
 			r->count += st->count;
@@ -413,19 +419,20 @@ static int write_rows(struct store_db *s, const struct agg *a)
 	static const char counts_tail[] = "ON CONFLICT (tier, bucket, series, stack) DO UPDATE"
 					  " SET count = counts.count + excluded.count";
 	static const char totals_head[] = "INSERT INTO totals (tier, bucket, series, samples,"
-					  " errors, late)";
+					  " errors, late, stacked)";
 	static const char totals_tail[] = "ON CONFLICT (tier, bucket, series) DO UPDATE"
 					  " SET samples = totals.samples + excluded.samples,"
 					  " errors = totals.errors + excluded.errors,"
-					  " late = totals.late + excluded.late";
-	struct sql_val pc[ROWS_PER_INSERT * 5], pt[ROWS_PER_INSERT * 6];
+					  " late = totals.late + excluded.late,"
+					  " stacked = totals.stacked + excluded.stacked";
+	struct sql_val pc[ROWS_PER_INSERT * 5], pt[ROWS_PER_INSERT * 7];
 	int nc = 0, nt = 0, rc = 0;
 
 	if (!s->sql_counts[0]) {
 		s->sql_counts[0] = multi_insert(counts_head, 5, 1, counts_tail);
 		s->sql_counts[1] = multi_insert(counts_head, 5, ROWS_PER_INSERT, counts_tail);
-		s->sql_totals[0] = multi_insert(totals_head, 6, 1, totals_tail);
-		s->sql_totals[1] = multi_insert(totals_head, 6, ROWS_PER_INSERT, totals_tail);
+		s->sql_totals[0] = multi_insert(totals_head, 7, 1, totals_tail);
+		s->sql_totals[1] = multi_insert(totals_head, 7, ROWS_PER_INSERT, totals_tail);
 		if (!s->sql_counts[0] || !s->sql_counts[1] || !s->sql_totals[0] ||
 		    !s->sql_totals[1])
 			return store_fail(s, -STORE_ENOMEM, "cannot write: out of memory");
@@ -433,7 +440,8 @@ static int write_rows(struct store_db *s, const struct agg *a)
 	for (size_t i = 0; i < a->n && rc == 0; i++) {
 		const struct agg_row *r = &a->rows[i];
 
-		if (r->count > INT64_MAX / 2 || r->errors > INT64_MAX / 2 || r->late > INT64_MAX / 2)
+		if (r->count > INT64_MAX / 2 || r->errors > INT64_MAX / 2 || r->late > INT64_MAX / 2 ||
+		    r->stacked > INT64_MAX / 2)
 			return bad(s, "a count is out of range");
 		if (r->stack >= 0) {
 			struct sql_val *v = &pc[nc++ * 5];
@@ -444,11 +452,12 @@ static int write_rows(struct store_db *s, const struct agg *a)
 				nc = 0;
 			}
 		} else {
-			struct sql_val *v = &pt[nt++ * 6];
+			struct sql_val *v = &pt[nt++ * 7];
 			v[0] = SQL_I(r->tier), v[1] = SQL_I(r->bucket), v[2] = SQL_I(r->series);
 			v[3] = SQL_I(r->count), v[4] = SQL_I(r->errors), v[5] = SQL_I(r->late);
+			v[6] = SQL_I(r->stacked);
 			if (nt == ROWS_PER_INSERT) {
-				rc = flush(s, s->sql_totals, pt, nt, 6);
+				rc = flush(s, s->sql_totals, pt, nt, 7);
 				nt = 0;
 			}
 		}
@@ -456,7 +465,7 @@ static int write_rows(struct store_db *s, const struct agg *a)
 	if (rc == 0)
 		rc = flush(s, s->sql_counts, pc, nc, 5);
 	if (rc == 0)
-		rc = flush(s, s->sql_totals, pt, nt, 6);
+		rc = flush(s, s->sql_totals, pt, nt, 7);
 	return rc;
 }
 

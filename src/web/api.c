@@ -95,9 +95,9 @@ static int param_flag(const struct http_request *rq, struct http_reply *r, const
 	return 0;
 }
 
-static void store_failed(struct web_ctx *x, struct http_reply *r)
+static void store_failed(struct store_db *db, struct http_reply *r)
 {
-	const char *msg = store_errmsg(x->db);
+	const char *msg = store_errmsg(db);
 
 	http_reply_text(r, 503, "%s", msg && *msg ? msg : "cannot read the store");
 }
@@ -121,6 +121,7 @@ static void json_end(struct http_reply *r, struct json *j)
 void web_api_info(void *ctx, const struct http_request *rq, struct http_reply *r)
 {
 	struct web_ctx *x = ctx;
+	struct store_db *db;
 	struct store_tier_state tiers[STORE_NTIERS];
 	int64_t first, last;
 	bool found;
@@ -128,20 +129,20 @@ void web_api_info(void *ctx, const struct http_request *rq, struct http_reply *r
 	int rc;
 
 	(void)rq;
-	pthread_mutex_lock(&x->lock);
-	rc = store_extent(x->db, &first, &last, &found);
+	db = web_db_get(x);
+	rc = store_extent(db, &first, &last, &found);
 	if (rc == 0)
-		rc = store_tiers(x->db, tiers);
+		rc = store_tiers(db, tiers);
 	if (rc) {
-		store_failed(x, r);
-		pthread_mutex_unlock(&x->lock);
+		store_failed(db, r);
+		web_db_put(x, db);
 		return;
 	}
 	json_begin(r, &j);
 	json_object(&j);
 	json_kstring(&j, "version", "pyspy-c " PYSPY_VERSION);
-	json_kstring(&j, "store", store_backend_name(x->db));
-	pthread_mutex_unlock(&x->lock);
+	json_kstring(&j, "store", store_backend_name(db));
+	web_db_put(x, db);
 	json_kint(&j, "now", (int64_t)time(NULL));
 	json_key(&j, "first");
 	found ? json_int(&j, first) : json_null(&j);
@@ -220,6 +221,7 @@ static void json_named(struct json *j, const char *key, const struct named *v, s
 void web_api_series(void *ctx, const struct http_request *rq, struct http_reply *r)
 {
 	struct web_ctx *x = ctx;
+	struct store_db *db;
 	struct store_series_row *rows = NULL;
 	struct named *sv = NULL, *hv = NULL;
 	struct store_filter f;
@@ -230,11 +232,11 @@ void web_api_series(void *ctx, const struct http_request *rq, struct http_reply 
 
 	if (param_range(rq, r, now, &from, &until) || param_filter(rq, r, &f))
 		return;
-	pthread_mutex_lock(&x->lock);
-	rc = store_series(x->db, from, until, &f, &rows, &n);
+	db = web_db_get(x);
+	rc = store_series(db, from, until, &f, &rows, &n);
 	if (rc)
-		store_failed(x, r);
-	pthread_mutex_unlock(&x->lock);
+		store_failed(db, r);
+	web_db_put(x, db);
 	if (rc)
 		return;
 	sv = calloc(n ? n : 1, sizeof(*sv));
@@ -243,9 +245,10 @@ void web_api_series(void *ctx, const struct http_request *rq, struct http_reply 
 		http_reply_text(r, 503, "out of memory");
 		goto out;
 	}
+	/* Samples with a stack: the time the flame graph shows. */
 	for (size_t i = 0; i < n; i++) {
-		sv[i] = (struct named){ rows[i].service, rows[i].samples };
-		hv[i] = (struct named){ rows[i].host, rows[i].samples };
+		sv[i] = (struct named){ rows[i].service, rows[i].stacked };
+		hv[i] = (struct named){ rows[i].host, rows[i].stacked };
 	}
 	ns = sum_by_name(sv, n);
 	nh = sum_by_name(hv, n);
@@ -266,7 +269,8 @@ void web_api_series(void *ctx, const struct http_request *rq, struct http_reply 
 		json_kstring(&j, "host", rows[i].host);
 		json_kstring(&j, "service", rows[i].service);
 		json_kstring(&j, "program", *rows[i].program ? rows[i].program : NULL);
-		json_kuint(&j, "samples", rows[i].samples);
+		json_kuint(&j, "samples", rows[i].stacked);
+		json_kuint(&j, "taken", rows[i].samples);
 		json_object_end(&j);
 		npids++;
 	}
@@ -318,6 +322,7 @@ static size_t group_of(const struct named *g, size_t ng, const char *name)
 void web_api_timeline(void *ctx, const struct http_request *rq, struct http_reply *r)
 {
 	struct web_ctx *x = ctx;
+	struct store_db *db;
 	const char *gs = http_param(rq, "group");
 	struct store_point *pts = NULL;
 	struct named *g = NULL;
@@ -339,11 +344,11 @@ void web_api_timeline(void *ctx, const struct http_request *rq, struct http_repl
 	by = gs && strcmp(gs, "host") == 0 ? STORE_BY_HOST : STORE_BY_SERVICE;
 	tier = store_timeline_tier(from, until);
 	width = store_tier_width[tier];
-	pthread_mutex_lock(&x->lock);
-	rc = store_timeline(x->db, from, until, &f, by, &pts, &n);
+	db = web_db_get(x);
+	rc = store_timeline(db, from, until, &f, by, &pts, &n);
 	if (rc)
-		store_failed(x, r);
-	pthread_mutex_unlock(&x->lock);
+		store_failed(db, r);
+	web_db_put(x, db);
 	if (rc)
 		return;
 	g = calloc(n ? n : 1, sizeof(*g));
@@ -355,7 +360,7 @@ void web_api_timeline(void *ctx, const struct http_request *rq, struct http_repl
 	}
 	/* Groups: sorted by name to number the points, listed most samples first. */
 	for (size_t i = 0; i < n; i++)
-		g[i] = (struct named){ pts[i].group, pts[i].samples };
+		g[i] = (struct named){ pts[i].group, pts[i].stacked };
 	if (n) {
 		qsort(g, n, sizeof(*g), named_by_name);
 		for (size_t i = 1; i < n; i++) {
@@ -393,7 +398,7 @@ void web_api_timeline(void *ctx, const struct http_request *rq, struct http_repl
 		for (size_t i = 0; i < n; i++) {
 			int64_t b = pts[i].bucket - ((pts[i].bucket % width) + width) % width;
 			tp[i] = (struct tpoint){ b, rank[group_of(byname, ng, pts[i].group)],
-						 pts[i].samples, pts[i].errors };
+						 pts[i].stacked, pts[i].errors };
 		}
 		free(byname);
 	}
@@ -536,7 +541,10 @@ static int write_flame_json(struct http_reply *r, const struct profile *p, int64
 	json_object(&j);
 	json_kint(&j, "from", from);
 	json_kint(&j, "until", until);
-	json_kuint(&j, "samples", qi->samples);
+	/* samples: what the stacks add up to (the agents drop idle samples);
+	   taken: every sample of the matching processes. */
+	json_kuint(&j, "samples", profile_total(p));
+	json_kuint(&j, "taken", qi->samples);
 	json_kuint(&j, "errors", qi->errors);
 	json_kbool(&j, "exact", qi->exact);
 	json_key(&j, "spans");
@@ -608,6 +616,7 @@ void web_api_flamegraph(void *ctx, const struct http_request *rq, struct http_re
 	/* The reply's file name is read after the handler returns, on this thread. */
 	static __thread char filename[96];
 	struct web_ctx *x = ctx;
+	struct store_db *db;
 	const char *format = http_param(rq, "format");
 	struct store_query_info qi;
 	struct store_filter f;
@@ -630,11 +639,11 @@ void web_api_flamegraph(void *ctx, const struct http_request *rq, struct http_re
 	if (param_range(rq, r, now, &from, &until) || param_filter(rq, r, &f) ||
 	    param_flag(rq, r, "full_filenames", &full))
 		return;
-	pthread_mutex_lock(&x->lock);
-	p = store_query(x->db, from, until, &f, &qi, &err);
+	db = web_db_get(x);
+	p = store_query(db, from, until, &f, &qi, &err);
 	if (!p)
-		store_failed(x, r);
-	pthread_mutex_unlock(&x->lock);
+		store_failed(db, r);
+	web_db_put(x, db);
 	if (!p)
 		return;
 	if (dl < 0) {

@@ -39,6 +39,34 @@ struct web_server {
 	struct http_server *http;
 };
 
+struct store_db *web_db_get(struct web_ctx *x)
+{
+	struct store_db *db = NULL;
+
+	pthread_mutex_lock(&x->lock);
+	while (!db) {
+		for (int i = 0; i < WEB_CONNECTIONS && !db; i++)
+			if (!x->busy[i]) {
+				x->busy[i] = true;
+				db = x->db[i];
+			}
+		if (!db)
+			pthread_cond_wait(&x->freed, &x->lock);
+	}
+	pthread_mutex_unlock(&x->lock);
+	return db;
+}
+
+void web_db_put(struct web_ctx *x, struct store_db *db)
+{
+	pthread_mutex_lock(&x->lock);
+	for (int i = 0; i < WEB_CONNECTIONS; i++)
+		if (x->db[i] == db)
+			x->busy[i] = false;
+	pthread_cond_signal(&x->freed);
+	pthread_mutex_unlock(&x->lock);
+}
+
 struct web_server *web_start(const struct web_config *c, int *status, char *err, size_t cap)
 {
 	struct store_options so = { .read_only = true };
@@ -52,10 +80,13 @@ struct web_server *web_start(const struct web_config *c, int *status, char *err,
 		return NULL;
 	}
 	pthread_mutex_init(&w->ctx.lock, NULL);
-	w->ctx.db = store_open(c->store, &so, &e, err, cap);
-	if (!w->ctx.db) {
-		*status = store_error_retryable(e) || e == -STORE_EDB ? 1 : 8;
-		goto fail;
+	pthread_cond_init(&w->ctx.freed, NULL);
+	for (int i = 0; i < WEB_CONNECTIONS; i++) {
+		w->ctx.db[i] = store_open(c->store, &so, &e, err, cap);
+		if (!w->ctx.db[i]) {
+			*status = store_error_retryable(e) || e == -STORE_EDB ? 1 : 8;
+			goto fail;
+		}
 	}
 	/* The HTTP threads inherit this mask: signals go to the main thread. */
 	sigemptyset(&block);
@@ -91,7 +122,9 @@ void web_stop(struct web_server *w)
 	if (!w)
 		return;
 	http_stop(w->http);
-	store_close(w->ctx.db);
+	for (int i = 0; i < WEB_CONNECTIONS; i++)
+		store_close(w->ctx.db[i]);
+	pthread_cond_destroy(&w->ctx.freed);
 	pthread_mutex_destroy(&w->ctx.lock);
 	free(w);
 }
@@ -114,7 +147,7 @@ int web_run(const struct web_config *c)
 		return status;
 	}
 	fprintf(stderr, "pyspy-c: web: store '%s' (%s)\n", c->store,
-		store_backend_name(w->ctx.db));
+		store_backend_name(w->ctx.db[0]));
 	while (sigwait(&set, &sig) != 0)
 		;
 	fprintf(stderr, "pyspy-c: web: stopping on %s\n", strsignal(sig));

@@ -41,11 +41,11 @@ BASH_COMPLETION_LIB = Path("/usr/share/bash-completion/bash_completion")
 
 # The commands whose options are documented (man page, README, contract,
 # completions), and the README.md section holding each one's option table.
-COMMANDS = ["record", "dump", "top", "serve", "query", "collect"]
+COMMANDS = ["record", "dump", "top", "serve", "query", "collect", "web"]
 README_SECTIONS = {"record": "Usage", "dump": "Dump: what is it doing right now?",
                    "top": "Live view: top", "serve": "Continuous profiling: serve",
                    "query": "The fleet's history: query",
-                   "collect": "The collector: collect"}
+                   "collect": "The collector: collect", "web": "In a browser: web"}
 
 # An option token: -x or --long-name, not preceded by a word character or a
 # dash (so "pyspy-c" and "non-blocking" contain none).
@@ -539,7 +539,7 @@ def python_process():
 
 
 # query's --pid names a process of the fleet, on any host: not a local one.
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in ("query", "collect")])
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in ("query", "collect", "web")])
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("option", ["--pid", "-p"])
 def test_shell_completes_pid(shell, option, command, python_process):

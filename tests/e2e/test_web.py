@@ -25,7 +25,7 @@ import pytest
 import e2elib
 from e2elib import assert_error, run_profiler
 from interpreters import REPO
-from test_query import T0, WINDOWS, expected, store, windows  # noqa: F401 (store: the fixture)
+from test_query import T0, WINDOWS, expected, run_unit, store, windows  # noqa: F401 (store: the fixture)
 from test_serve import Agent, _python
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -51,11 +51,16 @@ def web(procs, tmp_path, store):  # noqa: F811 (the fixture, imported)
     return Web(procs, tmp_path, ["--store", store])
 
 
-def model(lo, hi, service=None, host=None, pid=None):
-    """[(minute, host, service, pid, samples, errors)] of the fixture's processes in [lo, hi)."""
-    return [(minute, h, sv, p, 10 + p % 7 + i % 5, i % 2)
-            for i, minute, h, sv, pids, _ in windows(lo, hi, service, host)
-            for p in pids if not pid or pid == p]
+def model(lo, hi, service=None, host=None, pid=None, pruned=False):
+    """[(minute, host, service, pid, samples, errors)] of the fixture's processes in [lo, hi);
+    with pruned, also the pruned stack's sample of each window of h2 (pid 0: no process).
+    Each process's stack has all its samples."""
+    rows = []
+    for i, minute, h, sv, pids, has_pruned in windows(lo, hi, service, host):
+        rows += [(minute, h, sv, p, 10 + p % 7 + i % 5, i % 2) for p in pids if not pid or pid == p]
+        if pruned and has_pruned and not pid:
+            rows.append((minute, h, sv, 0, 1, 0))
+    return rows
 
 
 def folded_of(fg):
@@ -98,7 +103,8 @@ def test_flamegraph(web, lo, hi, filters):
     want = expected(lo, hi, **filters)
     assert folded_of(fg) == want
     rows = model(lo, hi, **filters)
-    assert fg["samples"] == sum(r[4] for r in rows) and fg["errors"] == sum(r[5] for r in rows)
+    assert fg["taken"] == sum(r[4] for r in rows) and fg["errors"] == sum(r[5] for r in rows)
+    assert fg["samples"] == sum(r[4] for r in model(lo, hi, pruned=True, **filters))
     assert fg["from"] == lo and fg["until"] == hi and fg["exact"] is True
     assert fg["spans"] and all(s["tier"] in ("1m", "10m", "1h") for s in fg["spans"]), fg["spans"]
     if not filters:
@@ -141,7 +147,7 @@ def test_downloads(web):
 def test_series(web):
     lo, hi = T0 + 300, T0 + 3 * 3600 - 300
     s = web.api("/api/v1/series?from=%d&until=%d" % (lo, hi))
-    rows = model(lo, hi)
+    rows = model(lo, hi, pruned=True)
     for key, idx in (("services", 2), ("hosts", 1)):
         c = Counter()
         for r in rows:
@@ -149,8 +155,10 @@ def test_series(web):
         assert s[key] == [{"name": n, "samples": v} for n, v in sorted(c.items(), key=lambda kv: -kv[1])]
     c = Counter()
     for r in rows:
-        c[(r[3], r[1], r[2])] += r[4]
-    assert s["pids"] == [{"pid": p, "host": h, "service": sv, "program": "python3 app.py", "samples": v}
+        if r[3]:
+            c[(r[3], r[1], r[2])] += r[4]
+    assert s["pids"] == [{"pid": p, "host": h, "service": sv, "program": "python3 app.py",
+                          "samples": v, "taken": v}
                          for (p, h, sv), v in sorted(c.items(), key=lambda kv: -kv[1])]
     s = web.api("/api/v1/series?from=%d&until=%d&host=h1" % (lo, hi))
     assert [h["name"] for h in s["hosts"]] == ["h1"] and sorted(p["pid"] for p in s["pids"]) == [100, 101]
@@ -164,7 +172,7 @@ def test_timeline(web, group, col):
                                 (int(time.time()) - 7 * 86400, int(time.time()), 600, "10m")):
         t = web.api("/api/v1/timeline?from=%d&until=%d&group=%s" % (lo, hi, group))
         assert (t["from"], t["until"], t["width"], t["tier"]) == (lo, hi, width, tier)
-        rows = model(lo, hi)
+        rows = model(lo, hi, pruned=True)
         totals = Counter()
         for r in rows:
             totals[r[col]] += r[4]
@@ -177,6 +185,31 @@ def test_timeline(web, group, col):
         assert t["points"] == [[b, g, s, e] for (b, g), (s, e) in sorted(want.items())]
     t = web.api("/api/v1/timeline?from=%d&until=%d&service=worker" % (T0, END))
     assert t["groups"] == ["worker"] and all(p[1] == 0 for p in t["points"]) and len(t["points"]) == 180
+
+
+def test_concurrent_requests(web):
+    """Many requests at once (the page sends several): each answered as if alone."""
+    import threading
+    jobs = [("/api/v1/flamegraph?from=%d&until=%d" % (T0, END), folded_of, expected(T0, END)),
+            ("/api/v1/flamegraph?from=%d&until=%d&host=h2" % (T0, T0 + 3600), folded_of,
+             expected(T0, T0 + 3600, host="h2")),
+            ("/api/v1/timeline?from=%d&until=%d" % (T0, END), lambda t: len(t["points"]), 360),
+            ("/api/v1/series?from=%d&until=%d" % (T0, END), lambda s: len(s["pids"]), 3)] * 6
+    errors = []
+
+    def run(path, get, want):
+        try:
+            got = get(web.api(path))
+            if got != want:
+                errors.append((path, got, want))
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append((path, repr(e)))
+    threads = [threading.Thread(target=run, args=j) for j in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]
 
 
 def test_page_and_assets(web):
@@ -330,6 +363,30 @@ def test_store_error_is_503(procs, tmp_path, store):  # noqa: F811
             assert text.count("\n") == 1 and text.startswith("cannot "), text
             assert "copy.db" in text, text
     assert w.request("/")[0] == 200
+    assert w.stop().rc == 0
+
+
+def test_store_of_schema_1(procs, tmp_path, store):  # noqa: F811
+    """A store of schema 1 (no totals.stacked) is refused until a writer opens it, which
+    migrates it: then the timeline counts what it did before."""
+    copy = tmp_path / "v1.db"
+    shutil.copyfile(str(store), str(copy))
+    db = sqlite3.connect(str(copy))
+    db.execute("ALTER TABLE totals DROP COLUMN stacked")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    run = run_profiler(tmp_path, ["web", "--store", copy], timeout=20)
+    assert_error(run, 8, r"schema version 1 is older .* with the collector")
+    p = subprocess.run([run_unit(), "--write-store", str(copy), str(T0), "0"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    assert p.returncode == 0, p.stderr.decode()
+    w = Web(procs, tmp_path, ["--store", copy])
+    t = w.api("/api/v1/timeline?from=%d&until=%d&group=host" % (T0, END))
+    want = Counter()
+    for r in model(T0, END, pruned=True):
+        want[(r[0], t["groups"].index(r[1]))] += r[4]
+    assert sorted(((b, g), s) for b, g, s, _ in t["points"]) == sorted(want.items())
     assert w.stop().rc == 0
 
 

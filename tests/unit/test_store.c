@@ -202,7 +202,7 @@ static void test_timeline(void **state)
 	struct store_db *s = new_store(b, "timeline", url, sizeof(url));
 	struct store_point *p;
 	size_t n;
-	uint64_t web = 0, worker = 0, want_web, want_worker;
+	uint64_t web = 0, worker = 0, want_web, want_worker, stacked_web = 0, stacked_worker = 0;
 	const struct store_filter fweb = { .service = "web" }, fworker = { .service = "worker" };
 
 	assert_int_equal(fx_fill(s, T0, 60, 6), 0);
@@ -211,11 +211,13 @@ static void test_timeline(void **state)
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(p[i].width, 60);
 		assert_int_equal(p[i].bucket, T0 + 60 * (int64_t)(i / 2));
-		if (strcmp(p[i].group, "web") == 0)
+		if (strcmp(p[i].group, "web") == 0) {
 			web += p[i].samples;
-		else if (strcmp(p[i].group, "worker") == 0)
+			stacked_web += p[i].stacked;
+		} else if (strcmp(p[i].group, "worker") == 0) {
 			worker += p[i].samples;
-		else
+			stacked_worker += p[i].stacked;
+		} else
 			fail_msg("group '%s'", p[i].group);
 	}
 	store_points_free(p, n);
@@ -223,6 +225,10 @@ static void test_timeline(void **state)
 	profile_free(fx_expected(T0, 60, T0, T0 + 600, &fworker, &want_worker));
 	assert_int_equal(web, want_web);
 	assert_int_equal(worker, want_worker);
+	/* With a stack: each process's stack has all its samples; h2 also has
+	 * one pruned sample of no process per window (60 windows). */
+	assert_int_equal(stacked_web, want_web);
+	assert_int_equal(stacked_worker, want_worker + 60);
 	assert_int_equal(store_timeline(s, T0, T0 + 600, NULL, STORE_BY_HOST, &p, &n), 0);
 	assert_int_equal(n, 20);
 	assert_string_equal(p[0].group, "h1");
