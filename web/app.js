@@ -116,8 +116,11 @@
       } else {
         flameP = api('/api/v1/flamegraph', Object.assign({}, range, f));
       }
+      performance.mark('pyspy:load-' + g);
       const [tl, series, fl] = await Promise.all([timelineP, seriesP, flameP]);
       if (g !== gen) return;
+      // For bench/web: when the answers were in, and when drawn.
+      performance.mark('pyspy:fetched-' + g);
       view = { timeline: tl };
       if (state.cmp) {
         view.before = Flame.build(fl[0]);
@@ -135,6 +138,7 @@
         : (!view.root.total ? 'no samples in this range' + (Object.keys(f).length ? ' for these filters' : '') : '');
       if (empty) status(empty, 'empty');
       else status(describe(), '');
+      performance.mark('pyspy:drawn-' + g);
       document.body.dataset.state = 'ready';
       renders();
     } catch (e) {

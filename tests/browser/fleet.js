@@ -67,10 +67,10 @@ class Fleet {
 
   async start() {
     assert.ok(fs.existsSync(PYSPY_C), `${PYSPY_C} not found: build it with make`);
-    // The regression moment: the next minute boundary at least 20 s away,
+    // The regression moment: the next minute boundary at least 12 s away,
     // so the minute before it has samples of the old code only.
     const now = Date.now() / 1000;
-    this.regressAt = Math.ceil((now + 20) / 60) * 60;
+    this.regressAt = Math.ceil((now + 12) / 60) * 60;
     this.started = Math.floor(now);
     const shop = path.join(__dirname, 'workloads', 'shop.py');
     const hostile = path.join(__dirname, 'workloads', 'hostile.py');
