@@ -116,12 +116,20 @@
       } else {
         flameP = api('/api/v1/flamegraph', Object.assign({}, range, f));
       }
-      performance.mark('pyspy:load-' + g);
-      const [tl, series, fl] = await Promise.all([timelineP, seriesP, flameP]);
+      // The timeline and filters first (quick), the flame graph when it comes.
+      flameP.catch(() => {});
+      const [tl, series] = await Promise.all([timelineP, seriesP]);
+      if (g !== gen) return;
+      view = { timeline: tl, root: null };
+      drawFilters(series);
+      drawTimeline();
+      drawControls();
+      status('loading the flame graph…', 'loading');
+      $('flamegraph').classList.add('stale');
+      const fl = await flameP;
       if (g !== gen) return;
       // For bench/web: when the answers were in, and when drawn.
       performance.mark('pyspy:fetched-' + g);
-      view = { timeline: tl };
       if (state.cmp) {
         view.before = Flame.build(fl[0]);
         view.root = Flame.build(fl[1]);
@@ -131,7 +139,6 @@
         view.root = Flame.build(fl);
         view.data = fl;
       }
-      drawFilters(series);
       drawAll();
       const empty = state.cmp
         ? (!view.root.total ? 'no samples in interval B' : !view.before.total ? 'no samples in interval A' : '')
@@ -143,6 +150,7 @@
       renders();
     } catch (e) {
       if (g !== gen) return;
+      $('flamegraph').classList.remove('stale');
       status(e.message, 'error');
       document.body.dataset.state = 'error';
       renders();
@@ -208,6 +216,7 @@
     if (!view) return;
     drawTimeline();
     drawControls();
+    if (!view.root) return;
     drawFlame();
     drawTables();
     drawDownloads();
@@ -287,6 +296,7 @@
   }
 
   function drawFlame() {
+    $('flamegraph').classList.remove('stale');
     const matched = Flame.search(view.root, state.q);
     drawn = Flame.render($('flamegraph'), view.root, zoomNode(), {
       diff: !!state.cmp, cb: !!state.cb, searching: state.q !== '',
@@ -472,19 +482,20 @@
       typing = setTimeout(() => {
         state.q = e.target.value.slice(0, 200);
         writeURL();
-        if (view) { drawFlame(); drawTables(); }
+        if (view && view.root) { drawFlame(); drawTables(); }
       }, 120);
     });
     $('reset-zoom').addEventListener('click', () => {
       state.zoom = '';
       writeURL();
-      if (view) drawFlame();
+      if (view && view.root) drawFlame();
     });
     for (const b of document.querySelectorAll('.views button')) {
       b.addEventListener('click', () => { state.view = b.dataset.view; writeURL(); drawAll(); });
     }
     const fg = $('flamegraph');
     fg.addEventListener('click', (e) => {
+      if (!view || !view.root) return;
       const n = e.target.dataset && drawn[Number(e.target.dataset.i)];
       if (!n) return;
       state.zoom = Flame.path(n).join(';');
@@ -493,6 +504,7 @@
       hideTooltip();
     });
     fg.addEventListener('mousemove', (e) => {
+      if (!view || !view.root) return;
       const n = e.target.dataset && drawn[Number(e.target.dataset.i)];
       if (n) showTooltip(e, n);
       else hideTooltip();
@@ -509,6 +521,7 @@
     const rowClick = (e) => {
       const tr = e.target.closest('tr');
       if (!tr || !tr.dataset.name) return;
+      if (!view || !view.root) return;
       state.q = tr.dataset.name;
       $('search').value = state.q;
       writeURL();
