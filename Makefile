@@ -35,7 +35,7 @@ ifeq ($(HAVE_MHD),1)
 PC_CFLAGS += -DPYSPY_HAVE_MHD $(shell $(PKG_CONFIG) --cflags libmicrohttpd)
 PC_LIBS += $(shell $(PKG_CONFIG) --libs libmicrohttpd) -lpthread
 else
-FLEET_SKIP += src/http/% src/serve/%
+FLEET_SKIP += src/http/% src/serve/% src/web/%
 endif
 
 CFLAGS ?= -O2 -g
@@ -98,6 +98,12 @@ endif
 
 SRCS := $(filter-out $(FLEET_SKIP),$(sort $(wildcard src/*.c src/*/*.c)))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
+# The web app's files (web/, but its README), compiled into the program
+# by one generated file (tools/embed_assets.c) that src/web serves.
+ifeq ($(HAVE_MHD),1)
+OBJS += $(BUILD)/gen/web_assets.o
+endif
+WEB_FILES := $(sort $(filter-out web/README.md,$(shell find web -type f 2>/dev/null)))
 LIB_OBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
@@ -121,7 +127,25 @@ $(FLEET_STAMP):
 	@rm -f $(BUILD)/.fleet-*
 	@touch $@
 $(BUILD)/src/cli/cli.o $(BUILD)/src/cli/cmd_serve.o $(BUILD)/src/cli/cmd_query.o \
-$(BUILD)/src/cli/cmd_collect.o $(BUILD)/src/store/store.o: $(FLEET_STAMP)
+$(BUILD)/src/cli/cmd_collect.o $(BUILD)/src/cli/cmd_web.o $(BUILD)/src/store/store.o: $(FLEET_STAMP)
+
+# The generated assets file: rebuilt when a file of web/ changes, or one is
+# added or removed (the list file changes only then).  The generator is
+# built plainly (no sanitizer: it only runs at build time).
+%/gen/web_assets.list: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(WEB_FILES)' | cmp -s - $@ || echo '$(WEB_FILES)' > $@
+%/gen/embed_assets: tools/embed_assets.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) -O2 -Wall -Wextra -o $@ $<
+%/gen/web_assets.c: %/gen/embed_assets %/gen/web_assets.list $(WEB_FILES)
+	@echo "  GEN     $@"
+	$(Q)$*/gen/embed_assets $@ web $(WEB_FILES)
+.PRECIOUS: %/gen/web_assets.list %/gen/embed_assets %/gen/web_assets.c
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc/web -c -o $@ $<
 
 $(BUILD)/tests/unit/%.o: override CFLAGS += -Itests/unit -Itests/fixtures
 
@@ -150,6 +174,10 @@ build-fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  FUZZCC  $<"
 	$(Q)$(FUZZ_CC) -std=gnu11 -Iinclude $(PC_CFLAGS) $(STORE_CFLAGS) -Isrc -MMD -MP $(FUZZ_FLAGS) -c -o $@ $<
+
+build-fuzz/gen/web_assets.o: build-fuzz/gen/web_assets.c
+	@echo "  FUZZCC  $<"
+	$(Q)$(FUZZ_CC) -std=gnu11 -Iinclude -Isrc/web -MMD -MP $(FUZZ_FLAGS) -c -o $@ $<
 
 build-fuzz/fuzz_%: build-fuzz/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	@echo "  LD      $@"
@@ -186,6 +214,8 @@ install: $(PROG)
 clean:
 	rm -rf build build-san build-fuzz pyspy-c tests/unit/run-unit
 
-.PHONY: all unit check demo bench install clean fuzz fuzz-build
+FORCE:
+
+.PHONY: all unit check demo bench install clean fuzz fuzz-build FORCE
 
 -include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(wildcard build-fuzz/*/*.d build-fuzz/*/*/*.d)

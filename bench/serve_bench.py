@@ -1,6 +1,7 @@
 """The agent's cost against as many `record` processes.
 
-usage: /usr/bin/python3 bench/serve_bench.py [SECONDS]
+usage: /usr/bin/python3 bench/serve_bench.py [SECONDS] [cost] [load] [slowdown]
+       (the sections named, default all three)
 
 For N = 1, 10 and 50 targets at 100 Hz, blocking and --nonblocking, it
 measures the CPU time (every thread's, from /proc/PID/task/*/schedstat) of one
@@ -16,6 +17,18 @@ workers: every sample reads their state and finds them idle), "busy"
 targets spin in a 20-frame stack (every sample stops and walks one).  Busy
 targets are run for N = 1 and 10 only: 50 busy processes on this 2-core
 machine would measure the scheduler, not the profiler.
+
+"load": the share of the samples asked that are taken on a busy host.  Two
+CPU hogs (not profiled) keep both cores busy while 4 busy targets run; the
+agent samples the 4 at 100 Hz for SECONDS, then 4 `record` processes do, in
+the same run, then the agent again at nice -5 (what the systemd unit in
+contrib/ sets).  Taken = samples / (rate x targets x wall).
+
+"slowdown": one target doing fixed work (workloads/work.py, timing itself)
+plus 49 idle targets, all sampled by one agent at 100 Hz blocking; pairs of
+runs of the same work with and without the agent running, interleaved;
+the median ratio profiled/plain.  The agent is pinned to CPU 0 and the
+working target to CPU 1.
 
 Figures are printed as a table and written to bench/out/serve.json.  No
 figure is a pass or fail.  The machine is shared: the driver reports how
@@ -110,28 +123,41 @@ def measure(procs_list, seconds):
     return sum(c1) - sum(c0), wall, (b1 - b0) / float(max(1, t1 - t0)) * os.cpu_count()
 
 
-def run_agent(n, kind, blocking, seconds, err_path):
+HOG = "while True:\n    pass\n"
+
+
+def start_agent(procs, marker, err_path, n, blocking=True, nice=0, extra=()):
+    """An agent matching marker; returns (Popen, port) once it samples n targets."""
+    # The budget off: this measures the cost of the rate asked.
+    args = [PYSPY, "serve", "--listen", "127.0.0.1:0", "--match", marker, "--rate", str(RATE),
+            "--max-overhead", "0"] + list(extra)
+    if not blocking:
+        args.append("--nonblocking")
+    if nice:
+        args = ["nice", "-n", str(nice)] + args
+    err = open(err_path, "w")
+    a = procs.start(args, stdout=subprocess.DEVNULL, stderr=err)
+    port = None
+    deadline = time.time() + 60
+    while time.time() < deadline and not port:
+        m = re.search(r"listening on http://127\.0\.0\.1:([0-9]+)", open(err_path).read())
+        port = m and int(m.group(1))
+        time.sleep(0.1)
+    while port and time.time() < deadline:
+        if len(json.loads(get(port, "/targets"))["targets"]) == n:
+            return a, port
+        time.sleep(0.2)
+    raise SystemExit("agent did not attach to %d targets:\n%s" % (n, open(err_path).read()))
+
+
+def run_agent(n, kind, blocking, seconds, err_path, nice=0, hogs=0):
     procs = Procs()
     marker = "pyspyc-bench-" + uuid.uuid4().hex
     try:
+        for _ in range(hogs):
+            procs.start([PY, "-c", HOG])
         start_targets(procs, n, kind, marker)
-        args = [PYSPY, "serve", "--listen", "127.0.0.1:0", "--match", marker, "--rate", str(RATE)]
-        if not blocking:
-            args.append("--nonblocking")
-        err = open(err_path, "w")
-        a = procs.start(args, stdout=subprocess.DEVNULL, stderr=err)
-        port = None
-        deadline = time.time() + 60
-        while time.time() < deadline and not port:
-            m = re.search(r"listening on http://127\.0\.0\.1:([0-9]+)", open(err_path).read())
-            port = m and int(m.group(1))
-            time.sleep(0.1)
-        while time.time() < deadline:
-            if len(json.loads(get(port, "/targets"))["targets"]) == n:
-                break
-            time.sleep(0.2)
-        else:
-            raise SystemExit("agent did not attach to %d targets:\n%s" % (n, open(err_path).read()))
+        a, port = start_agent(procs, marker, err_path, n, blocking, nice)
         time.sleep(2)
         m0 = get(port, "/metrics")
         cpu, wall, others = measure([a.pid], seconds)
@@ -147,32 +173,39 @@ def run_agent(n, kind, blocking, seconds, err_path):
         procs.stop_all()
 
 
-def run_records(n, kind, blocking, seconds):
+def run_records(n, kind, blocking, seconds, hogs=0):
     procs = Procs()
     marker = "pyspyc-bench-" + uuid.uuid4().hex
     try:
+        for _ in range(hogs):
+            procs.start([PY, "-c", HOG])
         targets = start_targets(procs, n, kind, marker)
         time.sleep(0.5)
         recs = []
         for t in targets:
-            args = [PYSPY, "record", "--pid", str(t.pid), "--rate", str(RATE), "-q", "-o", os.devnull]
+            args = [PYSPY, "record", "--pid", str(t.pid), "--rate", str(RATE), "-o", os.devnull]
             if not blocking:
                 args.append("--nonblocking")
-            recs.append(procs.start(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            recs.append(procs.start(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
         time.sleep(3)
         cpu, wall, others = measure([r.pid for r in recs], seconds)
+        taken = asked = 0
+        for r in recs:
+            r.send_signal(signal.SIGINT)
+            err = r.communicate(timeout=60)[1].decode()
+            # The summary is of the whole run (the 3 s before the measurement too).
+            m = re.search(r"^pyspy-c: ([0-9]+) samples in ([0-9.]+) s", err, re.M)
+            if m:
+                taken += int(m.group(1))
+                asked += RATE * float(m.group(2))
         return {"cpu_s": cpu, "wall_s": wall, "pct_core": 100 * cpu / wall,
-                "us_per_sample": 1e6 * cpu / (RATE * n * wall), "others_cores": others}
+                "us_per_sample": 1e6 * cpu / (RATE * n * wall), "others_cores": others,
+                "taken_ratio": taken / asked if asked else None}
     finally:
         procs.stop_all()
 
 
-def main():
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10
-    out_dir = os.path.join(HERE, "out")
-    if not os.path.isdir(out_dir):
-        os.makedirs(out_dir)
-    err_path = os.path.join(out_dir, "serve-agent.log")
+def section_cost(seconds, err_path, res):
     rows = []
     configs = [(n, "idle", b) for n in (1, 10, 50) for b in (True, False)]
     configs += [(n, "busy", b) for n in (1, 10) for b in (True, False)]
@@ -191,8 +224,85 @@ def main():
                   n, recs["pct_core"], recs["us_per_sample"], row["agent_vs_records"] or 0,
                   max(agent["others_cores"], recs["others_cores"])))
         sys.stdout.flush()
-    with open(os.path.join(out_dir, "serve.json"), "w") as f:
-        json.dump({"seconds": seconds, "rate": RATE, "python": PY, "rows": rows}, f, indent=1)
+    res["cost"] = rows
+
+
+def section_load(seconds, err_path, res):
+    """4 busy targets, 2 CPU hogs: samples taken against asked."""
+    rows = {}
+    rows["agent"] = run_agent(4, "busy", True, seconds, err_path, hogs=2)
+    rows["records"] = run_records(4, "busy", True, seconds, hogs=2)
+    rows["agent_nice-5"] = run_agent(4, "busy", True, seconds, err_path, nice=-5, hogs=2)
+    for k, r in rows.items():
+        print("load: 4 busy targets + 2 CPU hogs, 100 Hz blocking: %-13s %5.1f%% of the samples "
+              "asked taken, %5.2f%% of a core" % (k, 100 * (r["taken_ratio"] or 0), r["pct_core"]))
+    sys.stdout.flush()
+    res["load"] = rows
+
+
+def section_slowdown(seconds, err_path, res, pairs=9):
+    """work.py (timing itself) + 49 idle targets under one agent; interleaved pairs."""
+    sys.path.insert(0, os.path.join(HERE, "workloads"))
+    procs = Procs()
+    marker = "pyspyc-bench-" + uuid.uuid4().hex
+    ratios = []
+    try:
+        start_targets(procs, 49, "idle", marker)
+        w = procs.start(["taskset", "-c", "1", PY, os.path.join(HERE, "workloads", "work.py"),
+                         marker], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+        def request(cmd):
+            w.stdin.write((cmd + "\n").encode())
+            w.stdin.flush()
+            while True:
+                line = w.stdout.readline()
+                if not line:
+                    raise SystemExit("work.py ended")
+                if line.startswith(b"{"):
+                    return json.loads(line)
+        units = request("calibrate 0.5")["units"]
+        request("run %d" % units)
+        for i in range(pairs):
+            got = {}
+            for what in (("plain", "profiled") if i % 2 == 0 else ("profiled", "plain")):
+                if what == "plain":
+                    got[what] = request("run %d" % units)["elapsed"]
+                    continue
+                sub = Procs()
+                try:
+                    a, port = start_agent(sub, marker, err_path, 50)
+                    os.sched_setaffinity(a.pid, {0})
+                    time.sleep(1)
+                    got[what] = request("run %d" % units)["elapsed"]
+                finally:
+                    sub.stop_all()
+            ratios.append(got["profiled"] / got["plain"])
+    finally:
+        procs.stop_all()
+    ratios.sort()
+    med = ratios[len(ratios) // 2]
+    print("slowdown: work.py + 49 idle targets, one agent at 100 Hz blocking: median ratio "
+          "%.4f (%.2f%% slower), min %.4f, max %.4f, %d pairs" % (
+              med, 100 * (med - 1), ratios[0], ratios[-1], len(ratios)))
+    sys.stdout.flush()
+    res["slowdown"] = {"ratios": ratios, "median": med}
+
+
+def main():
+    args = sys.argv[1:]
+    seconds = float(args.pop(0)) if args and args[0][0].isdigit() else 10
+    sections = args or ["cost", "load", "slowdown"]
+    out_dir = os.path.join(HERE, "out")
+    if not os.path.isdir(out_dir):
+        os.makedirs(out_dir)
+    err_path = os.path.join(out_dir, "serve-agent.log")
+    res = {"seconds": seconds, "rate": RATE, "python": PY}
+    for name in sections:
+        {"cost": section_cost, "load": section_load, "slowdown": section_slowdown}[name](
+            seconds, err_path, res)
+    with open(os.path.join(out_dir, "serve.json" if sections == ["cost", "load", "slowdown"]
+                           else "serve-%s.json" % "-".join(sections)), "w") as f:
+        json.dump(res, f, indent=1)
 
 
 if __name__ == "__main__":

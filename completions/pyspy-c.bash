@@ -55,7 +55,7 @@ _pyspy_c()
     local top_opts="-p --pid -r --rate --delay -d --duration -i --idle -g --gil
         --nonblocking --full-filenames -h --help"
     local serve_opts="-p --pid -m --match -s --subprocesses -r --rate -i --idle -g --gil
-        --nonblocking -n --native --native-all --window --retention --listen
+        --nonblocking -n --native --native-all --max-overhead --window --retention --listen
         --token-file --hide-args -h --help"
     local query_opts="--store --from --until --service --host --pid -f --format -o --output
         --full-filenames -v --verbose -h --help"
@@ -123,7 +123,7 @@ _pyspy_c()
                     # A time, a name, an address, a number: nothing to offer.
                     return
                     ;;
-                -r | --rate | -d | --duration | --interval | --delay | --window | --retention)
+                -r | --rate | -d | --duration | --interval | --delay | --window | --retention | --max-overhead)
                     # A number: nothing to offer.
                     return
                     ;;

@@ -147,6 +147,7 @@ complete -c pyspy-c -n $srv -s g -l gil -d 'Keep only samples of the thread hold
 complete -c pyspy-c -n $srv -l nonblocking -d 'Read without stopping the targets'
 complete -c pyspy-c -n $srv -s n -l native -d 'Merge C stacks with Python frames'
 complete -c pyspy-c -n $srv -l native-all -d 'Like --native, also showing the interpreter C frames'
+complete -c pyspy-c -n $srv -l max-overhead -x -d 'Lower the rate past this CPU or stop-time share (default 1)'
 complete -c pyspy-c -n $srv -l window -x -d 'Seconds per window (default 10)'
 complete -c pyspy-c -n $srv -l retention -x -d 'Keep windows this long (default 3600)'
 complete -c pyspy-c -n $srv -l listen -x -d 'HTTP address (default 127.0.0.1:16384)'

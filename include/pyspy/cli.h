@@ -156,6 +156,8 @@ int cmd_collect(int argc, char **argv);
 extern const struct cli_command cmd_collect_def;
 int cmd_serve(int argc, char **argv);
 extern const struct cli_command cmd_serve_def;
+int cmd_web(int argc, char **argv);
+extern const struct cli_command cmd_web_def;
 /* The fleet commands this build has, for --version ("fleet: serve (...)"). */
 void cli_print_fleet(FILE *out);
 

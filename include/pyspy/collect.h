@@ -49,6 +49,8 @@ struct collect_config {
 	int64_t retention[STORE_NTIERS];
 	bool once;                      /* one round, then exit */
 	bool verbose;
+	const char *web_listen;         /* --web ADDR:PORT: serve pyspy-c web too */
+	const char *web_token_file;
 };
 
 /* Run until SIGINT or SIGTERM (or one round with 'once'); the exit status. */

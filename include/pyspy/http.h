@@ -25,6 +25,9 @@
 #define HTTP_MAX_PARAMS 8            /* query parameters per request */
 #define HTTP_MAX_PARAM_LEN 256       /* bytes per parameter value */
 #define HTTP_MAX_TOKEN 256
+/* What a server may allow instead (struct http_config), at most. */
+#define HTTP_MAX_PARAMS_CAP 32
+#define HTTP_MAX_PARAM_LEN_CAP 8192
 
 struct http_request;
 
@@ -38,11 +41,21 @@ struct http_reply {
 	const char *type;             /* Content-Type */
 	const char *filename;         /* Content-Disposition: attachment, or NULL */
 	FILE *body;
+	/* A body that outlives the server (compiled-in assets), sent instead
+	   of what was written to 'body' when set; never copied. */
+	const void *data;
+	size_t len;
+	const char *cache;            /* Cache-Control; NULL: the server's */
 };
 
 typedef void (*http_handler)(void *ctx, const struct http_request *rq, struct http_reply *r);
 
-/* A route: exact path, the query parameters it takes (comma-separated). */
+/*
+ * A route: a path, the query parameters it takes (comma-separated).  A
+ * path of more than "/" that ends in '/' is a prefix ("/assets/" answers
+ * "/assets/app.js"; the handler reads http_path()); any other is exact.
+ * Parameters "*": any names (a page whose script reads its own URL).
+ */
 struct http_route {
 	const char *path;
 	http_handler handler;
@@ -55,7 +68,23 @@ struct http_config {
 	const struct http_route *routes;
 	size_t nroutes;
 	void *ctx;                    /* handed to every handler */
+	/* Headers added to every response: name, value, name, value, ..., NULL. */
+	const char *const *headers;
+	const char *cache_control;    /* NULL: "no-store" */
+	const char *help;             /* where a 404 points to, e.g. "see /v1/info" */
+	/*
+	 * Browsers cannot send a bearer header when loading a page: accept the
+	 * token also as the cookie HTTP_TOKEN_COOKIE, which a visit to any
+	 * path with ?token=TOKEN sets (HttpOnly, SameSite=Strict) before
+	 * redirecting (303) to the same URL without it.
+	 */
+	bool token_cookie;
+	/* Limits instead of the defaults above (0: the default). */
+	unsigned max_params;          /* at most HTTP_MAX_PARAMS_CAP */
+	unsigned max_param_len;       /* at most HTTP_MAX_PARAM_LEN_CAP */
+	size_t memory_per_conn;
 };
+#define HTTP_TOKEN_COOKIE "pyspyc_token"
 
 struct http_server;
 
@@ -69,6 +98,8 @@ void http_stop(struct http_server *s);
 
 /* The value of query parameter 'name', or NULL (bounded, checked by the dispatcher). */
 const char *http_param(const struct http_request *rq, const char *name);
+/* The request's path, decoded (for prefix routes). */
+const char *http_path(const struct http_request *rq);
 /* A HEAD request (the body is computed and dropped). */
 bool http_is_head(const struct http_request *rq);
 

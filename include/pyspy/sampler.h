@@ -98,6 +98,11 @@ struct sampler_opts {
 	int (*window_end)(void *ctx, const struct sampler_window *w);
 	void *window_ctx;
 	/*
+	 * If non-NULL: after each window_end, a positive *rate_change is the
+	 * new rate (Hz) from the next tick on; the sampler zeroes it.
+	 */
+	double *rate_change;
+	/*
 	 * A stop signal (SIGINT, SIGTERM, SIGHUP) arrived: end the recording?
 	 * NULL: yes, always.  (record -- PROGRAM lets the program decide.)
 	 */

@@ -24,6 +24,8 @@ struct serve_config {
 	struct sampler_opts so;      /* rate, blocking, idle, gil */
 	double window;               /* seconds per window (whole seconds) */
 	double retention;            /* seconds of windows kept */
+	double max_overhead;         /* percent of the host's CPU and of each
+					target's time stopped; 0: no limit */
 	const char *listen;          /* ADDR:PORT */
 	const char *token_file;      /* bearer token, or NULL */
 };

@@ -216,6 +216,26 @@ int store_timeline(struct store_db *s, int64_t from, int64_t until, const struct
 void store_points_free(struct store_point *p, size_t n);
 
 /*
+ * The filter choices of [from, until) for the series passing 'f': one row
+ * per (service, host, pid, program) with its samples, most samples first
+ * (the web app's menus).  *out is malloc'ed (store_series_free).
+ */
+struct store_series_row {
+	char *service, *host;
+	char *program;           /* "" when the agent did not know it */
+	int64_t pid;             /* 0: samples of no process (pruned stacks) */
+	uint64_t samples;
+};
+int store_series(struct store_db *s, int64_t from, int64_t until, const struct store_filter *f,
+		 struct store_series_row **out, size_t *n);
+void store_series_free(struct store_series_row *r, size_t n);
+/*
+ * The time the store holds data for: [*first, *last) in Unix seconds,
+ * bucket bounds over every tier; *found false when it is empty.
+ */
+int store_extent(struct store_db *s, int64_t *first, int64_t *last, bool *found);
+
+/*
  * Roll up every bucket that closed (its end at or before the newest data
  * stored); store_commit does this too.  In its own transaction when none
  * is open.

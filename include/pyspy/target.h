@@ -97,14 +97,10 @@ struct target_memhook {
  */
 int target_open(struct target *t, pid_t pid, bool seize);
 /*
- * Mark a target opened without seizing as traced, seizing the threads
- * that appear from now on, but not those target_open() listed: those are
- * never stopped, so their samples are taken as with --nonblocking, and
- * --native cannot unwind them.  record -s samples descendants so today
- * (a known bug, kept until its fork-worker tests pass with real stops).
+ * Seize every thread of a target opened without (as target_open(.., true)
+ * would): a descendant found not to be Python is only read, never traced;
+ * one that is gets every thread seized once it proves to be.
  */
-int target_seize(struct target *t);
-/* Seize every thread of a target opened without (as target_open(.., true) would). */
 int target_seize_listed(struct target *t);
 /*
  * Start 'argv' as our child and return its pid once it has exec'd (its
@@ -227,6 +223,14 @@ void target_read_states(struct target *t);
 int target_stop(struct target *t, int timeout_ms);
 /* The same for the listed threads only (others keep running). */
 int target_stop_tids(struct target *t, const pid_t *tids, size_t n, int timeout_ms);
+/*
+ * Ask the listed threads (tids NULL: every seized thread) to stop, without
+ * waiting: a later target_stop_tids() or target_stop() waits for them, and
+ * target_resume() lets them go.  From here until then the target is held
+ * (each thread that stops stays stopped): the caller must resume it on
+ * every path.
+ */
+void target_interrupt_tids(struct target *t, const pid_t *tids, size_t n);
 /* Resume every thread we hold stopped, re-injecting pending signals. */
 void target_resume(struct target *t);
 /*

@@ -14,6 +14,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_serve_def,
 	&cmd_query_def,
 	&cmd_collect_def,
+	&cmd_web_def,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -10,7 +10,7 @@
 
 enum {
 	OPT_STORE = 1, OPT_AGENT, OPT_AGENTS, OPT_INTERVAL, OPT_TIMEOUT, OPT_KEEP_1M,
-	OPT_KEEP_10M, OPT_KEEP_1H, OPT_ONCE, OPT_VERBOSE,
+	OPT_KEEP_10M, OPT_KEEP_1H, OPT_ONCE, OPT_VERBOSE, OPT_WEB, OPT_WEB_TOKEN_FILE,
 };
 
 static const struct cli_option collect_options[] = {
@@ -26,6 +26,9 @@ static const struct cli_option collect_options[] = {
 	{ OPT_KEEP_1H, 0, "keep-hours", "DAYS", "keep 1-hour buckets this long (default 365)" },
 	{ OPT_ONCE, 0, "once", NULL, "poll every agent once, write, and exit" },
 	{ OPT_VERBOSE, 'v', "verbose", NULL, "say what each round wrote" },
+	{ OPT_WEB, 0, "web", "ADDR:PORT", "serve pyspy-c web's pages from this process too" },
+	{ OPT_WEB_TOKEN_FILE, 0, "web-token-file", "FILE",
+	  "the --web pages require this token (needed off loopback)" },
 	{ 0, 0, NULL, NULL, NULL },
 };
 
@@ -89,6 +92,12 @@ static int set_option(int id, const char *arg, void *ctx)
 	case OPT_VERBOSE:
 		c->verbose = true;
 		return 0;
+	case OPT_WEB:
+		c->web_listen = arg;
+		return 0;
+	case OPT_WEB_TOKEN_FILE:
+		c->web_token_file = arg;
+		return 0;
 	}
 	return 2;
 }
@@ -109,6 +118,13 @@ int cmd_collect(int argc, char **argv)
 		status = cli_error(2, "collect: --store STORE is required");
 	else if (!a.c.nagents && !a.c.agents_file)
 		status = cli_error(2, "collect: no agents (--agent HOST:PORT or --agents FILE)");
+	else if (a.c.web_token_file && !a.c.web_listen)
+		status = cli_error(2, "collect: --web-token-file needs --web ADDR:PORT");
+#ifndef PYSPY_HAVE_MHD
+	else if (a.c.web_listen)
+		status = cli_error(2, "collect: --web is not in this build: it was built without "
+				   "libmicrohttpd (install libmicrohttpd-dev and rebuild)");
+#endif
 	else
 #ifdef PYSPY_HAVE_CURL
 		status = collect_run(&a.c);

@@ -482,7 +482,7 @@ static int dump_process(struct dump_args *a, pid_t pid, bool child, const char *
 		rc = pyinterp_attach(&pi, &t, prof);
 	}
 	if (rc == 0 && child && a->blocking)
-		rc = target_seize(&t);
+		rc = target_seize_listed(&t);
 	if (rc && child)
 		goto done; /* not Python, or gone: not ours to report */
 	if (rc) {

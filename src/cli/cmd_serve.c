@@ -18,7 +18,7 @@
 
 enum {
 	OPT_MATCH = CLI_OPT_OWN, OPT_SUBPROCESSES, OPT_NATIVE, OPT_NATIVE_ALL, OPT_WINDOW,
-	OPT_RETENTION, OPT_LISTEN, OPT_TOKEN_FILE, OPT_HIDE_ARGS,
+	OPT_RETENTION, OPT_LISTEN, OPT_TOKEN_FILE, OPT_HIDE_ARGS, OPT_MAX_OVERHEAD,
 };
 
 static const struct cli_option serve_options[] = {
@@ -33,6 +33,9 @@ static const struct cli_option serve_options[] = {
 	{ OPT_NATIVE, 'n', "native", NULL, "merge C stacks (extensions, libraries) with Python frames" },
 	{ OPT_NATIVE_ALL, 0, "native-all", NULL,
 	  "--native, also showing the interpreter's own C frames" },
+	{ OPT_MAX_OVERHEAD, 0, "max-overhead", "PERCENT",
+	  "lower the rate when the agent's CPU or the targets' stop time pass PERCENT "
+	  "(default 1; 0: never)" },
 	{ OPT_WINDOW, 0, "window", "SECONDS", "seconds per window (default 10)" },
 	{ OPT_RETENTION, 0, "retention", "SECONDS", "keep windows this long (default 3600)" },
 	{ OPT_LISTEN, 0, "listen", "ADDR:PORT", "HTTP address (default " SERVE_DEFAULT_LISTEN ")" },
@@ -114,6 +117,11 @@ static int set_option(int id, const char *arg, void *ctx)
 			return 2;
 		c->retention = v;
 		return 0;
+	case OPT_MAX_OVERHEAD:
+		if (cli_parse_number("max-overhead", arg, 0, 100, &v))
+			return 2;
+		c->max_overhead = v;
+		return 0;
 	case OPT_LISTEN:
 		c->listen = arg;
 		return 0;
@@ -133,6 +141,7 @@ int cmd_serve(int argc, char **argv)
 		.so = { .rate = 100, .blocking = true },
 		.window = 10,
 		.retention = 3600,
+		.max_overhead = 1,
 		.listen = SERVE_DEFAULT_LISTEN,
 	};
 	bool help;

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "pyspy/collect.h"
 #include "pyspy/feed.h"
+#include "pyspy/web.h"
 #include "poll_internal.h"
 
 #include <errno.h>
@@ -278,6 +279,7 @@ int collect_run(const struct collect_config *c)
 {
 	struct store_options so = { .create = true };
 	struct store_db *db;
+	struct web_server *web = NULL;
 	struct agent_state *st = NULL;
 	size_t n = 0;
 	char err[1024];
@@ -304,6 +306,20 @@ int collect_run(const struct collect_config *c)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (c->web_listen) {
+#ifdef PYSPY_HAVE_MHD
+		/* Its own read-only connection (the store exists now): a reader
+		 * that never holds up this loop's writes. */
+		int ws;
+		web = web_start(&(struct web_config){ c->store, c->web_listen, c->web_token_file },
+				&ws, err, sizeof(err));
+		if (!web) {
+			fprintf(stderr, "pyspy-c: --web: %s\n", err);
+			status = ws;
+			goto out;
+		}
+#endif
+	}
 	say("%zu agents, store '%s' (%s)", n, c->store, store_backend_name(db));
 	for (int round = 0; !stop_sig; round++) {
 		double now = mono(), wake;
@@ -403,6 +419,9 @@ int collect_run(const struct collect_config *c)
 	if (c->once && any_failed && status == 0)
 		status = 1;
 out:
+#ifdef PYSPY_HAVE_MHD
+	web_stop(web);
+#endif
 	for (size_t i = 0; i < n; i++)
 		release_agent(&st[i]);
 	free(st);

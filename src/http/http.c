@@ -16,6 +16,11 @@
  * token (401, compared in constant time), and the query (400: at most
  * HTTP_MAX_PARAMS, each value at most HTTP_MAX_PARAM_LEN bytes, names
  * the route takes).  Every error is a one-line text body.
+ *
+ * Servers for browsers (pyspy-c web) also take the token as a cookie,
+ * set by one visit with ?token=TOKEN (then a redirect drops it from the
+ * URL), and add their own headers (Content-Security-Policy) to every
+ * response.
  */
 #define _GNU_SOURCE
 #include "pyspy/http.h"
@@ -52,15 +57,27 @@ struct http_server {
 	unsigned port;
 	char token[HTTP_MAX_TOKEN + 1];
 	size_t token_len;              /* 0: no token */
+	/* The token as the cookie carries it: percent-encoded but for
+	   letters, digits and "-._~" (a cookie value has no ';', ',', ...). */
+	char cookie[3 * HTTP_MAX_TOKEN + 1];
+	size_t cookie_len;
+	const char *const *headers;
+	const char *cache_control, *help;
+	bool token_cookie;
+	unsigned max_params, max_param_len;
+	size_t memory_per_conn;
 	uint64_t requests, s2xx, s4xx, s5xx;   /* atomics */
 };
 
 struct http_request {
 	struct MHD_Connection *conn;
+	const char *url;
+	char *location, *set_cookie;   /* a redirect of the token's visit (malloc'ed) */
 	bool head;
+	unsigned max_params, max_param_len;
 	size_t nparams;
-	const char *keys[HTTP_MAX_PARAMS];
-	const char *values[HTTP_MAX_PARAMS];
+	const char *keys[HTTP_MAX_PARAMS_CAP];
+	const char *values[HTTP_MAX_PARAMS_CAP];
 	bool too_many, too_long;
 };
 
@@ -70,6 +87,11 @@ const char *http_param(const struct http_request *rq, const char *name)
 		if (strcmp(rq->keys[i], name) == 0)
 			return rq->values[i];
 	return NULL;
+}
+
+const char *http_path(const struct http_request *rq)
+{
+	return rq->url;
 }
 
 bool http_is_head(const struct http_request *rq)
@@ -87,6 +109,7 @@ void http_reply_text(struct http_reply *r, int status, const char *fmt, ...)
 	r->status = status;
 	r->type = "text/plain; charset=utf-8";
 	r->filename = NULL;
+	r->data = NULL;
 	va_start(ap, fmt);
 	vfprintf(r->body, fmt, ap);
 	va_end(ap);
@@ -284,20 +307,31 @@ fail:
 /* ------------------------------------------------------------------ */
 /* the dispatcher */
 
-static bool token_ok(const struct http_server *s, const char *auth)
+static bool secret_equal(const char *secret, size_t slen, const char *guess)
 {
 	unsigned char diff = 0;
 	size_t len;
 
+	if (!guess)
+		return false;
+	len = strnlen(guess, slen + 1);
+	/* The same work whatever the guess: every byte of the secret is compared. */
+	diff = len != slen;
+	for (size_t i = 0; i < slen; i++)
+		diff |= (unsigned char)secret[i] ^ (unsigned char)(i < len ? guess[i] : 0);
+	return diff == 0;
+}
+
+static bool token_equal(const struct http_server *s, const char *guess)
+{
+	return secret_equal(s->token, s->token_len, guess);
+}
+
+static bool token_ok(const struct http_server *s, const char *auth)
+{
 	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
 		return false;
-	auth += 7;
-	len = strnlen(auth, HTTP_MAX_TOKEN + 1);
-	/* The same work whatever the guess: every byte of the token is compared. */
-	diff = len != s->token_len;
-	for (size_t i = 0; i < s->token_len; i++)
-		diff |= (unsigned char)s->token[i] ^ (unsigned char)(i < len ? auth[i] : 0);
-	return diff == 0;
+	return token_equal(s, auth + 7);
 }
 
 /* Loopback: a name or literal of this host, and our port if one is given. */
@@ -333,17 +367,28 @@ static MHD_RESULT collect_param(void *cls, enum MHD_ValueKind kind, const char *
 	struct http_request *rq = cls;
 
 	(void)kind;
-	if (rq->nparams == HTTP_MAX_PARAMS) {
+	if (rq->nparams == rq->max_params) {
 		rq->too_many = true;
 		return MHD_NO;
 	}
 	if (!value)
 		value = "";
-	if (strlen(key) > 64 || strlen(value) > HTTP_MAX_PARAM_LEN)
+	if (strlen(key) > 64 || strlen(value) > rq->max_param_len)
 		rq->too_long = true;
 	rq->keys[rq->nparams] = key;
 	rq->values[rq->nparams++] = value;
 	return MHD_YES;
+}
+
+/* A parameter's name for a message: at most 64 bytes, printable ASCII. */
+static const char *printable(const char *in, char out[65])
+{
+	size_t i;
+
+	for (i = 0; in[i] && i < 64; i++)
+		out[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+	out[i] = '\0';
+	return out;
 }
 
 /* Whether the comma-separated list 'names' holds 'key'. */
@@ -351,6 +396,8 @@ static bool param_known(const char *names, const char *key)
 {
 	size_t len = strlen(key);
 
+	if (names && strcmp(names, "*") == 0)
+		return true;
 	for (const char *p = names; p && *p;) {
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
@@ -361,10 +408,70 @@ static bool param_known(const char *names, const char *key)
 	return false;
 }
 
+/* Percent-encode s onto f: all but unreserved characters (and '/' if keep_slash). */
+static void url_encode(FILE *f, const char *s, bool keep_slash)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~", *p) || (keep_slash && *p == '/'))
+			fputc(*p, f);
+		else
+			fprintf(f, "%%%02X", *p);
+	}
+}
+
+/*
+ * A visit with ?token=TOKEN (the right one): a 303 to the same URL without
+ * it, setting the cookie.  Returns false when there is no such parameter.
+ */
+static bool token_visit(struct http_server *s, struct http_request *rq, struct http_reply *r)
+{
+	const char *t = NULL;
+	char *loc = NULL, *cookie = NULL;
+	size_t len = 0, n = 0;
+	FILE *f;
+
+	for (size_t i = 0; i < rq->nparams; i++)
+		if (strcmp(rq->keys[i], "token") == 0)
+			t = rq->values[i];
+	if (!t)
+		return false;
+	if (!token_equal(s, t)) {
+		http_reply_text(r, 401, "wrong token (in ?token=)");
+		return true;
+	}
+	f = open_memstream(&loc, &len);
+	if (!f) {
+		http_reply_text(r, 503, "out of memory");
+		return true;
+	}
+	url_encode(f, rq->url, true);
+	for (size_t i = 0; i < rq->nparams; i++) {
+		if (strcmp(rq->keys[i], "token") == 0)
+			continue;
+		fputc(n++ ? '&' : '?', f);
+		url_encode(f, rq->keys[i], false);
+		fputc('=', f);
+		url_encode(f, rq->values[i], false);
+	}
+	if (fclose(f) != 0 ||
+	    asprintf(&cookie, HTTP_TOKEN_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict", s->cookie)
+	    < 0) {
+		free(loc);
+		http_reply_text(r, 503, "out of memory");
+		return true;
+	}
+	rq->location = loc;
+	rq->set_cookie = cookie;
+	http_reply_text(r, 303, "token accepted: see %s", loc);
+	return true;
+}
+
 static void dispatch(struct http_server *s, struct MHD_Connection *conn, const char *url,
 		     const char *method, struct http_request *rq, struct http_reply *r)
 {
 	const struct http_route *route = NULL;
+	char name[65];
 
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		http_reply_text(r, 405, "method %s not allowed: only GET and HEAD", method);
@@ -372,42 +479,58 @@ static void dispatch(struct http_server *s, struct MHD_Connection *conn, const c
 	}
 	rq->head = strcmp(method, "HEAD") == 0;
 	if (!host_ok(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"))) {
-		http_reply_text(r, 421, "bad Host header: this agent answers to localhost, "
+		http_reply_text(r, 421, "bad Host header: this server answers to localhost, "
 				"127.0.0.1 or [::1] on port %u only", s->port);
 		return;
 	}
-	if (s->token_len &&
-	    !token_ok(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"))) {
-		http_reply_text(r, 401, "missing or wrong bearer token (Authorization: Bearer ...)");
-		return;
-	}
-	for (size_t i = 0; i < s->nroutes && !route; i++)
-		if (strcmp(s->routes[i].path, url) == 0)
-			route = &s->routes[i];
-	if (!route) {
-		http_reply_text(r, 404, "no such path (see /v1/info, or man pyspy-c)");
-		return;
-	}
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, rq);
+	if (s->token_len &&
+	    !token_ok(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization")) &&
+	    !(s->token_cookie &&
+	      secret_equal(s->cookie, s->cookie_len,
+			   MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, HTTP_TOKEN_COOKIE)))) {
+		if (s->token_cookie && !rq->too_many && token_visit(s, rq, r))
+			return;
+		if (s->token_cookie)
+			http_reply_text(r, 401, "missing or wrong token: visit any page once with "
+					"?token=TOKEN (it sets a cookie), or send Authorization: "
+					"Bearer TOKEN");
+		else
+			http_reply_text(r, 401, "missing or wrong bearer token (Authorization: "
+					"Bearer ...)");
+		return;
+	}
+	for (size_t i = 0; i < s->nroutes && !route; i++) {
+		const char *p = s->routes[i].path;
+		size_t pl = strlen(p);
+		if (pl > 1 && p[pl - 1] == '/' ? strncmp(p, url, pl) == 0 : strcmp(p, url) == 0)
+			route = &s->routes[i];
+	}
+	if (!route) {
+		http_reply_text(r, 404, "no such path (%s)", s->help ? s->help :
+				"see /v1/info, or man pyspy-c");
+		return;
+	}
 	if (rq->too_many) {
-		http_reply_text(r, 400, "too many query parameters (at most %d)", HTTP_MAX_PARAMS);
+		http_reply_text(r, 400, "too many query parameters (at most %u)", s->max_params);
 		return;
 	}
 	if (rq->too_long) {
-		http_reply_text(r, 400, "query parameter too long (at most %d bytes)",
-				HTTP_MAX_PARAM_LEN);
+		http_reply_text(r, 400, "query parameter too long (at most %u bytes)",
+				s->max_param_len);
 		return;
 	}
 	for (size_t i = 0; i < rq->nparams; i++) {
 		if (!param_known(route->params, rq->keys[i])) {
-			http_reply_text(r, 400, "unknown query parameter for %s (it takes: %s)",
-					route->path, route->params && *route->params ?
+			http_reply_text(r, 400, "unknown query parameter '%s' for %s (it takes: %s)",
+					printable(rq->keys[i], name), route->path, route->params && *route->params ?
 					route->params : "none");
 			return;
 		}
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(rq->keys[k], rq->keys[i]) == 0) {
-				http_reply_text(r, 400, "query parameter given twice");
+				http_reply_text(r, 400, "query parameter '%s' given twice",
+						printable(rq->keys[i], name));
 				return;
 			}
 	}
@@ -421,7 +544,8 @@ static MHD_RESULT answer(void *cls, struct MHD_Connection *conn, const char *url
 {
 	static int first_call;
 	struct http_server *s = cls;
-	struct http_request rq = { .conn = conn };
+	struct http_request rq = { .conn = conn, .url = url, .max_params = s->max_params,
+				   .max_param_len = s->max_param_len };
 	struct http_reply r = { .status = 500, .type = "text/plain; charset=utf-8" };
 	struct MHD_Response *resp;
 	char *buf = NULL;
@@ -450,16 +574,32 @@ handle:
 	dispatch(s, conn, url, method, &rq, &r);
 	if (fclose(r.body) != 0) {
 		free(buf);
-		return MHD_NO;
+		ret = MHD_NO;
+		goto out;
 	}
-	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
+	if (r.data) {
 		free(buf);
-		return MHD_NO;
+		resp = MHD_create_response_from_buffer(r.len, (void *)r.data,
+						       MHD_RESPMEM_PERSISTENT);
+	} else {
+		resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+		if (!resp)
+			free(buf);
+	}
+	if (!resp) {
+		ret = MHD_NO;
+		goto out;
 	}
 	MHD_add_response_header(resp, "Content-Type", r.type);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "Cache-Control", r.cache ? r.cache : s->cache_control ?
+				s->cache_control : "no-store");
+	for (const char *const *h = s->headers; h && h[0] && h[1]; h += 2)
+		MHD_add_response_header(resp, h[0], h[1]);
+	if (rq.location)
+		MHD_add_response_header(resp, "Location", rq.location);
+	if (rq.set_cookie)
+		MHD_add_response_header(resp, "Set-Cookie", rq.set_cookie);
 	if (r.filename) {
 		char cd[160];
 		snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", r.filename);
@@ -477,6 +617,11 @@ handle:
 		__atomic_add_fetch(&s->s2xx, 1, __ATOMIC_RELAXED);
 	ret = MHD_queue_response(conn, (unsigned)r.status, resp);
 	MHD_destroy_response(resp);
+out:
+	free(rq.location);
+	if (rq.set_cookie)
+		explicit_bzero(rq.set_cookie, strlen(rq.set_cookie));
+	free(rq.set_cookie);
 	return ret;
 }
 
@@ -510,7 +655,7 @@ static struct MHD_Daemon *start_daemon(struct http_server *s, bool v6)
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_IP,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_PER_CONN,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->memory_per_conn,
 				MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
 				MHD_OPTION_END);
 }
@@ -528,6 +673,15 @@ struct http_server *http_start(const struct http_config *c, char *err, size_t er
 	s->routes = c->routes;
 	s->nroutes = c->nroutes;
 	s->ctx = c->ctx;
+	s->headers = c->headers;
+	s->cache_control = c->cache_control;
+	s->help = c->help;
+	s->token_cookie = c->token_cookie;
+	s->max_params = c->max_params && c->max_params <= HTTP_MAX_PARAMS_CAP ? c->max_params :
+			HTTP_MAX_PARAMS;
+	s->max_param_len = c->max_param_len && c->max_param_len <= HTTP_MAX_PARAM_LEN_CAP ?
+			   c->max_param_len : HTTP_MAX_PARAM_LEN;
+	s->memory_per_conn = c->memory_per_conn ? c->memory_per_conn : HTTP_MEMORY_PER_CONN;
 	if (parse_listen(c->listen, &a, err, errlen) != 0)
 		goto fail;
 	s->loopback = a.loopback;
@@ -539,6 +693,16 @@ struct http_server *http_start(const struct http_config *c, char *err, size_t er
 	}
 	if (c->token_file && read_token(s, c->token_file, err, errlen) != 0)
 		goto fail;
+	if (s->token_len) {
+		FILE *f = fmemopen(s->cookie, sizeof(s->cookie), "w");
+		if (!f) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		url_encode(f, s->token, false);
+		fclose(f);
+		s->cookie_len = strlen(s->cookie);
+	}
 	if (open_socket(s, &a, c->listen, err, errlen) != 0)
 		goto fail;
 	s->mhd = start_daemon(s, a.v6);
@@ -562,5 +726,6 @@ void http_stop(struct http_server *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	explicit_bzero(s->token, sizeof(s->token));
+	explicit_bzero(s->cookie, sizeof(s->cookie));
 	free(s);
 }

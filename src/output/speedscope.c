@@ -9,6 +9,10 @@
  * the sampling period, in milliseconds: so speedscope's "time order"
  * view follows the recording, and its totals are sample counts times
  * the period.
+ *
+ * Without a timeline (the fleet's store keeps counts, not time order:
+ * pyspy-c web's download) one profile holds each distinct stack once,
+ * weighted by its samples (unit "none").
  */
 #define _GNU_SOURCE
 #include "pyspy/cli.h"
@@ -34,19 +38,105 @@ static void write_frame(FILE *out, const struct profile *p, struct frame_ref f, 
 	fputc('}', out);
 }
 
+/* Frame indexes of one stack (root first) appended to l, grown as needed. */
+struct idx_list {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static int push_stack(struct frame_map *fm, struct idx_list *l, const struct frame_ref *fr,
+		      size_t n)
+{
+	if (l->n + n > l->cap) {
+		size_t cap = l->cap ? l->cap : 4096;
+		uint32_t *nv;
+		while (cap < l->n + n)
+			cap *= 2;
+		nv = realloc(l->v, cap * sizeof(*nv));
+		if (!nv)
+			return -1;
+		l->v = nv;
+		l->cap = cap;
+	}
+	for (size_t k = 0; k < n; k++) {
+		long fi = frame_map_get(fm, fr[k]);
+		if (fi < 0)
+			return -1;
+		l->v[l->n++] = (uint32_t)fi;
+	}
+	return 0;
+}
+
+static void write_head(FILE *out, const char *name)
+{
+	fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\n", out);
+	fputs("\"exporter\":\"pyspy-c " PYSPY_VERSION "\",\n\"name\":", out);
+	output_json_string(out, name);
+	fputs(",\n\"activeProfileIndex\":0,\n\"shared\":{\"frames\":[\n", out);
+}
+
+/* No timeline: one profile of the distinct stacks, weighted by their counts. */
+static int write_counts(FILE *out, const struct profile *p, const struct output_opts *o)
+{
+	struct frame_map fm = { 0 };
+	struct profile_iter it = { 0 };
+	const struct frame_ref *fr;
+	size_t n, ns = profile_nstacks(p), k = 0;
+	uint64_t count, total = 0;
+	struct idx_list idx = { 0 };
+	size_t *off = calloc(ns + 1, sizeof(*off));
+	int rc = -1;
+
+	if (!off)
+		goto out;
+	while (profile_next(p, &it, &fr, &n, &count) && k < ns) {
+		off[k++] = idx.n;
+		if (push_stack(&fm, &idx, fr, n))
+			goto out;
+	}
+	off[k] = idx.n;
+	write_head(out, o->command && *o->command ? o->command : "pyspy-c");
+	for (size_t i = 0; i < fm.n; i++) {
+		if (i)
+			fputs(",\n", out);
+		write_frame(out, p, fm.keys[i], o->full_filenames);
+	}
+	fputs("]},\n\"profiles\":[\n{\"type\":\"sampled\",\"name\":\"all samples\","
+	      "\"unit\":\"none\",\n\"samples\":[", out);
+	for (size_t s = 0; s < k; s++) {
+		fputs(s ? ",[" : "[", out);
+		for (size_t i = off[s]; i < off[s + 1]; i++)
+			fprintf(out, i > off[s] ? ",%u" : "%u", idx.v[i]);
+		fputc(']', out);
+	}
+	fputs("],\n\"weights\":[", out);
+	it.pos = 0;
+	for (size_t s = 0; s < k && profile_next(p, &it, &fr, &n, &count); s++) {
+		total += count;
+		fprintf(out, s ? ",%" PRIu64 : "%" PRIu64, count);
+	}
+	fprintf(out, "],\n\"startValue\":0,\"endValue\":%" PRIu64 "}]}\n", total);
+	rc = ferror(out) ? -1 : 0;
+out:
+	frame_map_free(&fm);
+	free(idx.v);
+	free(off);
+	return rc;
+}
+
 static int write_speedscope(FILE *out, const struct profile *p, const struct output_opts *o)
 {
 	const struct timeline *tl = o->timeline;
 	double period_ms;
 	struct frame_map fm = { 0 };
 	long *stack_frames = NULL;   /* per timeline stack: offset into 'idx' */
-	uint32_t *idx = NULL;        /* frame indexes of every stack, root first */
-	size_t nidx = 0, capidx = 0, nstacks, *order = NULL;
+	struct idx_list idx = { 0 }; /* frame indexes of every stack, root first */
+	size_t nstacks, *order = NULL;
 	char name[512];
 	int rc = -1;
 
 	if (!tl)
-		return -1;
+		return write_counts(out, p, o);
 	period_ms = (double)timeline_period(tl) / 1e6;
 	nstacks = timeline_nstacks(tl);
 	stack_frames = calloc(nstacks + 1, sizeof(*stack_frames));
@@ -58,37 +148,17 @@ static int write_speedscope(FILE *out, const struct profile *p, const struct out
 		const struct frame_ref *fr;
 		size_t n;
 
-		stack_frames[s] = (long)nidx;
-		if (!timeline_stack(tl, (uint32_t)s, &fr, &n))
-			continue;
-		if (nidx + n > capidx) {
-			size_t cap = capidx ? capidx : 4096;
-			uint32_t *ni;
-			while (cap < nidx + n)
-				cap *= 2;
-			ni = realloc(idx, cap * sizeof(*ni));
-			if (!ni)
-				goto out;
-			idx = ni;
-			capidx = cap;
-		}
-		for (size_t k = 0; k < n; k++) {
-			long fi = frame_map_get(&fm, fr[k]);
-			if (fi < 0)
-				goto out;
-			idx[nidx++] = (uint32_t)fi;
-		}
+		stack_frames[s] = (long)idx.n;
+		if (timeline_stack(tl, (uint32_t)s, &fr, &n) && push_stack(&fm, &idx, fr, n))
+			goto out;
 	}
-	stack_frames[nstacks] = (long)nidx;
+	stack_frames[nstacks] = (long)idx.n;
 
-	fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\n", out);
-	fputs("\"exporter\":\"pyspy-c " PYSPY_VERSION "\",\n\"name\":", out);
 	if (o->command && *o->command)
 		snprintf(name, sizeof(name), "%s (pid %d)", o->command, (int)o->pid);
 	else
 		snprintf(name, sizeof(name), "pid %d", (int)o->pid);
-	output_json_string(out, name);
-	fputs(",\n\"activeProfileIndex\":0,\n\"shared\":{\"frames\":[\n", out);
+	write_head(out, name);
 	for (size_t i = 0; i < fm.n; i++) {
 		if (i)
 			fputs(",\n", out);
@@ -108,7 +178,7 @@ static int write_speedscope(FILE *out, const struct profile *p, const struct out
 			uint32_t s = th->slices[i].stack;
 			fputs(i ? ",[" : "[", out);
 			for (long k = stack_frames[s]; k < stack_frames[s + 1]; k++)
-				fprintf(out, k > stack_frames[s] ? ",%u" : "%u", idx[k]);
+				fprintf(out, k > stack_frames[s] ? ",%u" : "%u", idx.v[k]);
 			fputc(']', out);
 		}
 		fputs("],\n\"weights\":[", out);
@@ -124,7 +194,7 @@ static int write_speedscope(FILE *out, const struct profile *p, const struct out
 out:
 	frame_map_free(&fm);
 	free(stack_frames);
-	free(idx);
+	free(idx.v);
 	free(order);
 	return rc;
 }

@@ -167,8 +167,7 @@ static struct sproc *attach(struct procs *ps, pid_t pid, int *err)
 	 * never stopped, only read. */
 	if ((*err = target_open(t, pid, false)) != 0 ||
 	    (*err = pyinterp_attach(pi, t, ps->prof)) != 0 ||
-	    (ps->o->blocking && (*err = ps->o->discover ? target_seize_listed(t)
-							 : target_seize(t)) != 0))
+	    (ps->o->blocking && (*err = target_seize_listed(t)) != 0))
 		goto fail;
 	*err = -PERR_NOMEM;
 	if (!(p = sproc_new(ps, t, pi, true)))

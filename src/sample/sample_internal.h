@@ -20,6 +20,10 @@ struct sproc {
 				   the GIL's holder was wrong (sampler.c) */
 	bool unknown_thread;    /* a thread of the last sample was not listed */
 	bool failed;            /* a sample of it failed (counted once) */
+	int slow_stops;         /* blocking: its last stops that were slow, and */
+	int quick_early;        /* quick ones since asked early (sampler.c) */
+	int64_t asked_at;       /* when this tick's early stop was asked, or 0 */
+	bool states_read;       /* target_read_states() done for this tick */
 };
 
 /* A descendant that is not Python (yet): when to look again. */

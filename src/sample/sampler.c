@@ -41,6 +41,10 @@
 #include <unistd.h>
 
 #define STOP_TIMEOUT_MS 100
+/* Stops slower than this (moving average) are asked at the start of a tick. */
+#define EARLY_STOP_NS 500000
+#define EARLY_AFTER 3        /* slow stops in a row */
+#define EARLY_RETRY 64       /* quick stops after an early ask: try without */
 #define MAX_LABELS 4096
 #define REFRESH_NS 100000000 /* 100 ms */
 #define MAX_SPIN_NS 200000   /* never spin longer than this */
@@ -307,6 +311,38 @@ static bool consistent(struct target *t, struct pyinterp *pi, const struct py_gi
 	return g2->switches == g1->switches;
 }
 
+/* The threads a selective stop takes: the GIL's holder, and with --native
+ * or after a move every thread that may be running. */
+static size_t stop_list(const struct sproc *p, pid_t holder, pid_t *tids)
+{
+	const struct target *t = p->t;
+	size_t n = 0;
+
+	tids[n++] = holder;
+	for (size_t i = 0; (p->native || p->moved) && i < t->nthreads && n < TARGET_MAX_THREADS;
+	     i++)
+		if ((t->threads[i].state == 'R' || t->threads[i].state == '?') &&
+		    t->threads[i].tid != holder)
+			tids[n++] = t->threads[i].tid;
+	return n;
+}
+
+/* The thread that holds the GIL as far as we know, or 0: stop them all. */
+static pid_t first_holder(struct sproc *p, const struct sampler_opts *o)
+{
+	struct pyinterp *pi = p->pi;
+	struct py_gil g;
+	pid_t holder = pyinterp_tstate_tid(pi, pi->last_holder);
+
+	if (p->moved && holder && pyinterp_gil(pi, &g) == 0 && g.known)
+		holder = pyinterp_tstate_tid(pi, g.holder);
+	/* --native --idle shows the C stacks of sleeping threads too: they
+	 * must be stopped to be unwound. */
+	if ((p->native && o->idle) || pi->ninterps > 1)
+		return 0;
+	return holder;
+}
+
 static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 			   struct sampler_stats *st)
 {
@@ -317,26 +353,17 @@ static int stop_for_sample(struct sproc *p, const struct sampler_opts *o,
 	static pid_t tids[TARGET_MAX_THREADS];
 	struct py_gil g1, g2;
 	uint64_t last = pi->last_holder;
-	pid_t holder = pyinterp_tstate_tid(pi, last);
+	pid_t holder = first_holder(p, o);
 	int rc;
 
-	if (p->moved && holder && pyinterp_gil(pi, &g1) == 0 && g1.known)
-		holder = pyinterp_tstate_tid(pi, g1.holder);
-	/* --native --idle shows the C stacks of sleeping threads too: they
-	 * must be stopped to be unwound. */
-	if ((p->native && o->idle) || !holder || pi->ninterps > 1)
+	if (!holder)
 		goto full;
 	for (int round = 0; round < SELECTIVE_ROUNDS && holder; round++) {
-		size_t n = 0;
+		size_t n;
 
 		if (round)
 			st->rewalks++;
-		tids[n++] = holder;
-		for (size_t i = 0; (p->native || p->moved) && i < t->nthreads &&
-				   n < TARGET_MAX_THREADS; i++)
-			if ((t->threads[i].state == 'R' || t->threads[i].state == '?') &&
-			    t->threads[i].tid != holder)
-				tids[n++] = t->threads[i].tid;
+		n = stop_list(p, holder, tids);
 		rc = target_stop_tids(t, tids, n, STOP_TIMEOUT_MS);
 		if (rc)
 			return rc;
@@ -404,6 +431,31 @@ static void count_failure(struct sampler_stats *st, struct sproc *p, int rc)
 }
 
 /*
+ * Whether process p's stops are slow.  A stop waits for the
+ * thread to get a CPU and enter the kernel: on a busy host that can take
+ * milliseconds, and waited for one process after another the tick falls
+ * behind (ten busy targets on two cores: most ticks missed).  Processes
+ * whose last EARLY_AFTER stops each took over EARLY_STOP_NS are asked to
+ * stop at the start of the tick (ask_early), so that their waits overlap;
+ * quick ones are not, since an early ask holds a target stopped while the
+ * others are sampled (one slow stop now and then is no reason).
+ * 'early': the wait measured is what was left after an early ask.
+ */
+static void note_stop_wait(struct sproc *p, int64_t took, bool early)
+{
+	if (took > EARLY_STOP_NS) {
+		p->slow_stops += p->slow_stops < EARLY_AFTER;
+		p->quick_early = 0;
+	} else if (!early) {
+		p->slow_stops = 0;
+	} else if (++p->quick_early >= EARLY_RETRY) {
+		/* Stopped in time each time it was asked early: try without. */
+		p->slow_stops = 0;
+		p->quick_early = 0;
+	}
+}
+
+/*
  * One process, one tick: stop (if blocking), walk, resume, record.
  * Returns 1 when a sample was taken, 0 when it failed (counted), or a
  * negative PERR_*: -PERR_GONE when the process is gone.
@@ -421,8 +473,6 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	 * Stopped, what the target does not give three samples in a row is
 	 * corrupt, and shown degraded; before that, or running, it may be
 	 * changing: the thread is left out.
-	 * (A process whose threads are not all seized is not held by a
-	 * stop: record -s's descendants, see target_seize().)
 	 */
 	p->pi->degrade_ok = o->blocking && target_all_seized(t);
 	p->pi->degrade_after = 3;
@@ -438,11 +488,16 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	/* The OS state must be read before the stop, which changes it; with
 	 * --idle nothing depends on it (with --native, which threads to stop
 	 * and show does). */
-	if (!o->idle || o->native || o->native_opts)
+	if ((!o->idle || o->native || o->native_opts) && !p->states_read)
 		target_read_states(t);
+	p->states_read = false;
 	if (o->blocking) {
-		stop_at = now_ns();
+		int64_t asked = p->asked_at, t0 = now_ns();
+		/* The target's stop began when it was asked, early or now. */
+		stop_at = asked ? asked : t0;
+		p->asked_at = 0;
 		rc = stop_for_sample(p, o, st);
+		note_stop_wait(p, now_ns() - t0, asked != 0);
 		if (rc) {
 			target_resume(t);
 			st->stopped_ns += (uint64_t)(now_ns() - stop_at);
@@ -490,6 +545,41 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	return rc ? rc : 1;
 }
 
+static void ask_early(struct procs *ps, const struct sampler_opts *o)
+{
+	static pid_t tids[TARGET_MAX_THREADS];
+	int64_t now = now_ns();
+
+	for (size_t i = 0; i < ps->n; i++) {
+		struct sproc *p = ps->p[i];
+		pid_t holder;
+		size_t n = 0;
+
+		if (p->slow_stops < EARLY_AFTER || !p->t->traced || p->t->gone)
+			continue;
+		if (!o->idle || o->native || o->native_opts) {
+			target_read_states(p->t);
+			p->states_read = true;
+		}
+		holder = first_holder(p, o);
+		if (holder)
+			n = stop_list(p, holder, tids);
+		target_interrupt_tids(p->t, n ? tids : NULL, n);
+		p->asked_at = now;
+	}
+}
+
+/* Processes asked early whose turn did not come (the tick ended): let them go. */
+static void release_early(struct procs *ps)
+{
+	for (size_t i = 0; i < ps->n; i++)
+		if (ps->p[i]->asked_at) {
+			target_resume(ps->p[i]->t);
+			ps->p[i]->asked_at = 0;
+			ps->p[i]->states_read = false;
+		}
+}
+
 /* One tick over every process; the target's exit ends the recording. */
 static int take_samples(struct procs *ps, struct profile *prof, const struct sampler_opts *o,
 			struct labels *lb, struct sampler_stats *st, int64_t when)
@@ -498,6 +588,8 @@ static int take_samples(struct procs *ps, struct profile *prof, const struct sam
 
 	if (o->timeline)
 		timeline_begin_sample(o->timeline, when);
+	if (o->blocking && ps->n > 1)
+		ask_early(ps, o);
 	for (size_t i = 0; i < ps->n;) {
 		struct sproc *p = ps->p[i];
 		int rc = take_sample(p, prof, o, lb, st);
@@ -506,8 +598,10 @@ static int take_samples(struct procs *ps, struct profile *prof, const struct sam
 			procs_drop(ps, i, rc == -PERR_GONE ? "exited" : perr_detail(rc));
 			continue;
 		}
-		if (rc < 0)
+		if (rc < 0) {
+			release_early(ps);
 			return rc;
+		}
 		taken |= rc == 1;
 		p->info.samples += rc == 1;
 		p->info.failed += rc == 0;
@@ -677,6 +771,12 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 				rc = o->window_end(o->window_ctx, &w);
 				if (rc)
 					break;
+			}
+			if (o->rate_change && *o->rate_change > 0) {
+				period = (int64_t)(1e9 / *o->rate_change);
+				if (period < 1000)
+					period = 1000;
+				*o->rate_change = 0;
 			}
 			continue;
 		}

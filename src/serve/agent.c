@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 struct agent {
 	const struct serve_config *c;
@@ -29,6 +31,9 @@ struct agent {
 	int64_t wstart;
 	unsigned slices, per_window;
 	struct chunk sums;        /* the window's counts */
+	struct pace pace;         /* --max-overhead */
+	uint64_t stopped_ns, proc_samples;  /* since the start */
+	double rate_change;       /* handed to the sampler (sampler_opts.rate_change) */
 };
 
 #define WPROCS_CAP (4 * TARGET_MAX_PROCS)
@@ -62,6 +67,37 @@ static void add_counts(struct chunk *to, const struct chunk *c)
 	to->pruned += c->pruned;
 	to->stopped_ns += c->stopped_ns;
 	to->proc_samples += c->proc_samples;
+}
+
+static int64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Every slice: measure the costs and keep the rate within --max-overhead. */
+static void keep_pace(struct agent *a, const struct sampler_window *w)
+{
+	char why[256];
+	double before = a->pace.rate, rate;
+
+	a->stopped_ns += w->stopped_ns;
+	a->proc_samples += w->proc_samples;
+	rate = pace_step(&a->pace, clock_ns(CLOCK_MONOTONIC), clock_ns(CLOCK_PROCESS_CPUTIME_ID),
+			 a->stopped_ns, a->proc_samples, why, sizeof(why));
+	if (rate != before) {
+		a->rate_change = rate;
+		fprintf(stderr, "pyspy-c: %s\n", why);
+	}
+	pthread_mutex_lock(&a->store->lock);
+	a->store->totals.rate_now = a->pace.rate;
+	a->store->totals.cpu_pct = a->pace.cpu_pct;
+	a->store->totals.stop_pct = a->pace.stop_pct;
+	a->store->totals.rate_reason = a->pace.reason;
+	a->store->totals.rate_changes = a->pace.changes;
+	pthread_mutex_unlock(&a->store->lock);
 }
 
 static int window_end(void *ctx, const struct sampler_window *w)
@@ -109,6 +145,7 @@ static int window_end(void *ctx, const struct sampler_window *w)
 	if (!slice || (a->slices == 0 && !window))
 		fprintf(stderr, "pyspy-c: error: out of memory: a window is lost\n");
 	store_publish(a->store, slice, window, w->procs, w->nprocs);
+	keep_pace(a, w);
 	return 0;
 }
 
@@ -163,6 +200,12 @@ int serve_run(const struct serve_config *c)
 	}
 	have_d = true;
 	a.store = store;
+	{
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		pace_init(&a.pace, c->so.rate, c->max_overhead, ncpu > 0 ? (int)ncpu : 1);
+		store->totals.rate_now = c->so.rate;
+		store->totals.rate_reason = "";
+	}
 	a.per_window = (unsigned)c->window;
 	a.live = profile_new();
 	a.acc = profile_new();
@@ -202,6 +245,7 @@ int serve_run(const struct serve_config *c)
 	so.interval = (double)SERVE_SLICE_NS / 1e9;
 	so.window_end = window_end;
 	so.window_ctx = &a;
+	so.rate_change = &a.rate_change;
 	if (c->native)
 		so.native_opts = &nopts;
 	rc = sampler_run(NULL, NULL, a.live, &so, &st);

@@ -425,6 +425,7 @@ static void h_info(void *ctx, const struct http_request *rq, struct http_reply *
 			json_string(&j, output_format_at(i)->name);
 	json_array_end(&j);
 	json_kdouble(&j, "rate", in->rate);
+	json_kdouble(&j, "max_overhead_percent", in->max_overhead);
 	json_kdouble(&j, "window_seconds", in->window);
 	json_kdouble(&j, "retention_seconds", in->retention);
 	json_kdouble(&j, "slice_seconds", (double)SERVE_SLICE_NS / 1e9);
@@ -520,8 +521,25 @@ static void h_metrics(void *ctx, const struct http_request *rq, struct http_repl
 	       (double)t.errors);
 	metric(o, "pyspyc_late_ticks_total", "counter",
 	       "Ticks missed because the sampling thread fell behind.", (double)t.late);
-	metric(o, "pyspyc_rate_hz", "gauge", "Samples per second asked, per process.",
+	metric(o, "pyspyc_rate_hz", "gauge",
+	       "Samples per second per process now (under --rate when over --max-overhead).",
+	       t.rate_now);
+	metric(o, "pyspyc_rate_asked_hz", "gauge", "Samples per second per process asked (--rate).",
 	       x->store->info.rate);
+	metric(o, "pyspyc_max_overhead_percent", "gauge",
+	       "The overhead budget (--max-overhead; 0: none).", x->store->info.max_overhead);
+	metric(o, "pyspyc_overhead_cpu_percent", "gauge",
+	       "The agent's CPU time in percent of the host's, over the last 5 s.", t.cpu_pct);
+	metric(o, "pyspyc_overhead_stopped_percent", "gauge",
+	       "Percent of the time a target is held stopped, on average, over the last 5 s.",
+	       t.stop_pct);
+	fprintf(o, "# HELP pyspyc_rate_limited Whether the rate is under --rate, and which cost "
+		   "passed the budget.\n# TYPE pyspyc_rate_limited gauge\n"
+		   "pyspyc_rate_limited{reason=\"cpu\"} %d\npyspyc_rate_limited{reason=\"stopped\"} %d\n",
+		t.rate_reason && strcmp(t.rate_reason, "cpu") == 0,
+		t.rate_reason && strcmp(t.rate_reason, "stopped") == 0);
+	metric(o, "pyspyc_rate_changes_total", "counter",
+	       "Times the overhead budget changed the rate.", (double)t.rate_changes);
 	metric(o, "pyspyc_targets", "gauge", "Processes sampled now.", (double)t.targets);
 	metric(o, "pyspyc_stop_seconds_total", "counter",
 	       "Time target threads were held stopped, over all samples (divide by "

@@ -126,6 +126,7 @@ int store_init(struct store *st, const struct serve_config *c)
 	st->info.rate = c->so.rate;
 	st->info.window = c->window;
 	st->info.retention = c->retention;
+	st->info.max_overhead = c->max_overhead;
 	st->info.blocking = c->so.blocking;
 	st->info.idle = c->so.idle;
 	st->info.gil = c->so.gil;

@@ -7,6 +7,7 @@
  *   ring.c      the store: function dictionary, slices, windows
  *   query.c     merging chunks into a profile for the output writers
  *   api.c       the HTTP handlers and the routes table
+ *   pace.c      the overhead budget: the rate the sampler keeps
  *
  * Data flow: every second the sampling thread turns its live profile
  * into an immutable *slice* and adds it to the window being built; at
@@ -73,11 +74,35 @@ struct chunk {
 
 void chunk_put(struct chunk *c);
 
+/* --max-overhead: the rate the agent keeps (pace.c). */
+#define PACE_EVAL_NS 5000000000ll  /* costs measured over 5 s */
+#define PACE_MIN_HZ 1.0
+struct pace {
+	double asked, rate;    /* Hz: --rate, now */
+	double budget;         /* percent; 0: off (measured, never acted on) */
+	int ncpu;
+	bool started;
+	int64_t wall0, cpu0;
+	uint64_t stopped0, samples0;
+	double cpu_pct, stop_pct;  /* the last measurement */
+	const char *reason;    /* why the rate is under --rate: "cpu", "stopped", "" */
+	uint64_t changes;
+};
+void pace_init(struct pace *p, double asked, double budget, int ncpu);
+/*
+ * Feed the clocks (wall and the agent's CPU time, ns) and the totals of
+ * stop time and process-samples; every PACE_EVAL_NS returns the rate to
+ * keep.  When it changes, 'why' gets one line for the log.
+ */
+double pace_step(struct pace *p, int64_t wall_ns, int64_t cpu_ns, uint64_t stopped_ns,
+		 uint64_t proc_samples, char *why, size_t cap);
+
 /* What the agent was asked (for /v1/info and /metrics). */
 struct store_info {
 	char instance[33];     /* random hex per start */
 	int64_t started_ns;    /* wall clock */
 	double rate, window, retention;
+	double max_overhead;   /* percent, 0: off */
 	bool blocking, idle, gil, native, hide_args, subprocesses;
 	const char *match;
 	size_t npids;
@@ -90,6 +115,10 @@ struct store_totals {
 	uint64_t attached, detached, attach_errors;
 	size_t nwindows, nslices, bytes, nfuncs;
 	size_t targets;
+	/* The overhead budget's last state (pace.c). */
+	double rate_now, cpu_pct, stop_pct;
+	const char *rate_reason;
+	uint64_t rate_changes;
 };
 
 struct store {

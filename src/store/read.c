@@ -326,3 +326,165 @@ void store_points_free(struct store_point *p, size_t n)
 		free(p[i].group);
 	free(p);
 }
+
+/* ------------------------------------------------------------------ */
+/* the filter choices of a range, and the extent of the data */
+
+struct sctx {
+	struct store_series_row *r;
+	size_t n, cap;
+	struct idmap index;       /* service \0 host \0 program \0 pid -> row */
+	char *key;
+	size_t keycap;
+};
+
+static int series_row(void *ctx, const struct sql_val *c, int n)
+{
+	struct sctx *t = ctx;
+	struct store_series_row *row;
+	size_t ls, lh, lp, klen;
+	int64_t idx;
+
+	if (n != 5 || c[0].t != SQL_TEXT || c[1].t != SQL_TEXT || c[2].t != SQL_INT ||
+	    c[3].t != SQL_TEXT)
+		return -STORE_ECORRUPT;
+	ls = strlen(c[0].p), lh = strlen(c[1].p), lp = strlen(c[3].p);
+	klen = ls + lh + lp + 3 + sizeof(int64_t);
+	if (klen > t->keycap) {
+		char *k = realloc(t->key, klen);
+		if (!k)
+			return -STORE_ENOMEM;
+		t->key = k;
+		t->keycap = klen;
+	}
+	memcpy(t->key, c[0].p, ls + 1);
+	memcpy(t->key + ls + 1, c[1].p, lh + 1);
+	memcpy(t->key + ls + lh + 2, c[3].p, lp + 1);
+	memcpy(t->key + ls + lh + lp + 3, &c[2].i, sizeof(int64_t));
+	if (idmap_get(&t->index, t->key, klen, &idx)) {
+		t->r[idx].samples += c[4].t == SQL_INT && c[4].i > 0 ? (uint64_t)c[4].i : 0;
+		return 0;
+	}
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct store_series_row *r = realloc(t->r, cap * sizeof(*r));
+		if (!r)
+			return -STORE_ENOMEM;
+		t->r = r;
+		t->cap = cap;
+	}
+	row = &t->r[t->n];
+	memset(row, 0, sizeof(*row));
+	row->service = strdup(c[0].p);
+	row->host = strdup(c[1].p);
+	row->program = strdup(c[3].p);
+	t->n++;   /* freed with the others if a copy failed */
+	if (!row->service || !row->host || !row->program ||
+	    idmap_put(&t->index, t->key, klen, (int64_t)(t->n - 1)))
+		return -STORE_ENOMEM;
+	row->pid = c[2].i;
+	row->samples = c[4].t == SQL_INT && c[4].i > 0 ? (uint64_t)c[4].i : 0;
+	return 0;
+}
+
+static int by_samples(const void *a, const void *b)
+{
+	const struct store_series_row *x = a, *y = b;
+	int c;
+
+	if (x->samples != y->samples)
+		return x->samples > y->samples ? -1 : 1;
+	if ((c = strcmp(x->service, y->service)) || (c = strcmp(x->host, y->host)))
+		return c;
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+int store_series(struct store_db *s, int64_t from, int64_t until, const struct store_filter *f,
+		 struct store_series_row **out, size_t *n)
+{
+	static const char sql[] =
+		"SELECT s.service, s.host, s.pid, s.program, CAST(SUM(t.samples) AS BIGINT)"
+		" FROM totals t JOIN series s ON s.id = t.series"
+		" WHERE t.tier = $1 AND t.bucket >= $2 AND t.bucket < $3" FILTER_SQL
+		" GROUP BY s.service, s.host, s.pid, s.program";
+	struct store_span spans[STORE_MAX_SPANS];
+	struct sctx t = { 0 };
+	size_t ns;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	s->err[0] = '\0';
+	idmap_init(&t.index);
+	if ((rc = store_load_tiers(s)))
+		goto out;
+	ns = store_plan(from, until, s->tiers, STORE_NTIERS - 1, spans);
+	for (size_t i = 0; i < ns && rc == 0; i++) {
+		struct sql_val p[6] = { SQL_I(spans[i].tier), SQL_I(spans[i].from),
+					SQL_I(spans[i].until) };
+		filter_params(f, p + 3);
+		rc = store_exec(s, sql, p, 6, series_row, &t);
+	}
+out:
+	idmap_release(&t.index);
+	free(t.key);
+	if (rc) {
+		store_series_free(t.r, t.n);
+		return read_failed(s, rc);
+	}
+	if (t.n)
+		qsort(t.r, t.n, sizeof(*t.r), by_samples);
+	*out = t.r;
+	*n = t.n;
+	return 0;
+}
+
+void store_series_free(struct store_series_row *r, size_t n)
+{
+	for (size_t i = 0; r && i < n; i++) {
+		free(r[i].service);
+		free(r[i].host);
+		free(r[i].program);
+	}
+	free(r);
+}
+
+static int extent_row(void *ctx, const struct sql_val *c, int n)
+{
+	int64_t *v = ctx;
+
+	if (n != 1 || (c[0].t != SQL_INT && c[0].t != SQL_NULL))
+		return -STORE_ECORRUPT;
+	*v = c[0].t == SQL_INT ? c[0].i : INT64_MIN;
+	return 0;
+}
+
+int store_extent(struct store_db *s, int64_t *first, int64_t *last, bool *found)
+{
+	/* Two statements, not one: MIN or MAX alone on an index's prefix is one
+	 * lookup (SQLite only does that for a lone MIN or MAX). */
+	static const char lo[] = "SELECT MIN(bucket) FROM totals WHERE tier = $1";
+	static const char hi[] = "SELECT MAX(bucket) FROM totals WHERE tier = $1";
+	int rc;
+
+	*found = false;
+	*first = *last = 0;
+	s->err[0] = '\0';
+	for (int t = 0; t < STORE_NTIERS; t++) {
+		struct sql_val p[1] = { SQL_I(t) };
+		int64_t a = INT64_MIN, b = INT64_MIN;
+
+		if ((rc = store_exec(s, lo, p, 1, extent_row, &a)) ||
+		    (rc = store_exec(s, hi, p, 1, extent_row, &b)))
+			return read_failed(s, rc);
+		if (a == INT64_MIN || b == INT64_MIN)
+			continue;
+		b += store_tier_width[t];
+		if (!*found || a < *first)
+			*first = a;
+		if (!*found || b > *last)
+			*last = b;
+		*found = true;
+	}
+	return 0;
+}

@@ -422,17 +422,14 @@ static int wait_until(struct target *t, int64_t deadline, bool (*done)(struct ta
 	return rc;
 }
 
-static int stop_threads(struct target *t, const pid_t *tids, size_t n, int timeout_ms)
+void target_interrupt_tids(struct target *t, const pid_t *tids, size_t n)
 {
-	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
-	int rc;
-
 	if (!t->traced)
-		return 0;
+		return;
 	/*
 	 * Events pending from before (a signal-delivery-stop) are handled by
-	 * the wait below like any other; a thread we interrupt while it is
-	 * in one reports that stop, which then counts as ours.
+	 * the wait (stop_threads) like any other; a thread we interrupt while
+	 * it is in one reports that stop, which then counts as ours.
 	 */
 	t->holding = true;
 	for (size_t i = 0; i < t->nthreads; i++) {
@@ -445,6 +442,16 @@ static int stop_threads(struct target *t, const pid_t *tids, size_t n, int timeo
 		if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) == 0)
 			th->expect_stop = true;
 	}
+}
+
+static int stop_threads(struct target *t, const pid_t *tids, size_t n, int timeout_ms)
+{
+	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	int rc;
+
+	if (!t->traced)
+		return 0;
+	target_interrupt_tids(t, tids, n);
 	rc = wait_until(t, deadline, all_stopped);
 	return t->gone ? -PERR_GONE : rc;
 }

@@ -703,16 +703,6 @@ int target_open(struct target *t, pid_t pid, bool seize)
 	return 0;
 }
 
-int target_seize(struct target *t)
-{
-	/*
-	 * Threads that target_open() listed are left unseized here: record -s
-	 * has always sampled its descendants so (see target.h);
-	 * target_seize_listed() seizes them.
-	 */
-	return t->traced ? 0 : seize_all(t, false);
-}
-
 int target_seize_listed(struct target *t)
 {
 	/* Threads already listed are seized in place (target_seize_thread). */

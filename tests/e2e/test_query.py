@@ -51,28 +51,34 @@ def store(tmp_path_factory):
     return path
 
 
-def expected(lo, hi, service=None, host=None, pid=None, full=False):
-    """Folded lines of the fixture's windows whose middle's minute is in [lo, hi)."""
+def windows(lo, hi, service=None, host=None):
+    """(i, minute, host, service, pids, pruned) of the fixture's windows whose middle's
+    minute is in [lo, hi) (rounded out to whole minutes, as the store answers)."""
     lo -= lo % 60
     hi = hi if hi % 60 == 0 else hi - hi % 60 + 60
-    app, lib = ("/srv/app.py", "/srv/lib.py") if full else ("app.py", "lib.py")
-    c = Counter()
     for ahost, aservice, pids, pruned in AGENTS:
         if (service and service != aservice) or (host and host != ahost):
             continue
         for i in range(1, WINDOWS + 1):
             start = T0 + 10 * (i - 1)
             minute = (start + 5) - (start + 5) % 60
-            if not lo <= minute < hi:
+            if lo <= minute < hi:
+                yield i, minute, ahost, aservice, pids, pruned
+
+
+def expected(lo, hi, service=None, host=None, pid=None, full=False):
+    """Folded lines of the fixture's windows whose middle's minute is in [lo, hi)."""
+    app, lib = ("/srv/app.py", "/srv/lib.py") if full else ("app.py", "lib.py")
+    c = Counter()
+    for i, _, _, _, pids, pruned in windows(lo, hi, service, host):
+        for p in pids:
+            if pid and pid != p:
                 continue
-            for p in pids:
-                if pid and pid != p:
-                    continue
-                k = (i + p) % 3
-                stack = "main (%s:1);handle (%s:10);work_%d (%s:%d)" % (app, app, k, lib, 20 + k)
-                c[stack] += 10 + p % 7 + i % 5
-            if pruned and not pid:
-                c["[pruned: rare stacks]"] += 1
+            k = (i + p) % 3
+            stack = "main (%s:1);handle (%s:10);work_%d (%s:%d)" % (app, app, k, lib, 20 + k)
+            c[stack] += 10 + p % 7 + i % 5
+        if pruned and not pid:
+            c["[pruned: rare stacks]"] += 1
     return "".join("%s %d\n" % (s, n) for s, n in sorted(c.items()))
 
 

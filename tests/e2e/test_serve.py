@@ -60,11 +60,17 @@ def _python():
 
 
 class Agent(object):
-    """pyspy-c serve in the background; its port read from its stderr."""
+    """pyspy-c serve in the background; its port read from its stderr.
 
-    def __init__(self, procs, tmp_path, args, env=None):
-        self.bg = e2elib.Background(procs, tmp_path, ["serve", "--listen", "127.0.0.1:0"] + list(args),
-                                    env=env)
+    These tests check sample counts against --rate, so the overhead budget of serve
+    is off (--max-overhead 0) unless a test gives its own; test_max_overhead tests
+    the budget.  (test_web runs pyspy-c web and collect --web with it: command.)"""
+
+    def __init__(self, procs, tmp_path, args, env=None, command=("serve", "--listen", "127.0.0.1:0")):
+        args = [str(a) for a in args]
+        if command[0] == "serve" and "--max-overhead" not in args:
+            args += ["--max-overhead", "0"]
+        self.bg = e2elib.Background(procs, tmp_path, list(command) + args, env=env)
         self.port = None
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -701,3 +707,38 @@ def test_subprocesses_info_and_head(procs, tmp_path):
     assert status == 200 and body == b"" and headers["content-type"] == "application/json", (headers, body)
     assert a.stop().rc == 0
     e2elib.assert_not_harmed(child, "child")
+
+
+def test_max_overhead_lowers_the_rate(procs, tmp_path):
+    """--max-overhead: a budget no agent can keep (0.01% of the host) lowers the rate
+    within one measurement (5 s), says so in the log and /metrics, and the windows
+    then hold fewer samples per second; the target runs on unharmed."""
+    interp = _python()
+    marker = "pyspyc-overhead-" + uuid.uuid4().hex[:12]
+    t = _start_busy(procs, interp, marker)
+    a = Agent(procs, tmp_path, ["--match", re.escape(marker), "--rate", "200", "--window", "1",
+                                "--max-overhead", "0.01"])
+    deadline = time.time() + 30
+    while time.time() < deadline and not re.search(r"^pyspy-c: rate 200 -> ", a.err(), re.M):
+        time.sleep(0.2)
+    line = re.search(r"^pyspy-c: rate 200 -> ([0-9.]+) Hz: agent CPU ([0-9.]+)% of the host, "
+                     r"targets stopped ([0-9.]+)% of the time, budget 0.01% \(over\)$", a.err(), re.M)
+    assert line, "no rate change logged:\n" + a.err()
+    lowered = float(line.group(1))
+    assert 1 <= lowered < 200 and max(float(line.group(2)), float(line.group(3))) > 0.01, line.group(0)
+    info = a.json("/v1/info")
+    assert info["max_overhead_percent"] == 0.01 and info["rate"] == 200, info
+    # Let a few whole windows pass at the lowered rate (it may go lower still).
+    time.sleep(3.5)
+    metrics = a.get("/metrics").decode()
+    m = dict(re.findall(r"^(pyspyc_[a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$", metrics, re.M))
+    assert float(m["pyspyc_rate_hz"]) <= lowered and float(m["pyspyc_rate_asked_hz"]) == 200, metrics
+    assert float(m["pyspyc_rate_changes_total"]) >= 1, metrics
+    assert float(m['pyspyc_rate_limited{reason="cpu"}']) + \
+        float(m['pyspyc_rate_limited{reason="stopped"}']) == 1, metrics
+    assert float(m["pyspyc_max_overhead_percent"]) == 0.01, metrics
+    windows = a.json("/v1/windows?since=0&max=1000")["windows"]
+    last = [sum(p["samples"] for p in w["processes"]) for w in windows[-2:]]
+    assert len(last) == 2 and all(n <= 1.1 * lowered + 1 for n in last), (lowered, last)
+    assert a.stop().rc == 0
+    e2elib.assert_not_harmed(t.pid, "busy target")

@@ -461,9 +461,34 @@ static void test_timeline_writers_need_timeline(void **state)
 	(void)state;
 
 	assert_non_null(out);
-	assert_int_not_equal(output_find("speedscope")->write(out, p, &o), 0);
 	assert_int_not_equal(output_find("chrometrace")->write(out, p, &o), 0);
 	fclose(out);
+	profile_free(p);
+}
+
+/* speedscope without a timeline (the store's counts): one profile, weights = counts. */
+static void test_speedscope_counts(void **state)
+{
+	uint32_t a, b, c;
+	struct profile *p = funcs(&a, &b, &c);
+	struct frame_ref s1[] = { { a, 1 }, { c, 3 } }, s2[] = { { a, 1 }, { b, 2 } };
+	struct output_opts o = { .command = "fleet" };
+	char *out = NULL;
+	size_t len = 0;
+	int rc;
+	(void)state;
+
+	assert_int_equal(profile_add(p, s1, 2, 7), 0);
+	assert_int_equal(profile_add(p, s2, 2, 5), 0);
+	CAPTURE(out, len, rc = output_find("speedscope")->write(out_, p, &o));
+	assert_int_equal(rc, 0);
+	expect_contains(out, "\"name\":\"fleet\"");
+	expect_contains(out, "{\"name\":\"a_outer\",\"file\":\"app.py\",\"line\":1},\n"
+			"{\"name\":\"c<&>\",\"file\":\"app.py\",\"line\":3},\n"
+			"{\"name\":\"b_inner\",\"file\":\"app.py\",\"line\":2}]");
+	expect_contains(out, "\"unit\":\"none\",\n\"samples\":[[0,1],[0,2]],\n"
+			"\"weights\":[7,5],\n\"startValue\":0,\"endValue\":12}]}");
+	free(out);
 	profile_free(p);
 }
 
@@ -658,6 +683,7 @@ int unit_output_formats(void)
 		cmocka_unit_test(test_chrometrace_slices),
 		cmocka_unit_test(test_speedscope_weights),
 		cmocka_unit_test(test_timeline_writers_need_timeline),
+		cmocka_unit_test(test_speedscope_counts),
 		cmocka_unit_test(test_svg_escapes_and_totals),
 		cmocka_unit_test(test_pprof_decodes),
 	};

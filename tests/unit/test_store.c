@@ -231,6 +231,72 @@ static void test_timeline(void **state)
 	store_close(s);
 }
 
+/* The web app's filter choices and the extent of the data. */
+static void test_series_extent(void **state)
+{
+	struct backend *b = *state;
+	char url[512];
+	struct store_db *s = new_store(b, "series", url, sizeof(url));
+	static const int64_t pids[] = { 100, 101, 200 };
+	struct store_series_row *r;
+	const struct store_filter fweb = { .service = "web" }, fh2 = { .host = "h2" };
+	int64_t first, last;
+	bool found;
+	size_t n;
+
+	assert_int_equal(store_extent(s, &first, &last, &found), 0);
+	assert_false(found);
+	assert_int_equal(store_series(s, T0, T0 + H, NULL, &r, &n), 0);
+	assert_int_equal(n, 0);
+	store_series_free(r, n);
+
+	assert_int_equal(fx_fill(s, T0, 360, 60), 0);   /* one hour */
+	assert_int_equal(store_extent(s, &first, &last, &found), 0);
+	assert_true(found);
+	assert_int_equal(first, T0);
+	assert_int_equal(last, T0 + H);
+
+	/* [T0 + 5m, T0 + 55m): 1-minute edges around 10-minute buckets. */
+	assert_int_equal(store_series(s, T0 + 300, T0 + 3300, NULL, &r, &n), 0);
+	{
+		uint64_t prev = UINT64_MAX;
+		size_t seen = 0;
+		for (size_t i = 0; i < n; i++) {
+			assert_true(r[i].samples <= prev);
+			prev = r[i].samples;
+			for (size_t k = 0; k < 3; k++) {
+				struct store_filter f = { .pid = pids[k] };
+				uint64_t want;
+				if (r[i].pid != pids[k])
+					continue;
+				profile_free(fx_expected(T0, 360, T0 + 300, T0 + 3300, &f, &want));
+				assert_int_equal(r[i].samples, want);
+				assert_string_equal(r[i].service, k < 2 ? "web" : "worker");
+				assert_string_equal(r[i].host, k < 2 ? "h1" : "h2");
+				assert_string_equal(r[i].program, "python3 app.py");
+				seen++;
+			}
+			if (r[i].pid == 0)
+				assert_int_equal(r[i].samples, 0);
+		}
+		assert_int_equal(seen, 3);
+	}
+	store_series_free(r, n);
+	assert_int_equal(store_series(s, T0, T0 + H, &fweb, &r, &n), 0);
+	assert_int_equal(n, 2);
+	assert_true((r[0].pid == 100 && r[1].pid == 101) || (r[0].pid == 101 && r[1].pid == 100));
+	store_series_free(r, n);
+	assert_int_equal(store_series(s, T0, T0 + H, &fh2, &r, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(r[i].host, "h2");
+	store_series_free(r, n);
+	/* A range with no data. */
+	assert_int_equal(store_series(s, T0 + 2 * H, T0 + 3 * H, NULL, &r, &n), 0);
+	assert_int_equal(n, 0);
+	store_series_free(r, n);
+	store_close(s);
+}
+
 static void test_expire(void **state)
 {
 	struct backend *b = *state;
@@ -593,6 +659,7 @@ int unit_store_sqlite(void)
 		cmocka_unit_test(test_put_query),
 		cmocka_unit_test(test_rollup),
 		cmocka_unit_test(test_timeline),
+		cmocka_unit_test(test_series_extent),
 		cmocka_unit_test(test_expire),
 		cmocka_unit_test(test_cursor_atomic),
 		cmocka_unit_test(test_disk_full),
@@ -608,6 +675,7 @@ int unit_store_postgres(void)
 		cmocka_unit_test(test_put_query),
 		cmocka_unit_test(test_rollup),
 		cmocka_unit_test(test_timeline),
+		cmocka_unit_test(test_series_extent),
 		cmocka_unit_test(test_expire),
 		cmocka_unit_test(test_cursor_atomic),
 		cmocka_unit_test(test_hostile),

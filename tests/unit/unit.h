@@ -21,6 +21,7 @@ int unit_top(void);
 int unit_plt(void);
 int unit_subinterp_merge(void);
 int unit_timearg(void);
+int unit_pace(void);
 int unit_store_plan(void);
 int unit_store_sqlite(void);
 int unit_store_postgres(void);

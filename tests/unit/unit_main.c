@@ -28,6 +28,7 @@ static const struct {
 	{ "plt", unit_plt },
 	{ "subinterp_merge", unit_subinterp_merge },
 	{ "timearg", unit_timearg },
+	{ "pace", unit_pace },
 	{ "store_plan", unit_store_plan },
 	{ "store_sqlite", unit_store_sqlite },
 	{ "store_postgres", unit_store_postgres },

@@ -1,0 +1,123 @@
+/*
+ * server.c - starting and stopping pyspy-c web (web.h): a read-only store
+ * connection of its own (an SQLite reader never blocks the collector's
+ * writes: WAL), the HTTP server with the routes table, and every
+ * response's security headers.
+ */
+#define _GNU_SOURCE
+#include "web_internal.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The page loads nothing but its own files: no inline script or style, no
+ * framing, no plugins; frame names it shows are text, never markup. */
+#define WEB_CSP "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " \
+		"object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+static const char *const headers[] = {
+	"Content-Security-Policy", WEB_CSP,
+	"Referrer-Policy", "no-referrer",
+	NULL,
+};
+
+/* The page's own state (its query string): any names, read by its script. */
+static const struct http_route routes[] = {
+	{ "/", web_page, "*" },
+	{ "/assets/", web_asset, "" },
+	{ "/api/v1/info", web_api_info, "" },
+	{ "/api/v1/series", web_api_series, "from,until,service,host,pid" },
+	{ "/api/v1/timeline", web_api_timeline, "from,until,group,service,host,pid" },
+	{ "/api/v1/flamegraph", web_api_flamegraph,
+	  "from,until,service,host,pid,full_filenames,format" },
+};
+
+struct web_server {
+	struct web_ctx ctx;
+	struct http_server *http;
+};
+
+struct web_server *web_start(const struct web_config *c, int *status, char *err, size_t cap)
+{
+	struct store_options so = { .read_only = true };
+	struct web_server *w = calloc(1, sizeof(*w));
+	sigset_t block, old;
+	int e;
+
+	if (!w) {
+		snprintf(err, cap, "out of memory");
+		*status = 1;
+		return NULL;
+	}
+	pthread_mutex_init(&w->ctx.lock, NULL);
+	w->ctx.db = store_open(c->store, &so, &e, err, cap);
+	if (!w->ctx.db) {
+		*status = store_error_retryable(e) || e == -STORE_EDB ? 1 : 8;
+		goto fail;
+	}
+	/* The HTTP threads inherit this mask: signals go to the main thread. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	w->http = http_start(&(struct http_config){
+				     .listen = c->listen, .token_file = c->token_file,
+				     .routes = routes, .nroutes = sizeof(routes) / sizeof(routes[0]),
+				     .ctx = &w->ctx, .headers = headers,
+				     .help = "see /api/v1/info, or man pyspy-c",
+				     .token_cookie = true,
+				     /* the page's URL: its view, zoom path, search */
+				     .max_params = 24, .max_param_len = 4096,
+				     .memory_per_conn = 65536 },
+			     err, cap);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!w->http) {
+		*status = strncmp(err, "invalid value", 13) == 0 ||
+			  strncmp(err, "refusing", 8) == 0 ? 2 : 1;
+		goto fail;
+	}
+	return w;
+fail:
+	web_stop(w);
+	return NULL;
+}
+
+void web_stop(struct web_server *w)
+{
+	if (!w)
+		return;
+	http_stop(w->http);
+	store_close(w->ctx.db);
+	pthread_mutex_destroy(&w->ctx.lock);
+	free(w);
+}
+
+int web_run(const struct web_config *c)
+{
+	struct web_server *w;
+	sigset_t set;
+	char err[1024];
+	int status = 0, sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	w = web_start(c, &status, err, sizeof(err));
+	if (!w) {
+		fprintf(stderr, "pyspy-c: %s\n", err);
+		return status;
+	}
+	fprintf(stderr, "pyspy-c: web: store '%s' (%s)\n", c->store,
+		store_backend_name(w->ctx.db));
+	while (sigwait(&set, &sig) != 0)
+		;
+	fprintf(stderr, "pyspy-c: web: stopping on %s\n", strsignal(sig));
+	web_stop(w);
+	return 0;
+}
