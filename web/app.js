@@ -143,7 +143,11 @@
       const empty = state.cmp
         ? (!view.root.total ? 'no samples in interval B' : !view.before.total ? 'no samples in interval A' : '')
         : (!view.root.total ? 'no samples in this range' + (Object.keys(f).length ? ' for these filters' : '') : '');
-      if (empty) status(empty, 'empty');
+      if (empty) {
+        const extent = await storeExtent();
+        if (g !== gen) return;
+        status(empty + extent, 'empty');
+      }
       else status(describe(), '');
       performance.mark('pyspy:drawn-' + g);
       document.body.dataset.state = 'ready';
@@ -155,6 +159,18 @@
       document.body.dataset.state = 'error';
       renders();
     }
+  }
+
+  // What the store holds (for an empty range), and the version in the footer.
+  let info = null;
+  async function storeExtent() {
+    try {
+      info = info || await api('/api/v1/info', {});
+    } catch (e) {
+      return '';
+    }
+    if (info.first === null || info.last === null) return ' (the store is empty)';
+    return ' (the store holds ' + fmtRange(Number(info.first), Number(info.last)) + ')';
   }
 
   function describe() {
@@ -229,7 +245,7 @@
       marks.push({ from: Number(state.a_from), until: Number(state.a_until), cls: 'a', label: 'A' });
       marks.push({ from: Number(state.b_from), until: Number(state.b_until), cls: 'b', label: 'B' });
     }
-    const groups = Timeline.draw($('timeline'), tl, { marks, onSelect: selectRange });
+    const groups = Timeline.draw($('timeline'), tl, { marks, onSelect: selectRange, onHover: timelineTip });
     const legend = $('timeline-legend');
     legend.replaceChildren(...groups.map((gr) => {
       const item = document.createElement('span');
@@ -395,7 +411,6 @@
 
   // ---- tooltip -----------------------------------------------------------------
   function showTooltip(e, node) {
-    const tip = $('tooltip');
     const root = view.root;
     const total = root.total || 1;
     const lines = [node.name];
@@ -406,6 +421,11 @@
       const a = root.baseTotal ? node.base / root.baseTotal : 0;
       lines.push('A ' + pct(a) + ' → B ' + pct(node.total / total) + ': ' + pp(Flame.change(node, root)));
     }
+    placeTooltip(e, lines);
+  }
+
+  function placeTooltip(e, lines) {
+    const tip = $('tooltip');
     tip.replaceChildren(...lines.map((l, i) => {
       const d = document.createElement('div');
       d.textContent = l;
@@ -419,6 +439,19 @@
     if (y + h > window.innerHeight) y = Math.max(0, e.clientY - h - 14);
     tip.style.left = x + 'px';
     tip.style.top = y + 'px';
+  }
+
+  // b: {from, until, groups: [[name, samples]]} of the bucket under the mouse, or null.
+  function timelineTip(e, b) {
+    if (!b) { hideTooltip(); return; }
+    const lines = [fmtRange(b.from, b.until)];
+    let sum = 0;
+    for (const [name, n] of b.groups) {
+      sum += n;
+      if (n) lines.push(name + ': ' + n.toLocaleString() + ' samples');
+    }
+    if (b.groups.length > 1) lines.push('all: ' + sum.toLocaleString() + ' samples');
+    placeTooltip(e, lines);
   }
 
   function hideTooltip() { $('tooltip').classList.add('hidden'); }

@@ -123,11 +123,15 @@ const Timeline = (function () {
     svg.onpointerdown = (e) => {
       if (e.button !== 0) return;
       down = { cx: e.clientX, t: tAt(e.clientX) };
+      if (opts.onHover) opts.onHover(e, null);
       svg.setPointerCapture(e.pointerId);
       e.preventDefault();
     };
     svg.onpointermove = (e) => {
-      if (!down) return;
+      if (!down) {
+        if (opts.onHover) opts.onHover(e, bucketAt(e.clientX));
+        return;
+      }
       const a = x(down.t), b = x(tAt(e.clientX));
       sel.setAttribute('x', Math.min(a, b));
       sel.setAttribute('width', Math.abs(b - a));
@@ -142,6 +146,19 @@ const Timeline = (function () {
       const t0 = Math.floor(Math.min(d.t, tAt(e.clientX)));
       const t1 = Math.ceil(Math.max(d.t, tAt(e.clientX)));
       if (t1 > t0) opts.onSelect(t0, t1);
+    };
+    svg.onpointerleave = (e) => { if (opts.onHover) opts.onHover(e, null); };
+    // The bucket under the mouse: its span and each group's samples.
+    const bucketAt = (clientX) => {
+      const r = svg.getBoundingClientRect();
+      const px = clientX - r.left;
+      if (px < M.left || px > M.left + pw) return null;
+      const b = Math.floor((tAt(clientX) - s.start) / s.width);
+      if (b < 0 || b >= s.n) return null;
+      return {
+        from: Math.max(from, s.start + b * s.width), until: Math.min(until, s.start + (b + 1) * s.width),
+        groups: s.groups.map((name, g) => [name, s.vals[g][b]]),
+      };
     };
     svg.onpointercancel = () => { down = null; sel.setAttribute('class', 'drag hidden'); };
     return s.groups.map((name, g) => {

@@ -123,6 +123,15 @@ test('the page loads: timeline stacked by service, tier, flame graph of the work
     assert.ok(names.includes(fn), `${fn} not in the flame graph: ${names.join(', ')}`);
   }
   assert.match(await page.textContent(tid('status')), /samples/);
+  // Hover on the chart: the bucket's time and samples per service.
+  const tl = await fleet.api('/api/v1/timeline?from=-15m&until=now&group=service');
+  const busiest = tl.points.reduce((a, b) => (b[2] > a[2] ? b : a));
+  const shown = await page.$eval(tid('timeline'), (e) => [Number(e.dataset.from), Number(e.dataset.until)]);
+  const at = await timelineX(page, Math.max(shown[0] + 1, Math.min(busiest[0] + tl.width / 2, shown[1] - 2)));
+  await page.mouse.move(at.x, at.y);
+  const tip = await page.innerText(tid('tooltip'));
+  assert.match(tip, /\d\d:\d\d:\d\d \(1m\)\n((hostile|shop): [1-9][\d,]* samples\n)+all: [1-9][\d,]* samples$/);
+  await page.mouse.move(0, 0);
   await page.locator('.timeline-box').screenshot({ path: path.join(ARTIFACTS, 'timeline.png') });
 });
 
@@ -311,6 +320,12 @@ test('downloads link the selection in three formats, errors show the server\u201
   }
   const folded = await (await fetch(new URL(await page.getAttribute(tid('download-folded'), 'href'), fleet.url))).text();
   assert.match(folded, /shop_render_invoice_slow/);
+  // An empty range: said so, with what the store holds.
+  const e = watch(await context.newPage());
+  await open(e, '?from=-7d&until=-6d');
+  assert.match(await e.textContent(tid('status')), /^no samples in this range \(the store holds \d{4}-\d\d-\d\d /);
+  assert.strictEqual(await e.locator(tid('frame')).count(), 1, 'only the root frame');
+  await e.close();
   // A range the server refuses: its one line in the status.
   const p = watch(await context.newPage());
   await p.goto(fleet.url + '?from=now&until=-1h');
