@@ -130,7 +130,7 @@ test('the page loads: timeline stacked by service, tier, flame graph of the work
   const at = await timelineX(page, Math.max(shown[0] + 1, Math.min(busiest[0] + tl.width / 2, shown[1] - 2)));
   await page.mouse.move(at.x, at.y);
   const tip = await page.innerText(tid('tooltip'));
-  assert.match(tip, /\d\d:\d\d:\d\d \(1m\)\n((hostile|shop): [1-9][\d,]* samples\n)+all: [1-9][\d,]* samples$/);
+  assert.match(tip, /\d\d:\d\d:\d\d \((1m|\d+s)\)\n((hostile|shop): [1-9][\d,]* samples\n)+all: [1-9][\d,]* samples$/);
   await page.mouse.move(0, 0);
   await page.locator('.timeline-box').screenshot({ path: path.join(ARTIFACTS, 'timeline.png') });
 });
