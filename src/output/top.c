@@ -144,6 +144,8 @@ static void row(struct line *l, const struct profile *p, const struct top_entry 
 		return;
 	}
 	put(l, fn->name);
+	if (fn->kind == FUNC_LABEL)
+		return;
 	put(l, " (");
 	put(l, v->full_filenames || !fn->short_file ? (fn->file ? fn->file : "?") : fn->short_file);
 	put(l, ")");

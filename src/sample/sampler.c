@@ -224,7 +224,7 @@ static void record_thread(struct sproc *p, struct profile *prof, const struct sa
 	n += m;
 	/* The collector runs on top of what the thread was doing. */
 	if (python && th->in_gc && !o->no_gc &&
-	    (buf[n] = (struct frame_ref){ profile_func(prof, FUNC_LABEL, "<GC>", NULL, NULL), -1 })
+	    (buf[n] = (struct frame_ref){ profile_func(prof, FUNC_LABEL, FUNC_GC_LABEL, NULL, NULL), -1 })
 			    .func != FUNC_NONE)
 		n++;
 	if (profile_add(prof, buf, n, 1) != 0)

@@ -33,14 +33,15 @@ WLDIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def make_runner():
-    """(api, run(code)): run code in a new subinterpreter, in the calling thread."""
+    """(api, run(code), id): run code in a new subinterpreter, in the calling
+    thread; id is the interpreter's, as the module that made it says."""
     try:
         from concurrent import interpreters
     except ImportError:
         pass
     else:
         interp = interpreters.create()
-        return "concurrent.interpreters", interp.exec
+        return "concurrent.interpreters", interp.exec, interp.id
     try:
         import _interpreters as mod
         api = "_interpreters"
@@ -48,7 +49,7 @@ def make_runner():
         import _xxsubinterpreters as mod
         api = "_xxsubinterpreters"
     iid = mod.create()
-    return api, lambda code: mod.run_string(iid, code)
+    return api, lambda code: mod.run_string(iid, code), int(iid)
 
 
 def run_sub(run, code):
@@ -96,7 +97,7 @@ def main():
     control_fd = int(sys.argv[3])
     inner_path = truth_path + ".inner"
     spin_r, spin_w = os.pipe()
-    api, run = make_runner()
+    api, run, _ = make_runner()
     code = ("import sys; sys.path.insert(0, %r); import subinterp_inner; "
             "subinterp_inner.spin_sub(%r, %d)" % (WLDIR, inner_path, spin_w))
     REG.expected = 3  # MainThread, sub-runner, reporter
