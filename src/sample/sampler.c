@@ -96,7 +96,8 @@ struct labels {
 
 static int64_t interp_key(const struct pyinterp *pi, const struct py_thread_sample *th)
 {
-	if (pi->ninterps < 2 && th->main_interp)
+	/* A thread that runs no Python (--native --threads) is in none. */
+	if ((pi->ninterps < 2 && th->main_interp) || !th->tstate)
 		return INTERP_NONE;
 	return th->main_interp ? INTERP_MAIN : th->interp_id < 0 ? INTERP_UNKNOWN : th->interp_id;
 }
