@@ -48,12 +48,12 @@ _pyspy_c()
     local global_opts="-h --help -V --version"
     local record_opts="-p --pid -r --rate -d --duration -o --output
         -f --format --interval -s --subprocesses -t --threads -i --idle -g --gil
-        --nonblocking -n --native --native-all
+        --no-gc --interpreter --nonblocking -n --native --native-all
         -F --function --full-filenames -v --verbose -q --quiet -h --help"
     local dump_opts="-p --pid -l --locals -j --json --nonblocking -s --subprocesses
-        -n --native --native-all --full-filenames -v --verbose -h --help"
+        --interpreter -n --native --native-all --full-filenames -v --verbose -h --help"
     local top_opts="-p --pid -r --rate --delay -d --duration -i --idle -g --gil
-        --nonblocking --full-filenames -h --help"
+        --no-gc --interpreter --nonblocking --full-filenames -h --help"
     local serve_opts="-p --pid -m --match -s --subprocesses -r --rate -i --idle -g --gil
         --nonblocking -n --native --native-all --max-overhead --window --retention --listen
         --token-file --hide-args -h --help"
@@ -130,6 +130,10 @@ _pyspy_c()
                     ;;
                 -m | --match | --listen | --web)
                     # A pattern or an address: nothing to offer.
+                    return
+                    ;;
+                --interpreter)
+                    mapfile -t COMPREPLY < <(compgen -W "main" -- "$cur")
                     return
                     ;;
             esac

@@ -10,6 +10,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -80,9 +81,11 @@ int cli_attach(struct target *t, struct pyinterp *pi, pid_t pid, bool blocking,
  */
 enum {
 	CLI_OPT_PID = 1, CLI_OPT_RATE, CLI_OPT_DURATION, CLI_OPT_IDLE, CLI_OPT_GIL,
-	CLI_OPT_NONBLOCKING, CLI_OPT_OWN
+	CLI_OPT_NONBLOCKING, CLI_OPT_NO_GC, CLI_OPT_INTERPRETER, CLI_OPT_OWN
 };
 int cli_sampler_option(int id, const char *arg, pid_t *pid, struct sampler_opts *so);
+/* --interpreter ID: "main" (*main set) or an interpreter id >= 0 (*id). */
+int cli_parse_interpreter(const char *arg, bool *main, int64_t *id);
 
 /*
  * record -- PROGRAM ARGS (launch.c).  launch_attach() starts argv and

@@ -59,11 +59,14 @@ size_t output_frame_text(const struct profile *p, struct frame_ref f, bool full_
  * top's view (src/output/top.c): a title, the counts, the GIL and activity
  * of the last window, then the functions ranked by 'sort':
  *
- *   GIL: 45.00%, Active: 100.00%, Threads: 4
+ *   GIL: 45.00%, GC: 2.00%, Active: 100.00%, Threads: 4
  *
  *      %Own   %Total  OwnTime  TotalTime  Function (filename)
  *    60.00%   60.00%    6.00s      6.00s  busy (app.py)
  *
+ * GC is the share of samples in which the garbage collector ran ("n/a"
+ * when it cannot be read: 2.7, 3.6, free-threaded builds, --no-gc);
+ * "Interpreters: N" follows when the process has subinterpreters.
  * Shares are of the window's samples (a function busy in two threads at
  * once shows 200%); times are samples times the period, since the start
  * or the last reset.  Every line is cut to 'width' columns; with 'height'
@@ -76,7 +79,9 @@ struct top_view {
 	double elapsed;             /* seconds since the start */
 	uint64_t late, failed;
 	uint64_t win_samples, win_active, win_gil, win_gil_known;
+	uint64_t win_gc, win_gc_known;  /* samples in which a collector ran, of those read */
 	unsigned threads;
+	unsigned interps;           /* interpreters; shown when more than one */
 	double period;              /* seconds per sample */
 	enum top_sort sort;
 	bool full_filenames;

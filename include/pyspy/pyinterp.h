@@ -40,6 +40,18 @@ struct py_thread_sample {
 	uint64_t cstack;        /* 3.11-3.12: tstate->cframe when it is on a C
 				   stack (the newest eval call's), else 0 */
 	uint64_t thread_id;     /* pthread_t as Python knows it */
+	/*
+	 * The interpreter the thread runs in (the innermost's, see
+	 * inner_tstate): its id (3.7+; -1 when the version has none), and
+	 * whether it is the main interpreter.
+	 */
+	int64_t interp_id;
+	bool main_interp;
+	/*
+	 * The collector of its interpreter was running, and this thread is
+	 * the one that runs it (see gc.c); only with pyinterp.read_gc.
+	 */
+	bool in_gc;
 	bool idle;
 	bool holds_gil;         /* held the GIL (valid when py_sample.gil_known) */
 	bool truncated;         /* deeper than PY_MAX_DEPTH */
@@ -64,6 +76,10 @@ struct py_sample {
 	size_t nframes, cap_frames;
 	bool keep_sources;
 	bool gil_known;             /* threads' holds_gil set (pyinterp_mark_gil) */
+	/* The collectors' state was read (threads' in_gc are valid), and
+	 * how many of them were collecting. */
+	bool gc_known;
+	unsigned gc_running;
 	/*
 	 * Threads left out of this sample because what they showed could not
 	 * be read (pyinterp.degrade false), or an unknown number of them
@@ -126,6 +142,11 @@ struct pyinterp {
 				       travel with the walk's last read */
 	uint64_t gil_tail_at;       /* target->reads once it did */
 	unsigned ninterps;          /* interpreters seen in the last sample */
+	/*
+	 * Read the collectors' state each sample, and mark the thread that
+	 * runs a collection (py_thread_sample.in_gc).  On by default.
+	 */
+	bool read_gc;
 	/* Thread state -> host tid, as of the last sample. */
 	struct { uint64_t tstate; pid_t tid; } *tstate_tids;
 	size_t ntstate_tids;
@@ -227,6 +248,13 @@ int pyinterp_mark_gil(struct pyinterp *pi, struct py_sample *s, const struct py_
 int pyinterp_gil_available(const struct pyinterp *pi);
 /* Whether thread state 'tstate' is one of th's (see inner_tstate). */
 bool py_thread_has_tstate(const struct py_thread_sample *th, uint64_t tstate);
+
+/*
+ * 0 when the collectors' state can be read (the version has it in its
+ * layout, and it has a GIL to tell which thread runs a collection); else
+ * -PERR_UNAVAILABLE with the reason.
+ */
+int pyinterp_gc_available(const struct pyinterp *pi);
 
 /* Host tid of a thread state seen in the last sample, 0 if unknown. */
 pid_t pyinterp_tstate_tid(const struct pyinterp *pi, uint64_t tstate);

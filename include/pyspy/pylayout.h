@@ -33,11 +33,14 @@ struct py_layout {
 	/* _PyRuntimeState (3.7+) */
 	int16_t runtime_interpreters_head;
 	int16_t runtime_gil;            /* 3.7-3.11: struct _gil_runtime_state */
+	int16_t runtime_gc_collecting;  /* 3.7, 3.8: int gc.collecting (one collector) */
 
 	/* PyInterpreterState */
 	int16_t interp_next;
 	int16_t interp_tstate_head;     /* tstate_head, or threads.head (3.12+) */
 	int16_t interp_ceval_gil;       /* 3.12+: struct _gil_runtime_state * */
+	int16_t interp_id;              /* 3.7+: int64_t id (0: the main interpreter) */
+	int16_t interp_gc_collecting;   /* 3.9+: int gc.collecting (a collector each) */
 
 	/* PyThreadState */
 	int16_t tstate_next;

@@ -42,7 +42,10 @@ struct sampler_window {
 	uint64_t active;           /* thread samples of threads not idle */
 	uint64_t gil;              /* samples in which a thread held the GIL */
 	uint64_t gil_known;        /* samples in which the GIL holder was told */
+	uint64_t gc;               /* samples in which a collector ran */
+	uint64_t gc_known;         /* samples in which the collectors were read */
 	unsigned threads;          /* Python threads in its last sample */
+	unsigned interps;          /* interpreters in its last sample */
 	uint64_t stopped_ns;       /* time threads were held stopped in it */
 	uint64_t proc_samples;     /* samples taken, one per process per tick */
 	/* Every process sampled in the window (those that left it too). */
@@ -61,6 +64,19 @@ struct sampler_opts {
 	bool read_gil;       /* tell the GIL holder in every sample, for the
 				window's 'gil' count (implied by 'gil'; with
 				neither, the GIL costs no extra read) */
+	/*
+	 * Samples of the thread that runs the garbage collector carry a
+	 * "<GC>" frame on top of the stack, unless no_gc (which also spares
+	 * the read of the collectors' state).
+	 */
+	bool no_gc;
+	/*
+	 * Keep only threads running in one interpreter: the main one
+	 * (interp_main), or the one whose id is interp_id.
+	 */
+	bool one_interp;
+	bool interp_main;
+	int64_t interp_id;
 	struct timeline *timeline; /* also record per-thread timelines; NULL: no */
 	/*
 	 * Merge each thread's C stack (blocking only); NULL: Python frames
@@ -143,7 +159,10 @@ struct sampler_stats {
 	uint64_t active;     /* thread samples of threads not idle */
 	uint64_t gil;        /* samples in which a thread held the GIL */
 	uint64_t gil_known;  /* samples in which the GIL holder was told */
+	uint64_t gc;         /* samples in which a collector ran */
+	uint64_t gc_known;   /* samples in which the collectors were read */
 	unsigned threads;    /* Python threads in the last sample */
+	unsigned interps;    /* interpreters in the last sample */
 	double elapsed;      /* seconds */
 	int64_t start_realtime_ns; /* wall clock at the start */
 	struct sampler_window window; /* the last window (the whole recording

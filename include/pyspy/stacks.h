@@ -16,6 +16,9 @@
 #include <stdint.h>
 
 #define FUNC_NONE UINT32_MAX
+/* The label on top of a stack sampled while the garbage collector ran:
+ * top counts it as a function of its own. */
+#define FUNC_GC_LABEL "<GC>"
 
 enum func_kind {
 	FUNC_PYTHON,    /* code with a file: "name (file:line)", "name (file)";

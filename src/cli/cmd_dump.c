@@ -26,7 +26,7 @@
 
 enum {
 	OPT_PID = 1, OPT_LOCALS, OPT_JSON, OPT_NONBLOCKING, OPT_FULL_FILENAMES, OPT_VERBOSE,
-	OPT_NATIVE, OPT_NATIVE_ALL, OPT_SUBPROCESSES,
+	OPT_NATIVE, OPT_NATIVE_ALL, OPT_SUBPROCESSES, OPT_INTERPRETER,
 };
 
 static const struct cli_option dump_options[] = {
@@ -38,6 +38,8 @@ static const struct cli_option dump_options[] = {
 	{ OPT_NATIVE_ALL, 0, "native-all", NULL,
 	  "--native, also showing the interpreter's own C frames" },
 	{ OPT_SUBPROCESSES, 's', "subprocesses", NULL, "also dump the child processes" },
+	{ OPT_INTERPRETER, 0, "interpreter", "ID",
+	  "only threads running in interpreter ID ('main' or its id)" },
 	{ OPT_FULL_FILENAMES, 0, "full-filenames", NULL, "show full file paths" },
 	{ OPT_VERBOSE, 'v', "verbose", NULL, "say how the interpreter was found, and how long the target was stopped" },
 	{ 0, 0, NULL, NULL, NULL },
@@ -54,6 +56,8 @@ const struct cli_command cmd_dump_def = {
 struct dump_args {
 	pid_t pid;
 	bool locals, json, blocking, full_filenames, verbose, native, native_all, subprocesses;
+	bool one_interp, interp_main;   /* --interpreter */
+	int64_t interp_id;
 };
 
 static int set_option(int id, const char *arg, void *ctx)
@@ -81,6 +85,9 @@ static int set_option(int id, const char *arg, void *ctx)
 	case OPT_SUBPROCESSES:
 		a->subprocesses = true;
 		return 0;
+	case OPT_INTERPRETER:
+		a->one_interp = true;
+		return cli_parse_interpreter(arg, &a->interp_main, &a->interp_id);
 	case OPT_NATIVE_ALL:
 		a->native_all = true;
 		/* fall through */
@@ -157,6 +164,32 @@ static bool holds_gil(const struct dump *d, const struct dthread *dt)
 	return dt->th && d->gil_locked && py_thread_has_tstate(dt->th, d->gil_holder);
 }
 
+/*
+ * ", interp main" or ", interp ID" when the process has several
+ * interpreters (or the thread runs in one that is not the main one).
+ */
+static void interp_text(const struct dump *d, const struct dthread *dt, char *buf, size_t cap)
+{
+	const struct py_thread_sample *th = dt->th;
+
+	buf[0] = '\0';
+	if (!th || (d->pi->ninterps < 2 && th->main_interp))
+		return;
+	if (th->main_interp)
+		snprintf(buf, cap, "main");
+	else if (th->interp_id >= 0)
+		snprintf(buf, cap, "%lld", (long long)th->interp_id);
+	else
+		snprintf(buf, cap, "?");
+}
+
+static bool wanted(const struct dump_args *a, const struct py_thread_sample *th)
+{
+	if (!a->one_interp)
+		return true;
+	return a->interp_main ? th->main_interp : !th->main_interp && th->interp_id == a->interp_id;
+}
+
 /* The Python name if it can be read, else the OS name. */
 static void thread_name(const struct dump *d, const struct dthread *dt, char *name, size_t cap)
 {
@@ -188,7 +221,7 @@ static void print_locals(const struct dump *d, long fi, FILE *out)
 
 static void print_text(const struct dump *d, FILE *out)
 {
-	char frame[8192], name[128];
+	char frame[8192], name[128], in[32];
 
 	fprintf(out, "Process %d: %s\nPython %s (%s)\n", (int)d->t->pid, d->cmdline, d->version,
 		d->pi->module);
@@ -196,9 +229,11 @@ static void print_text(const struct dump *d, FILE *out)
 		const struct dthread *dt = &d->threads[i];
 
 		thread_name(d, dt, name, sizeof(name));
-		fprintf(out, "\nThread %d (%s%s%s): \"%s\"\n", (int)dt->tid,
+		interp_text(d, dt, in, sizeof(in));
+		fprintf(out, "\nThread %d (%s%s%s%s%s%s): \"%s\"\n", (int)dt->tid,
 			dt->idle ? "idle" : "active", holds_gil(d, dt) ? ", gil" : "",
-			dt->th ? "" : ", native only", name);
+			dt->th && dt->th->in_gc ? ", gc" : "", dt->th ? "" : ", native only",
+			in[0] ? ", interp " : "", in, name);
 		if (!dt->n)
 			fprintf(out, "    (no %s frames)\n", d->native ? "readable" : "Python");
 		for (size_t k = dt->n; k-- > 0;) {
@@ -219,15 +254,25 @@ static void print_json(const struct dump *d, FILE *out)
 	fprintf(out, ", \"threads\": [");
 	for (size_t i = 0; i < d->nthreads; i++) {
 		const struct dthread *dt = &d->threads[i];
-		char name[128];
+		char name[128], in[32];
 
 		thread_name(d, dt, name, sizeof(name));
+		interp_text(d, dt, in, sizeof(in));
 		fprintf(out, "%s\n  {\"tid\": %d, \"thread_id\": %llu, \"name\": ", i ? "," : "",
 			(int)dt->tid, dt->th ? (unsigned long long)dt->th->thread_id : 0ull);
 		json_string(out, name);
-		fprintf(out, ", \"active\": %s, \"gil\": %s, \"python\": %s, \"frames\": [",
+		fprintf(out, ", \"active\": %s, \"gil\": %s, \"gc\": %s, \"python\": %s, ",
 			dt->idle ? "false" : "true", holds_gil(d, dt) ? "true" : "false",
-			dt->th ? "true" : "false");
+			dt->th && dt->th->in_gc ? "true" : "false", dt->th ? "true" : "false");
+		/* The interpreter it runs in: "main", its id, or null (not Python). */
+		fprintf(out, "\"interpreter\": ");
+		if (dt->th && dt->th->main_interp)
+			fprintf(out, "\"main\"");
+		else if (dt->th && dt->th->interp_id >= 0)
+			fprintf(out, "\"%lld\"", (long long)dt->th->interp_id);
+		else
+			fprintf(out, "null");
+		fprintf(out, ", \"frames\": [");
 		for (size_t k = dt->n; k-- > 0;) {
 			struct frame_ref fr = dt->frames[k];
 			const struct func *fn = profile_func_get(d->pi->profile, fr.func);
@@ -315,7 +360,7 @@ static int collect_threads(struct dump *d)
 		struct dthread *dt;
 
 		/* A thread state of a thread not started yet, or ended: nothing runs. */
-		if (!th->tid && !th->nframes)
+		if ((!th->tid && !th->nframes) || !wanted(d->a, th))
 			continue;
 		dt = &d->threads[d->nthreads++];
 		*dt = (struct dthread){ .tid = th->tid, .th = th, .idle = th->idle };
@@ -337,7 +382,7 @@ static int collect_threads(struct dump *d)
 		const struct target_thread *tt = &d->t->threads[i];
 		struct dthread *dt;
 
-		if (python_knows(d->s, tt->tid))
+		if (python_knows(d->s, tt->tid) || d->a->one_interp)
 			continue;
 		dt = &d->threads[d->nthreads++];
 		*dt = (struct dthread){ .tid = tt->tid, .idle = tt->state != 'R' };

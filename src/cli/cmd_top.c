@@ -40,6 +40,9 @@ static const struct cli_option top_options[] = {
 	{ CLI_OPT_IDLE, 'i', "idle", NULL, "count samples of idle threads too" },
 	{ CLI_OPT_GIL, 'g', "gil", NULL, "count only samples of the thread holding the GIL" },
 	{ CLI_OPT_NONBLOCKING, 0, "nonblocking", NULL, "read without stopping the target" },
+	{ CLI_OPT_NO_GC, 0, "no-gc", NULL, "no <GC> row for the garbage collector's share" },
+	{ CLI_OPT_INTERPRETER, 0, "interpreter", "ID",
+	  "count only threads running in interpreter ID ('main' or its id)" },
 	{ OPT_FULL_FILENAMES, 0, "full-filenames", NULL, "show full file paths" },
 	{ 0, 0, NULL, NULL, NULL },
 };
@@ -159,7 +162,10 @@ static int window_end(void *ctx, const struct sampler_window *w)
 	tp->v.win_active = w->active;
 	tp->v.win_gil = w->gil;
 	tp->v.win_gil_known = w->gil_known;
+	tp->v.win_gc = w->gc;
+	tp->v.win_gc_known = w->gc_known;
 	tp->v.threads = w->threads;
+	tp->v.interps = w->interps;
 	return render(tp);
 }
 

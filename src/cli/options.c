@@ -204,6 +204,29 @@ int cli_sampler_option(int id, const char *arg, pid_t *pid, struct sampler_opts 
 	case CLI_OPT_NONBLOCKING:
 		so->blocking = false;
 		return 0;
+	case CLI_OPT_NO_GC:
+		so->no_gc = true;
+		return 0;
+	case CLI_OPT_INTERPRETER:
+		so->one_interp = true;
+		return cli_parse_interpreter(arg, &so->interp_main, &so->interp_id);
 	}
 	return -1;
+}
+
+int cli_parse_interpreter(const char *arg, bool *main, int64_t *id)
+{
+	char *end;
+	long long v;
+
+	*main = strcmp(arg, "main") == 0;
+	if (*main)
+		return 0;
+	errno = 0;
+	v = strtoll(arg, &end, 10);
+	if (errno || end == arg || *end || v < 0)
+		return cli_error(2, "invalid value '%s' for --interpreter (expected 'main' or an "
+				 "interpreter id, 0 or more)", arg);
+	*id = v;
+	return 0;
 }

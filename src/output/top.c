@@ -85,7 +85,7 @@ static void seconds(char *buf, size_t cap, double s)
 static void header(struct line *l)
 {
 	const struct top_view *v = l->v;
-	char buf[256], gil[32], active[32];
+	char buf[256], gil[32], gc[32], active[32], interps[32] = "";
 
 	put(l, v->title ? v->title : "");
 	end_line(l);
@@ -98,8 +98,15 @@ static void header(struct line *l)
 		percent(gil, sizeof(gil), v->win_gil, v->win_gil_known);
 	else
 		snprintf(gil, sizeof(gil), "n/a");
+	if (v->win_gc_known)
+		percent(gc, sizeof(gc), v->win_gc, v->win_gc_known);
+	else
+		snprintf(gc, sizeof(gc), "n/a");
+	if (v->interps > 1)
+		snprintf(interps, sizeof(interps), ", Interpreters: %u", v->interps);
 	percent(active, sizeof(active), v->win_active, v->win_samples);
-	snprintf(buf, sizeof(buf), "GIL: %s, Active: %s, Threads: %u", gil, active, v->threads);
+	snprintf(buf, sizeof(buf), "GIL: %s, GC: %s, Active: %s, Threads: %u%s", gil, gc, active,
+		 v->threads, interps);
 	put(l, buf);
 	end_line(l);
 	end_line(l);
@@ -137,6 +144,8 @@ static void row(struct line *l, const struct profile *p, const struct top_entry 
 		return;
 	}
 	put(l, fn->name);
+	if (fn->kind == FUNC_LABEL)
+		return;
 	put(l, " (");
 	put(l, v->full_filenames || !fn->short_file ? (fn->file ? fn->file : "?") : fn->short_file);
 	put(l, ")");

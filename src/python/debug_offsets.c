@@ -151,6 +151,7 @@ static const struct use {
 	U("interpreter_state.next", interp_next, 8),
 	U("interpreter_state.threads_head", interp_tstate_head, 8),
 	U("interpreter_state.ceval_gil", interp_ceval_gil, 8),
+	U("interpreter_state.id", interp_id, 8),
 	U("thread_state.next", tstate_next, 8),
 	U("thread_state.interp", tstate_interp, 8),
 	U("thread_state.current_frame", tstate_current_frame, 8),
@@ -415,6 +416,17 @@ int py_debug_offsets_apply(const uint8_t *buf, size_t len, struct py_layout *l,
 		set(&n, "heap_type.ht_cached_keys", &n.heaptype_cached_keys,
 		    (int64_t)v + (4 + 36 + 3 + 10 + 2 + 3) * 8, have_table, diag, dlen);
 	}
+	/* The collector's flag: an int in the interpreter's gc state. */
+	{
+		uint64_t g, c, gs, is;
+		if (get(&t, "interpreter_state.gc", &g) || get(&t, "gc.collecting", &c) ||
+		    get(&t, "gc.size", &gs) || get(&t, "interpreter_state.size", &is) ||
+		    c + 4 > gs || g + gs > is || g + c > INT16_MAX)
+			return perr_set(PERR_VERSION, "implausible gc offsets in _Py_DebugOffsets");
+		set(&n, "interpreter_state.gc + gc.collecting", &n.interp_gc_collecting,
+		    (int64_t)(g + c), have_table, diag, dlen);
+	}
+	n.runtime_gc_collecting = -1;
 	n.free_threaded = ft == 1;
 	n.iframe_tlbc_index = -1;
 	n.code_tlbc = -1;

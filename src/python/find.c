@@ -478,6 +478,7 @@ int pyinterp_attach(struct pyinterp *pi, struct target *t, struct profile *prof)
 	pi->target = t;
 	pi->profile = prof;
 	pi->tid_offset = -1;
+	pi->read_gc = true;
 	perr_clear();
 	n = collect(t, c, 16);
 	/* The code cache is needed to validate candidates by walking them. */

@@ -97,6 +97,13 @@ int py_module_attr(struct pyinterp *pi, uint64_t interp, const char *module, con
  */
 int py_merge_nested(struct pyinterp *pi, struct py_sample *s);
 
+/*
+ * After a walk (gc.c): read whether the collector of each interpreter
+ * walked ('interps', n of them) runs, and mark the thread that runs it;
+ * sets s->gc_known and s->gc_running.
+ */
+void py_gc_mark(struct pyinterp *pi, struct py_sample *s, const uint64_t *interps, size_t n);
+
 /* Walk the threads of one interpreter state into s (appending). */
 int py_walk_interp(struct pyinterp *pi, uint64_t interp, struct py_sample *s);
 

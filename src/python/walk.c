@@ -1133,8 +1133,11 @@ static int merge_group(struct pyinterp *pi, struct py_sample *s, const size_t *g
 		if ((rc = append_frames(s, in, &skip)) != 0)
 			return rc;
 		th->truncated = th->truncated || in->truncated;
-		if (k && (in->nframes || !th->inner_tstate))
+		if (k && (in->nframes || !th->inner_tstate)) {
 			th->inner_tstate = in->tstate;
+			th->interp_id = in->interp_id;
+			th->main_interp = in->main_interp;
+		}
 		if (!th->tid)
 			th->tid = in->tid;
 		if (!th->thread_id)
@@ -1202,8 +1205,21 @@ bool py_thread_has_tstate(const struct py_thread_sample *th, uint64_t tstate)
 	return tstate && (th->tstate == tstate || th->inner_tstate == tstate);
 }
 
+/* The interpreter's id (3.7+), -1 when the version has none or it cannot be read. */
+static int64_t interp_id(struct pyinterp *pi, uint64_t interp)
+{
+	int64_t id;
+
+	if (pi->layout.interp_id < 0 ||
+	    target_read(pi->target, interp + (uint64_t)pi->layout.interp_id, &id, sizeof(id)) != 0 ||
+	    id < 0)
+		return -1;
+	return id;
+}
+
 static int walk_all(struct pyinterp *pi, struct py_sample *s)
 {
+	static uint64_t interps[MAX_INTERPRETERS];
 	uint64_t interp;
 	int rc;
 
@@ -1212,6 +1228,8 @@ static int walk_all(struct pyinterp *pi, struct py_sample *s)
 	pi->ninterps = 0;
 	for (int ni = 0; interp && ni < MAX_INTERPRETERS; ni++) {
 		uint64_t next, tstate;
+		size_t first = s->nthreads;
+		int64_t id;
 
 		/* An interpreter that cannot be read ends the list there. */
 		if ((rc = read_interp(pi, interp, &next, &tstate)) != 0) {
@@ -1221,13 +1239,22 @@ static int walk_all(struct pyinterp *pi, struct py_sample *s)
 		}
 		if ((rc = walk_threads(pi, interp, tstate, s, next == 0)) != 0)
 			return rc;
-		pi->ninterps++;
+		id = interp_id(pi, interp);
+		for (size_t i = first; i < s->nthreads; i++) {
+			s->threads[i].interp_id = id;
+			s->threads[i].main_interp = next == 0;
+		}
+		interps[pi->ninterps++] = interp;
 		if (next == interp)
 			break; /* a cycle of one; longer ones stop at MAX_INTERPRETERS */
 		interp = next;
 	}
 	resolve_threads(pi, s);
-	return pi->ninterps > 1 && pi->layout.family >= PY_FAMILY_311 ? py_merge_nested(pi, s) : 0;
+	if (pi->ninterps > 1 && pi->layout.family >= PY_FAMILY_311 &&
+	    (rc = py_merge_nested(pi, s)) != 0)
+		return rc;
+	py_gc_mark(pi, s, interps, pi->ninterps);
+	return 0;
 }
 
 static int sample(struct pyinterp *pi, struct py_sample *s, struct py_gil *before,

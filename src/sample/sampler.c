@@ -80,6 +80,7 @@ static int64_t realtime_ns(void)
 struct labels {
 	pid_t tid[MAX_LABELS];
 	uint64_t id[MAX_LABELS];
+	int64_t interp[MAX_LABELS];     /* interp_key() */
 	uint32_t func[MAX_LABELS];
 	uint8_t tries[MAX_LABELS];      /* failed Python name look-ups */
 	int64_t tried_at[MAX_LABELS];
@@ -88,35 +89,60 @@ struct labels {
 					   oldest: threads come and go) */
 };
 
-static uint32_t label_func(struct pyinterp *pi, struct target *t, struct profile *prof,
-			   const struct py_thread_sample *th, bool *python_name)
+/*
+ * The interpreter a thread label names: none while the process has one
+ * interpreter (INTERP_NONE), else the thread's (INTERP_MAIN for the main
+ * one, its id, or INTERP_UNKNOWN before 3.7, which has no ids).
+ */
+#define INTERP_NONE (-3)
+#define INTERP_MAIN (-2)
+#define INTERP_UNKNOWN (-1)
+
+static int64_t interp_key(const struct pyinterp *pi, const struct py_thread_sample *th)
 {
-	char name[128], text[200];
+	/* A thread that runs no Python (--native --threads) is in none. */
+	if ((pi->ninterps < 2 && th->main_interp) || !th->tstate)
+		return INTERP_NONE;
+	return th->main_interp ? INTERP_MAIN : th->interp_id < 0 ? INTERP_UNKNOWN : th->interp_id;
+}
+
+static uint32_t label_func(struct pyinterp *pi, struct target *t, struct profile *prof,
+			   const struct py_thread_sample *th, int64_t interp, bool *python_name)
+{
+	char name[128], text[240], in[40] = "";
 
 	*python_name = th->thread_id &&
 		       pyinterp_thread_name(pi, th->thread_id, name, sizeof(name)) == 0;
 	if (!*python_name && th->tid)
 		target_thread_comm(t, th->tid, name, sizeof(name));
+	if (interp == INTERP_MAIN)
+		snprintf(in, sizeof(in), " [interp main]");
+	else if (interp == INTERP_UNKNOWN)
+		snprintf(in, sizeof(in), " [interp ?]");
+	else if (interp >= 0)
+		snprintf(in, sizeof(in), " [interp %lld]", (long long)interp);
 	if (th->tid)
-		snprintf(text, sizeof(text), "thread \"%s\" (%d)", name, (int)th->tid);
+		snprintf(text, sizeof(text), "thread \"%s\" (%d)%s", name, (int)th->tid, in);
 	else
-		snprintf(text, sizeof(text), "thread (0x%llx)", (unsigned long long)th->thread_id);
+		snprintf(text, sizeof(text), "thread (0x%llx)%s", (unsigned long long)th->thread_id,
+			 in);
 	return profile_func(prof, FUNC_LABEL, text, NULL, NULL);
 }
 
 static uint32_t thread_label(struct labels *lb, struct pyinterp *pi, struct target *t,
 			     struct profile *prof, const struct py_thread_sample *th)
 {
+	int64_t interp = interp_key(pi, th);
 	bool named;
 	uint32_t f;
 
 	for (size_t i = 0; i < lb->n; i++) {
-		if (lb->tid[i] != th->tid || lb->id[i] != th->thread_id)
+		if (lb->tid[i] != th->tid || lb->id[i] != th->thread_id || lb->interp[i] != interp)
 			continue;
 		if (lb->tries[i] && lb->tries[i] < NAME_TRIES &&
 		    (lb->tries[i] < NAME_QUICK_TRIES ||
 		     now_ns() - lb->tried_at[i] >= NAME_RETRY_NS)) {
-			f = label_func(pi, t, prof, th, &named);
+			f = label_func(pi, t, prof, th, interp, &named);
 			lb->tries[i] = named ? 0 : lb->tries[i] + 1;
 			lb->tried_at[i] = now_ns();
 			if (f != FUNC_NONE)
@@ -124,7 +150,7 @@ static uint32_t thread_label(struct labels *lb, struct pyinterp *pi, struct targ
 		}
 		return lb->func[i];
 	}
-	f = label_func(pi, t, prof, th, &named);
+	f = label_func(pi, t, prof, th, interp, &named);
 	if (f != FUNC_NONE) {
 		/*
 		 * Under thread churn the table fills: reuse the oldest entry
@@ -134,6 +160,7 @@ static uint32_t thread_label(struct labels *lb, struct pyinterp *pi, struct targ
 		size_t i = lb->n < MAX_LABELS ? lb->n++ : lb->next++ % MAX_LABELS;
 		lb->tid[i] = th->tid;
 		lb->id[i] = th->thread_id;
+		lb->interp[i] = interp;
 		lb->func[i] = f;
 		/* Threads Python does not know (thread_id 0) have no Python name. */
 		lb->tries[i] = !named && th->thread_id;
@@ -200,6 +227,11 @@ static void record_thread(struct sproc *p, struct profile *prof, const struct sa
 		for (size_t k = n; k < n + m; k++)
 			buf[k].line = -1;
 	n += m;
+	/* The collector runs on top of what the thread was doing. */
+	if (python && th->in_gc && !o->no_gc &&
+	    (buf[n] = (struct frame_ref){ profile_func(prof, FUNC_LABEL, FUNC_GC_LABEL, NULL, NULL), -1 })
+			    .func != FUNC_NONE)
+		n++;
 	if (profile_add(prof, buf, n, 1) != 0)
 		st->stack_errors++;
 	/* Failures are counted by the timeline itself and reported. */
@@ -217,6 +249,9 @@ static bool counted(const struct sproc *p, const struct sampler_opts *o,
 	 * with it, its C stack, if it has an OS thread (a thread state of a
 	 * thread not started yet, or finished, has none).
 	 */
+	if (o->one_interp && (o->interp_main ? !th->main_interp
+					     : th->main_interp || th->interp_id != o->interp_id))
+		return false;
 	return !((th->nframes == 0 && (!p->native || !th->tid)) || (th->idle && !o->idle) ||
 		 (o->gil && !th->holds_gil));
 }
@@ -241,7 +276,8 @@ static int record_sample(struct sproc *p, struct profile *prof, const struct sam
 		const struct target_thread *tt = &t->threads[i];
 		struct py_thread_sample th = { .tid = tt->tid, .idle = tt->state != 'R' };
 
-		if ((th.idle && !o->idle) || o->gil || !tt->stopped || python_knows(s, tt->tid))
+		if ((th.idle && !o->idle) || o->gil || o->one_interp || !tt->stopped ||
+		    python_knows(s, tt->tid))
 			continue;
 		record_thread(p, prof, o, &th, false, lb, st);
 	}
@@ -409,6 +445,8 @@ static void count_sample(struct sampler_stats *st, const struct py_sample *s)
 	}
 	st->gil += s->gil_known && gil;
 	st->gil_known += s->gil_known;
+	st->gc += s->gc_known && s->gc_running;
+	st->gc_known += s->gc_known;
 	st->threads = (unsigned)s->nthreads;
 }
 
@@ -486,6 +524,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	 * changing: the thread is left out.
 	 */
 	p->pi->degrade_ok = o->blocking && target_all_seized(t);
+	p->pi->read_gc = !o->no_gc;
 	p->pi->degrade_after = 3;
 	/*
 	 * Untraced threads are not reported to us: list them now and then
@@ -565,6 +604,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	st->degraded += p->pi->degraded - degraded;
 	st->dropped += s->dropped;
 	count_sample(st, s);
+	st->interps = p->pi->ninterps;
 	p->unknown_thread = false;
 	for (size_t i = 0; i < s->nthreads; i++)
 		if (!s->threads[i].tid && s->threads[i].thread_id)
@@ -658,7 +698,10 @@ static void window_of(const struct sampler_stats *st, const struct sampler_stats
 		.active = st->active - mark->active,
 		.gil = st->gil - mark->gil,
 		.gil_known = st->gil_known - mark->gil_known,
+		.gc = st->gc - mark->gc,
+		.gc_known = st->gc_known - mark->gc_known,
 		.threads = st->threads,
+		.interps = st->interps,
 		.stopped_ns = st->stopped_ns - mark->stopped_ns,
 		.proc_samples = st->proc_samples - mark->proc_samples,
 	};

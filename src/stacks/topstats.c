@@ -90,7 +90,8 @@ int top_stats_add_window(struct top_stats *ts, const struct profile *prof)
 			const struct func *fn = profile_func_get(prof, frames[k].func);
 			struct top_entry *e;
 
-			if (!fn || fn->kind != FUNC_PYTHON)
+			if (!fn || (fn->kind != FUNC_PYTHON &&
+				    (fn->kind != FUNC_LABEL || strcmp(fn->name, FUNC_GC_LABEL) != 0)))
 				continue;
 			leaf = &frames[k];
 			if (!(e = entry(ts, frames[k].func)))

@@ -291,6 +291,7 @@ def start_ground_truth(procs, interp, tmpdir, timeout=60, script="ground_truth.p
     procs.add_cleanup(lambda: _close(ready_r, ctl_w))
     w = Workload(interp, p, log_path)
     w.control_fd = ctl_w
+    w.host_truth = os.path.join(h_dir, "truth.json")  # where the host reads what it writes
     if not wait_readable(ready_r, timeout) or os.read(ready_r, 1) != b"R":
         raise AssertionError(
             "workload %s did not become ready (exit %s):\n%s" % (interp.id, p.poll(), w.log())
@@ -473,19 +474,25 @@ def assert_error(run, code, pattern=None):
 # folded output
 
 LINE_RE = re.compile(r"^(.+) ([1-9][0-9]*)$")
-THREAD_RE = re.compile(r'^thread "(.*)" \(([0-9]+)\)$')
+THREAD_RE = re.compile(r'^thread "(.*)" \(([0-9]+)\)(?: \[interp (main|[0-9]+|\?)\])?$')
+GC_FRAME = "<GC>"
 FRAME_RE = re.compile(r"^(\S+) \((.+):([0-9]+)\)$")
 FUNC_FRAME_RE = re.compile(r"^(\S+) \((.+)\)$")
 
 
 class Stack(object):
-    def __init__(self, frames, count, thread=None):
+    def __init__(self, frames, count, thread=None, interp=None, gc=False):
         self.frames = frames  # python frames, root first: (name, file, line or None)
         self.count = count
         self.thread = thread  # (name, tid) with --threads
+        self.interp = interp  # with --threads in a process of several interpreters:
+        #                       "main" or the interpreter's id (a string)
+        self.gc = gc          # the <GC> frame was on top (not in frames)
 
     def __repr__(self):
-        return "Stack(%r, %r, %d)" % (self.thread, self.frames, self.count)
+        return "Stack(%r%s, %r, %d%s)" % (self.thread, " [interp %s]" % self.interp
+                                          if self.interp else "", self.frames, self.count,
+                                          ", <GC>" if self.gc else "")
 
 
 def parse_folded(text, threads, function=False, no_line_ok=False):
@@ -493,7 +500,10 @@ def parse_folded(text, threads, function=False, no_line_ok=False):
 
     Each line is `FRAME;...;FRAME COUNT`; lines sorted bytewise, no duplicates,
     every line ends with a newline.  With threads, the first frame is
-    `thread "NAME" (TID)` and there is no other thread frame.
+    `thread "NAME" (TID)` (followed by ` [interp ID]` in a process of several
+    interpreters) and there is no other thread frame.  A `<GC>` frame on top
+    (the garbage collector ran) is taken off the frames and noted in Stack.gc:
+    a workload that allocates may be sampled while it collects.
     """
     if text == "":
         return []
@@ -510,12 +520,16 @@ def parse_folded(text, threads, function=False, no_line_ok=False):
         keys.append(key)
         parts = key.split(";")
         assert all(parts), "empty frame in line %r" % line
-        thread = None
+        thread = interp = None
         if threads:
             tm = THREAD_RE.match(parts[0])
             assert tm, "first frame is not 'thread \"NAME\" (TID)': %r" % line
             thread = (tm.group(1), int(tm.group(2)))
+            interp = tm.group(3)
             parts = parts[1:]
+        gc = parts[-1:] == [GC_FRAME]
+        if gc:
+            parts = parts[:-1]
         frames = []
         for part in parts:
             assert not THREAD_RE.match(part), "unexpected thread frame %r in %r" % (part, line)
@@ -533,7 +547,7 @@ def parse_folded(text, threads, function=False, no_line_ok=False):
                     continue
                 assert fm, "malformed frame %r in %r (want 'FUNCTION (FILE:LINE)')" % (part, line)
                 frames.append((fm.group(1), fm.group(2), int(fm.group(3))))
-        stacks.append(Stack(frames, count, thread))
+        stacks.append(Stack(frames, count, thread, interp, gc))
     assert len(set(keys)) == len(keys), "duplicate stacks in output"
     return stacks
 

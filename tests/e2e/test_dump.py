@@ -13,7 +13,7 @@ import subprocess
 import e2elib
 from e2elib import expected_frames, format_frames
 
-THREAD_RE = re.compile(r'^Thread (\d+) \((active|idle)((?:, gil)?)((?:, native only)?)\): "(.*)"$')
+THREAD_RE = re.compile(r'^Thread (\d+) \((active|idle)((?:, gil)?)(?:, gc)?((?:, native only)?)(?:, interp (?:main|\d+))?\): "(.*)"$')
 FRAME_RE = re.compile(r"^    (\S.*) \((.*):(\d+)\)$")
 
 

@@ -198,3 +198,75 @@ def test_native(procs, sub_interp, tmp_path):
         py = [f for f in s.frames if f[1] in python_files]
         assert py == want, "sub-runner's Python frames\n  %s\nexpected\n  %s\n%s" % (
             ";".join(format_frames(py)), ";".join(format_frames(want)), run.describe())
+
+
+# Several subinterpreters busy at once (issue 17): workloads/subinterps_target.py,
+# MainThread spinning in the main interpreter and sub-1..sub-3 each running a
+# subinterpreter of its own; each thread's stack and interpreter as the target
+# reports them ("interp": "main" or the id the module that made it gave).
+NSUB = 3
+
+
+def _start_many(procs, interp, tmp_path):
+    w = e2elib.start_ground_truth(procs, interp, tmp_path, script="subinterps_target.py")
+    assert w.truth["api"] == API[interp.version]
+    subs = [t for t in w.truth["threads"] if t["name"].startswith("sub-")]
+    assert len(subs) == NSUB and len(set(t["interp"] for t in subs)) == NSUB and \
+        all(t["interp"] != "main" and t["outer"] >= 4 for t in subs), w.truth
+    return w, subs
+
+
+def test_many_threads_named_by_interpreter(procs, sub_interp, tmp_path):
+    """--threads: every busy thread once, exactly its stack, its label naming
+    the interpreter it runs in; --interpreter keeps one interpreter's."""
+    w, subs = _start_many(procs, sub_interp, tmp_path)
+    run, samples = _record(w, tmp_path, "--threads")
+    stacks = _busy(parse_folded(run.out, threads=True))
+    busy = [_thread(w, "MainThread")] + subs
+    want = sorted((t["name"], t["native_id"], t["interp"],
+                   tuple(expected_frames(t, full=True, function=False)), samples) for t in busy)
+    got = sorted((s.thread[0], s.thread[1], s.interp, tuple(s.frames), s.count) for s in stacks)
+    assert got == want, "expected\n  %s\ngot\n  %s\n%s" % (
+        "\n  ".join(map(str, want)), "\n  ".join(map(str, got)), run.describe())
+    for t in subs + [_thread(w, "MainThread")]:
+        one, n = _record(w, tmp_path, "--threads", "--interpreter", t["interp"])
+        got = [(s.thread, s.interp, s.frames) for s in _busy(parse_folded(one.out, threads=True))]
+        assert got == [((t["name"], t["native_id"]), t["interp"],
+                        expected_frames(t, full=True, function=False))], (
+            "--interpreter %s: expected only %s\n%s" % (t["interp"], t["name"], one.describe()))
+    none, _ = _record(w, tmp_path, "--interpreter", "99")
+    assert none.out == "", "--interpreter 99 (none such) kept stacks\n" + none.describe()
+
+
+def test_many_dump_and_top(procs, sub_interp, tmp_path):
+    """dump names each thread's interpreter (JSON and text) and keeps one with
+    --interpreter; top says how many interpreters there are."""
+    w, subs = _start_many(procs, sub_interp, tmp_path)
+    env = e2elib.profiler_env(w.interp)
+    run = e2elib.run_profiler(tmp_path, ["dump", "--pid", w.pid, "--json", "--full-filenames"],
+                              env=env)
+    assert run.rc == 0, run.describe()
+    got = dict((t["tid"], t) for t in json.loads(run.out)["threads"])
+    for t in [_thread(w, "MainThread")] + subs:
+        d = got[t["native_id"]]
+        want = list(reversed(expected_frames(t, full=True, function=False)))
+        assert d["interpreter"] == t["interp"] and d["name"] == t["name"] and \
+            [(f["function"], f["file"], f["line"]) for f in d["frames"]] == want, (
+                "thread %r: expected interpreter %s and %s, got %s\n%s" % (
+                    t["name"], t["interp"], want, d, run.describe()))
+    reporter = [t for t in w.truth["excluded"] if t["name"] == "reporter"][0]
+    assert got[reporter["native_id"]]["interpreter"] == "main", run.describe()
+    text = e2elib.run_profiler(tmp_path, ["dump", "--pid", w.pid], env=env)
+    for t in [_thread(w, "MainThread")] + subs:
+        assert re.search(r'^Thread %d \([^)]*, interp %s\): "%s"$' % (
+            t["native_id"], t["interp"], re.escape(t["name"])), text.out, re.M), text.describe()
+    sub = subs[0]
+    one = e2elib.run_profiler(tmp_path, ["dump", "--pid", w.pid, "--json", "--interpreter",
+                                         sub["interp"]], env=env)
+    assert one.rc == 0 and [t["tid"] for t in json.loads(one.out)["threads"]] == \
+        [sub["native_id"]], "dump --interpreter %s\n%s" % (sub["interp"], one.describe())
+    top = e2elib.run_profiler(tmp_path, ["top", "--pid", w.pid, "--duration", 1], env=env)
+    assert top.rc == 0 and re.search(r"^GIL: .*, Threads: %d, Interpreters: %d$" % (
+        NSUB + 2, NSUB + 1), top.out, re.M), top.describe()
+    bad = e2elib.run_profiler(tmp_path, ["record", "--pid", w.pid, "--interpreter", "x"], env=env)
+    e2elib.assert_error(bad, 2, "--interpreter")

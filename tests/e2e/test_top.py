@@ -130,7 +130,7 @@ def test_screen_busy_function_first_q_quits(procs, one_interp, tmp_path):
     assert len(lines) <= 24 and all(len(l) <= 80 for l in lines), screen
     assert lines[0].startswith("pyspy-c top: pid %d, python %d.%d" % ((w.pid,) + one_interp.version)), screen
     assert re.match(r"^Samples: \d+ in [0-9.]+ s, \d+ late, \d+ failed$", lines[1]), screen
-    assert re.match(r"^GIL: [0-9.]+%, Active: [0-9.]+%, Threads: 6$", lines[2]), screen
+    assert re.match(r"^GIL: [0-9.]+%, GC: ([0-9.]+%|n/a), Active: [0-9.]+%, Threads: 6$", lines[2]), screen
     assert lines[4].split() == ["%Own", "%Total", "OwnTime", "TotalTime", "Function", "(filename)"], screen
     assert "q: quit" in lines[23], screen
     functions = set(r[2] for r in _rows(lines))
@@ -185,7 +185,7 @@ def test_plain_table_when_not_a_terminal(procs, idle_interp, tmp_path):
     assert heads and len(heads) == len(bodies), run.describe()
     for head in heads:
         lines = head.split("\n")
-        assert re.match(r"^GIL: [0-9.]+%, Active: [0-9.]+%, Threads: 6$", lines[2]), run.describe()
+        assert re.match(r"^GIL: [0-9.]+%, GC: ([0-9.]+%|n/a), Active: [0-9.]+%, Threads: 6$", lines[2]), run.describe()
     for body in bodies:
         rows = _rows(body.split("\n"))
         assert rows and rows[0][2] == "spin_leaf (top_target.py)", run.describe()

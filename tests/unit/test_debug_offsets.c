@@ -132,7 +132,7 @@ static const struct tstruct structs[] = {
 	TS(long_object, 2, 0),
 	TS(bytes_object, 2, 1),
 	TS(unicode_object, 3, 1),
-	TS(gc, 1, 0),
+	TS(gc, 1, 1),
 };
 #undef TS
 
@@ -147,7 +147,9 @@ static const struct {
 } used_fields[] = {
 	{ 0, 2, "runtime_state.interpreters_head" },
 	{ 1, 2, "interpreter_state.next" },
+	{ 1, 1, "interpreter_state.id" },
 	{ 1, 3, "interpreter_state.threads_head" },
+	{ 1, 4, "interpreter_state.gc" },
 	{ 2, 2, "thread_state.next" },
 	{ 2, 3, "thread_state.interp" },
 	{ 2, 4, "thread_state.current_frame" },
@@ -168,6 +170,7 @@ static const struct {
 	{ 12, 2, "bytes_object.ob_sval" },
 	{ 13, 1, "unicode_object.state" },
 	{ 13, 2, "unicode_object.length" },
+	{ 14, 1, "gc.collecting" },
 };
 
 /* Every field of struct py_layout, to compare layouts field by field. */
@@ -183,7 +186,8 @@ static const struct {
 	X(unicode_length) X(unicode_state) X(unicode_ascii_size)              \
 	X(unicode_compact_size) X(major) X(minor) X(family) X(free_threaded)  \
 	X(iframe_tlbc_index) X(code_tlbc) X(iframe_owner_hidden)              \
-	X(stackref_tag_bits) X(unicode_kind_shift)
+	X(stackref_tag_bits) X(unicode_kind_shift)                            \
+	X(interp_id) X(interp_gc_collecting) X(runtime_gc_collecting)
 
 /* "" when equal, else the differing fields (static buffer). */
 static const char *layout_diff(const struct py_layout *a, const struct py_layout *b)

@@ -398,6 +398,9 @@ static const struct fieldmap {
 	F(runtime_interpreters_head, ANY, { T_RUNTIME, "interpreters.head" }),
 	F(runtime_gil, R(V(3, 7), V(3, 11)), { T_RUNTIME, "ceval.gil" }),
 	F(interp_ceval_gil, R(V(3, 12), 9999), { T_IS, "ceval.gil" }),
+	F(runtime_gc_collecting, R(V(3, 7), V(3, 8)), { T_RUNTIME, "gc.collecting" }),
+	F(interp_id, R(V(3, 7), 9999), { T_IS, "id" }),
+	F(interp_gc_collecting, R(V(3, 9), 9999), { T_IS, "gc.collecting" }),
 	F(interp_next, ANY, { T_IS, "next" }),
 	F(interp_tstate_head, ANY, { T_IS, "tstate_head" }, { T_IS, "threads.head" }),
 	F(tstate_next, ANY, { T_TS, "next" }),
@@ -470,7 +473,7 @@ static const struct fieldmap {
  * unicode_kind_shift); major and minor name the table.
  */
 #define OTHER_FIELDS 5
-#define PY_LAYOUT_SIZE 148 /* sizeof(struct py_layout) when this map was written */
+#define PY_LAYOUT_SIZE 152 /* sizeof(struct py_layout) when this map was written */
 
 static int16_t table_value(const struct py_layout *l, const struct fieldmap *f)
 {
@@ -695,7 +698,7 @@ static void test_field_map_complete(void **state)
 		fail_msg("struct py_layout is %zu bytes, was %d: a field was added or removed; "
 			 "update the map in test_layout_dwarf.c (and PY_LAYOUT_SIZE)",
 			 sizeof(struct py_layout), PY_LAYOUT_SIZE);
-	assert_int_equal(ARRAY_SIZE(fields), 64);
+	assert_int_equal(ARRAY_SIZE(fields), 67);
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		for (size_t j = i + 1; j < ARRAY_SIZE(fields); j++)
 			if (fields[i].offset == fields[j].offset)

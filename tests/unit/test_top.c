@@ -181,7 +181,8 @@ static void test_view_plain(void **state)
 	uint32_t a[] = { f->mod, f->work }, b[] = { f->mod, f->main_ };
 	struct top_view v = { .title = "pyspy-c top: pid 42", .samples = 300, .elapsed = 3,
 			      .win_samples = 100, .win_active = 150, .win_gil = 45,
-			      .win_gil_known = 100, .threads = 3, .period = 0.01 };
+			      .win_gil_known = 100, .win_gc = 2, .win_gc_known = 100,
+			      .threads = 3, .interps = 2, .period = 0.01 };
 	char *text;
 
 	add(f, a, 2, 60);
@@ -191,7 +192,7 @@ static void test_view_plain(void **state)
 	assert_string_equal(text,
 		"pyspy-c top: pid 42\n"
 		"Samples: 300 in 3.0 s, 0 late, 0 failed\n"
-		"GIL: 45.00%, Active: 150.00%, Threads: 3\n"
+		"GIL: 45.00%, GC: 2.00%, Active: 150.00%, Threads: 3, Interpreters: 2\n"
 		"\n"
 		"    %Own  %Total  OwnTime TotalTime  Function (filename)\n"
 		"  60.00%  60.00%    0.60s     0.60s  work (lib/work.py)\n"
@@ -199,9 +200,11 @@ static void test_view_plain(void **state)
 		"   0.00% 100.00%    0.00s     1.00s  <module> (app.py)\n");
 	free(text);
 	v.win_gil_known = 0;
+	v.win_gc_known = 0;
+	v.interps = 1;
 	v.full_filenames = true;
 	text = render(f, &v);
-	assert_non_null(strstr(text, "GIL: n/a, Active"));
+	assert_non_null(strstr(text, "GIL: n/a, GC: n/a, Active: 150.00%, Threads: 3\n"));
 	assert_non_null(strstr(text, "work (/srv/lib/work.py)\n"));
 	free(text);
 }

@@ -33,14 +33,15 @@ WLDIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def make_runner():
-    """(api, run(code)): run code in a new subinterpreter, in the calling thread."""
+    """(api, run(code), id): run code in a new subinterpreter, in the calling
+    thread; id is the interpreter's, as the module that made it says."""
     try:
         from concurrent import interpreters
     except ImportError:
         pass
     else:
         interp = interpreters.create()
-        return "concurrent.interpreters", interp.exec
+        return "concurrent.interpreters", interp.exec, interp.id
     try:
         import _interpreters as mod
         api = "_interpreters"
@@ -48,7 +49,13 @@ def make_runner():
         import _xxsubinterpreters as mod
         api = "_xxsubinterpreters"
     iid = mod.create()
-    return api, lambda code: mod.run_string(iid, code)
+    return api, lambda code: mod.run_string(iid, code), int(iid)
+
+
+def spin_code(inner_path, spinning_fd):
+    """The code a subinterpreter runs: subinterp_inner.spin_sub."""
+    return ("import sys; sys.path.insert(0, %r); import subinterp_inner; "
+            "subinterp_inner.spin_sub(%r, %d)" % (WLDIR, inner_path, spinning_fd))
 
 
 def run_sub(run, code):
@@ -61,28 +68,36 @@ def main_spins(flag):
     while flag[0]: pass  # BUSY
 
 
-def report(truth_path, ready_fd, control_fd, spinning_fd, inner_path, api, runner):
+def report(truth_path, ready_fd, control_fd, spinning_fd, runners):
+    """The reporter thread.  runners: [(thread, inner_path, meta)], meta a dict
+    its runner thread fills: "api" (which module made its subinterpreter) and
+    "interp" (the subinterpreter's id)."""
     REG.register("excluded")
     try:
-        r, _, _ = select.select([spinning_fd], [], [], 60)
-        if not r or os.read(spinning_fd, 1) != b"S":
-            raise RuntimeError("the subinterpreter never started spinning")
+        for _ in runners:
+            r, _, _ = select.select([spinning_fd], [], [], 60)
+            if not r or os.read(spinning_fd, 1) != b"S":
+                raise RuntimeError("a subinterpreter never started spinning")
         frames = wlcommon.wait_until_all_at_block_points(REG)
         truth = wlcommon.ground_truth(REG, frames)
-        with open(inner_path) as f:
-            inner = __import__("json").load(f)
-        outer = wlcommon.stack_of(frames[runner.ident])
-        entry = [e for e in truth["excluded"] if e["ident"] == runner.ident][0]
-        truth["excluded"].remove(entry)
-        entry["kind"] = "busy"
-        entry["frames"] = outer + inner
-        entry["outer"] = len(outer)
-        truth["threads"].append(entry)
-        truth["api"] = api
+        for t in truth["threads"]:
+            t["interp"] = "main"
+        for thread, inner_path, meta in runners:
+            with open(inner_path) as f:
+                inner = __import__("json").load(f)
+            outer = wlcommon.stack_of(frames[thread.ident])
+            entry = [e for e in truth["excluded"] if e["ident"] == thread.ident][0]
+            truth["excluded"].remove(entry)
+            entry["kind"] = "busy"
+            entry["frames"] = outer + inner
+            entry["outer"] = len(outer)
+            entry["interp"] = str(meta["interp"])
+            truth["threads"].append(entry)
+            truth["api"] = meta["api"]
         del frames
         wlcommon.write_json(truth_path, truth)
     except Exception as e:  # noqa: BLE001
-        sys.stderr.write("subinterp_target: %r\n" % (e,))
+        sys.stderr.write("%s: %r\n" % (os.path.basename(sys.argv[0]), e))
         sys.stderr.flush()
         os._exit(1)
     wlcommon.write_all(ready_fd, b"R")
@@ -96,14 +111,12 @@ def main():
     control_fd = int(sys.argv[3])
     inner_path = truth_path + ".inner"
     spin_r, spin_w = os.pipe()
-    api, run = make_runner()
-    code = ("import sys; sys.path.insert(0, %r); import subinterp_inner; "
-            "subinterp_inner.spin_sub(%r, %d)" % (WLDIR, inner_path, spin_w))
+    api, run, iid = make_runner()
     REG.expected = 3  # MainThread, sub-runner, reporter
     REG.register("busy")
-    runner = wlcommon.start_thread("sub-runner", run_sub, run, code)
+    runner = wlcommon.start_thread("sub-runner", run_sub, run, spin_code(inner_path, spin_w))
     wlcommon.start_thread("reporter", report, truth_path, ready_fd, control_fd, spin_r,
-                          inner_path, api, runner)
+                          [(runner, inner_path, {"api": api, "interp": iid})])
     main_spins(SPIN)
 
 
