@@ -406,7 +406,8 @@ static int snapshot(struct dump *d, int64_t *stopped_ns)
 	 * still cannot be read is shown degraded, and counted.
 	 */
 	d->pi->degrade_ok = (d->a->blocking && target_all_seized(d->t)) || d->t->core;
-	d->pi->degrade_after = 2;
+	/* A core is read once: what it lacks is shown degraded at once. */
+	d->pi->degrade_after = d->t->core ? 1 : 2;
 	degraded = d->pi->degraded;
 	rc = pyinterp_sample(d->pi, d->s);
 	/* A core does not change: looking again cannot help. */
@@ -540,7 +541,7 @@ static int dump_process(struct dump_args *a, pid_t pid, bool child, const char *
 	if (a->verbose) {
 		char desc[2048];
 		pyinterp_describe(&pi, desc, sizeof(desc));
-		fprintf(stderr, "pyspy-c: pid %d: %s\n", (int)pid, desc);
+		fprintf(stderr, "pyspy-c: pid %d: %s\n", (int)(a->core ? t.pid : pid), desc);
 		if (a->blocking)
 			fprintf(stderr, "pyspy-c: pid %d stopped for %.0f us (%zu threads)\n",
 				(int)pid, (double)stopped / 1e3, nstopped);

@@ -86,6 +86,8 @@ struct target_core {
 	struct core_thread *threads;
 	size_t nthreads;
 	uint64_t entry;             /* AT_ENTRY, 0 if unknown */
+	uint8_t *auxv;              /* NT_AUXV, as saved */
+	uint32_t auxv_len;
 	pid_t pid;                  /* NT_PRPSINFO's, 0 if none */
 	char fname[17];
 	char psargs[81];
@@ -294,6 +296,11 @@ static int parse_notes(struct target_core *c, const uint8_t *p, size_t len)
 			break;
 		}
 		case NT_AUXV:
+			free(c->auxv);
+			c->auxv_len = descsz > 4096 ? 4096 : descsz;
+			if (!(c->auxv = malloc(c->auxv_len ? c->auxv_len : 1)))
+				return -PERR_NOMEM;
+			memcpy(c->auxv, desc, c->auxv_len);
 			for (size_t i = 0; i + 16 <= descsz; i += 16) {
 				uint64_t k, v;
 				memcpy(&k, desc + i, 8);
@@ -542,13 +549,31 @@ static long core_readv(struct target_memhook *h, pid_t pid, const struct iovec *
 
 /* ---- files ---------------------------------------------------------------- */
 
+/* A path from the core, its control characters escaped: one line whatever it holds. */
+static const char *printable(const char *s, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	for (; *s && n + 5 < cap; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch < 0x20 || ch == 0x7f)
+			n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", ch);
+		else
+			buf[n++] = (char)ch;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 static void warn_line(FILE *warn, unsigned *nwarn, const char *fmt, const char *a, const char *b)
 {
+	char pa[1024];
+
 	if (!warn)
 		return;
 	if (++*nwarn <= CORE_MAX_WARNINGS) {
 		fputs("pyspy-c: ", warn);
-		fprintf(warn, fmt, a, b);
+		fprintf(warn, fmt, printable(a, pa, sizeof(pa)), b);
 		fputc('\n', warn);
 	}
 }
@@ -609,24 +634,33 @@ static int open_images(struct target_core *c, const char *exe, FILE *warn)
 		bool is_main = main && strcmp(im->path, main) == 0;
 		const char *why;
 		struct stat st;
+		int err;
 
 		if (is_main && exe)
 			snprintf(buf, sizeof(buf), "%s", exe);
 		else
 			snprintf(buf, sizeof(buf), "%s%s", c->sysroot, im->path);
+		im->fd = open(buf, O_RDONLY | O_CLOEXEC);
+		/*
+		 * Not under the sysroot: as named (gdb's gcore of a process in
+		 * a chroot names its files as the host sees them).
+		 */
+		if (im->fd < 0 && c->sysroot[0] && !(is_main && exe) && im->path[0] == '/' &&
+		    (im->fd = open(im->path, O_RDONLY | O_CLOEXEC)) >= 0)
+			snprintf(buf, sizeof(buf), "%s", im->path);
+		err = errno;
 		if (!(im->local = strdup(buf)))
 			return -PERR_NOMEM;
-		im->fd = open(buf, O_RDONLY | O_CLOEXEC);
 		if (im->fd < 0 || fstat(im->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 			if (im->fd >= 0) {
 				close(im->fd);
 				im->fd = -1;
-				errno = EISDIR;
+				err = EISDIR;
 			}
 			/* The special files of /dev, /memfd:, SysV shm: never on disk. */
 			if (strncmp(im->path, "/dev/", 5) == 0 || im->path[0] != '/')
 				continue;
-			snprintf(buf, sizeof(buf), "%s%s", strerror(errno),
+			snprintf(buf, sizeof(buf), "%s%s", strerror(err),
 				 is_main ? " (give the program with --executable)"
 					 : c->sysroot[0] ? "" : " (a core from a container? see --sysroot)");
 			warn_line(warn, &nwarn, "cannot open '%s', which the core maps: %s", im->local,
@@ -737,6 +771,7 @@ static void core_free(struct target_core *c)
 	free(c->segs);
 	free(c->fmaps);
 	free(c->threads);
+	free(c->auxv);
 	free(c->path);
 	free(c);
 }
@@ -863,11 +898,72 @@ void target_core_root(struct target *t, char *buf, size_t len)
 	snprintf(buf, len, "%s", t->core->sysroot);
 }
 
+/*
+ * The whole command line, from the process's stack: the kernel put
+ * argc, argv[], NULL, envp[], NULL and the auxiliary vector there, in
+ * that order, and the core saved the vector (NT_AUXV) too.  Found by
+ * looking for the vector in the stack's segment, then walking back over
+ * envp and argv.  (NT_PRPSINFO keeps 80 bytes of it, gdb only the
+ * program's name.)  Returns 0, or -1 if it cannot be found.
+ */
+static int cmdline_from_stack(struct target_core *c, uint64_t sp, char *buf, size_t len)
+{
+	const struct core_seg *s = seg_at(c, sp);
+	uint64_t at, word, argv[64];
+	size_t n = 0, pos = 0, nwords;
+	static uint8_t stack[1 << 16];
+
+	if (!s || c->auxv_len < 32 || !len)
+		return -1;
+	/* The top of the stack: the vector lies in its last pages. */
+	nwords = (size_t)(s->filesz < sizeof(stack) ? s->filesz : sizeof(stack));
+	at = s->vaddr + s->filesz - nwords;
+	if (core_pread(c, stack, nwords, s->off + (at - s->vaddr)) != 0)
+		return -1;
+	for (pos = 0; pos + c->auxv_len <= nwords; pos += 8)
+		if (memcmp(stack + pos, c->auxv, c->auxv_len) == 0)
+			break;
+	if (pos + c->auxv_len > nwords || pos < 16)
+		return -1;
+	/* Back over envp (pos - 8 is its NULL) to argv's NULL. */
+	pos -= 16;
+	for (;; pos -= 8) {
+		memcpy(&word, stack + pos, 8);
+		if (!word)
+			break;
+		if (pos < 16)
+			return -1;
+	}
+	/* Back over argv to argc, which equals the count. */
+	while (pos >= 8 && n < 64) {
+		pos -= 8;
+		memcpy(&word, stack + pos, 8);
+		if (word == n)
+			break;
+		argv[n++] = word;
+	}
+	if (word != n || !n)
+		return -1;
+	buf[0] = '\0';
+	for (size_t i = n, used = 0; i-- > 0 && used + 1 < len;) {
+		char arg[1024];
+		size_t got = read_mem(c, argv[i], arg, sizeof(arg) - 1);
+		arg[got] = '\0';
+		if (!got || strnlen(arg, got) == got)
+			return -1;
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " " : "", arg);
+	}
+	return 0;
+}
+
 void target_core_cmdline(struct target *t, char *buf, size_t len)
 {
-	const struct target_core *c = t->core;
+	struct target_core *c = t->core;
 	size_t n;
 
+	for (size_t i = 0; i < c->nthreads; i++)
+		if (c->threads[i].tid == t->pid && cmdline_from_stack(c, c->threads[i].regs.rsp, buf, len) == 0)
+			return;
 	snprintf(buf, len, "%s", c->psargs[0] ? c->psargs : c->fname);
 	/* The kernel separates the arguments with NULs, gdb with spaces. */
 	n = strlen(buf);
