@@ -179,6 +179,31 @@ static void check_images(struct target_core *c)
 	}
 }
 
+/*
+ * Open a file named by the core (or the user) only if it is a regular
+ * file: a FIFO would block, a device could act on being opened.  -1 with
+ * errno (EISDIR, ENXIO for what is not a regular file).
+ */
+static int open_regular(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) != 0)
+		return -1;
+	if (!S_ISREG(st.st_mode)) {
+		errno = S_ISDIR(st.st_mode) ? EISDIR : ENXIO;
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		errno = ENXIO;
+		return -1;
+	}
+	return fd;
+}
+
 static const char *exe_path(const struct target_core *c)
 {
 	const struct core_fmap *f = c->entry ? core_fmap_at(c, c->entry) : NULL;
@@ -205,13 +230,13 @@ static int open_images(struct target_core *c, const char *exe, FILE *warn)
 			snprintf(buf, sizeof(buf), "%s", exe);
 		else
 			snprintf(buf, sizeof(buf), "%s%s", c->sysroot, im->path);
-		im->fd = open(buf, O_RDONLY | O_CLOEXEC);
+		im->fd = open_regular(buf);
 		/*
 		 * Not under the sysroot: as named (gdb's gcore of a process in
 		 * a chroot names its files as the host sees them).
 		 */
 		if (im->fd < 0 && c->sysroot[0] && !(is_main && exe) && im->path[0] == '/' &&
-		    (im->fd = open(im->path, O_RDONLY | O_CLOEXEC)) >= 0)
+		    (im->fd = open_regular(im->path)) >= 0)
 			snprintf(buf, sizeof(buf), "%s", im->path);
 		err = errno;
 		if (!(im->local = strdup(buf)))
@@ -225,7 +250,7 @@ static int open_images(struct target_core *c, const char *exe, FILE *warn)
 			/* The special files of /dev, /memfd:, SysV shm: never on disk. */
 			if (strncmp(im->path, "/dev/", 5) == 0 || im->path[0] != '/')
 				continue;
-			snprintf(buf, sizeof(buf), "%s%s", strerror(err),
+			snprintf(buf, sizeof(buf), "%s%s", err == ENXIO ? "not a regular file" : strerror(err),
 				 is_main ? " (give the program with --executable)"
 					 : c->sysroot[0] ? "" : " (a core from a container? see --sysroot)");
 			warn_line(warn, &nwarn, "cannot open '%s', which the core maps: %s", im->local,
@@ -371,12 +396,14 @@ int target_open_core(struct target *t, const char *path, const char *exe, const 
 	memset(t, 0, sizeof(*t));
 	t->sig_fd = -1;
 	t->exit_status = -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_regular(path);
+	if (fd < 0 && errno == ENXIO)
+		return perr_set(PERR_RUNTIME, "cannot read core '%s': not a regular file", path);
 	if (fd < 0)
 		return perr_set(PERR_NOPROC, "cannot open core '%s': %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) != 0) {
 		close(fd);
-		return perr_set(PERR_RUNTIME, "cannot read core '%s': not a regular file", path);
+		return perr_set(PERR_RUNTIME, "cannot read core '%s': %s", path, strerror(errno));
 	}
 	if (!(c = calloc(1, sizeof(*c)))) {
 		close(fd);

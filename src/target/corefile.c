@@ -344,8 +344,10 @@ int core_parse(struct target_core *c, pid_t *pid)
 		rc = bad(c, "it has no threads (no NT_PRSTATUS note)");
 		goto out;
 	}
-	qsort(c->segs, c->nsegs, sizeof(*c->segs), seg_cmp);
-	qsort(c->fmaps, c->nfmaps, sizeof(*c->fmaps), fmap_cmp);
+	if (c->nsegs)
+		qsort(c->segs, c->nsegs, sizeof(*c->segs), seg_cmp);
+	if (c->nfmaps)
+		qsort(c->fmaps, c->nfmaps, sizeof(*c->fmaps), fmap_cmp);
 	for (size_t i = 1; i < c->nsegs; i++)
 		if (c->segs[i].start < c->segs[i - 1].end) {
 			rc = bad(c, "two segments overlap");
