@@ -50,8 +50,8 @@ _pyspy_c()
         -f --format --interval -s --subprocesses -t --threads -i --idle -g --gil
         --no-gc --interpreter --nonblocking -n --native --native-all
         -F --function --full-filenames -v --verbose -q --quiet -h --help"
-    local dump_opts="-p --pid -l --locals -j --json --nonblocking -s --subprocesses
-        --interpreter -n --native --native-all --full-filenames -v --verbose -h --help"
+    local dump_opts="-p --pid --core --executable --sysroot -l --locals -j --json --nonblocking
+        -s --subprocesses --interpreter -n --native --native-all --full-filenames -v --verbose -h --help"
     local top_opts="-p --pid -r --rate --delay -d --duration -i --idle -g --gil
         --no-gc --interpreter --nonblocking --full-filenames -h --help"
     local serve_opts="-p --pid -m --match -s --subprocesses -r --rate -i --idle -g --gil
@@ -105,12 +105,21 @@ _pyspy_c()
                     mapfile -t COMPREPLY < <(_pyspy_c_pids "$cur")
                     return
                     ;;
-                -o | --output | --store | --agents | --token-file | --web-token-file)
+                -o | --output | --store | --agents | --token-file | --web-token-file | --core | --executable)
                     if declare -F _filedir >/dev/null 2>&1; then
                         _filedir
                     else
                         compopt -o filenames 2>/dev/null
                         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+                    fi
+                    return
+                    ;;
+                --sysroot)
+                    if declare -F _filedir >/dev/null 2>&1; then
+                        _filedir -d
+                    else
+                        compopt -o filenames 2>/dev/null
+                        mapfile -t COMPREPLY < <(compgen -d -- "$cur")
                     fi
                     return
                     ;;

@@ -114,9 +114,12 @@ complete -c pyspy-c -n $rec -s v -l verbose -d 'Say how the interpreter was foun
 complete -c pyspy-c -n $rec -s q -l quiet -d 'No summary on stderr at the end'
 complete -c pyspy-c -n $rec -s h -l help -d 'Show help for record'
 
-# pyspy-c dump --pid PID [options]
+# pyspy-c dump --pid PID | --core FILE [options]
 set -l dmp '__pyspy_c_command_is dump'
 complete -c pyspy-c -n $dmp -s p -l pid -x -a '(__pyspy_c_pids)' -d 'Process to dump'
+complete -c pyspy-c -n $dmp -l core -r -F -d 'Dump a core file instead of a process'
+complete -c pyspy-c -n $dmp -l executable -r -F -d 'With --core: the program the core was made from'
+complete -c pyspy-c -n $dmp -l sysroot -x -a '(__fish_complete_directories)' -d 'With --core: find the files the core maps under DIR'
 complete -c pyspy-c -n $dmp -s l -l locals -d 'Show the arguments and local variables of each frame'
 complete -c pyspy-c -n $dmp -s j -l json -d 'Write JSON instead of text'
 complete -c pyspy-c -n $dmp -s s -l subprocesses -d 'Also dump the child processes'

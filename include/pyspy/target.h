@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define TARGET_MAX_THREADS 4096
@@ -82,9 +83,16 @@ struct target {
 	 * or -1 and errno).  NULL in the program.
 	 */
 	struct target_memhook *memhook;
+	/*
+	 * A core file (target_open_core()), not a live process: its memory
+	 * is served through memhook, nothing is ever stopped or traced, and
+	 * /proc is never read.  NULL for a process.
+	 */
+	struct target_core *core;
 };
 
 struct iovec;
+struct target_core;
 struct target_memhook {
 	long (*readv)(struct target_memhook *h, pid_t pid, const struct iovec *local,
 		      unsigned long nlocal, const struct iovec *remote, unsigned long nremote);
@@ -115,6 +123,28 @@ pid_t target_spawn(char *const argv[]);
  * target, and give its wait status; -1 if unknown.
  */
 int target_reap(pid_t pid, int timeout_ms);
+
+/*
+ * Open a core dump (an ELF core of x86-64, or one gzip'd) as the target:
+ * its threads (all stopped; idle when stopped in a system call), maps
+ * and memory.  Memory the core did not save (file mappings never written:
+ * code, read-only data) is read from the files mapped there, found at
+ * the core's paths under 'sysroot' (NULL or "/": the root), the main
+ * program at 'exe' when given.  Files missing or changed since the core
+ * was made are reported on 'warn' (one line each, bounded; NULL: quiet).
+ * Returns 0, or a negative PERR_* with its message set (PERR_NOPROC: the
+ * core cannot be opened; PERR_RUNTIME: it is not a core, corrupt or
+ * truncated).
+ */
+int target_open_core(struct target *t, const char *path, const char *exe, const char *sysroot,
+		     FILE *warn);
+/* A core's thread registers (x86-64: struct user_regs_struct); 0 or -PERR_UNAVAILABLE. */
+int target_core_regs(struct target *t, pid_t tid, void *regs, size_t len);
+/*
+ * The directory the target's absolute file paths are under, as seen from
+ * here: "/proc/PID/root", a core's sysroot, or "" (the root).
+ */
+void target_root(struct target *t, char *buf, size_t len);
 
 /*
  * Reread what the process runs: /proc/PID/exe and its maps (after an

@@ -26,11 +26,16 @@
 
 enum {
 	OPT_PID = 1, OPT_LOCALS, OPT_JSON, OPT_NONBLOCKING, OPT_FULL_FILENAMES, OPT_VERBOSE,
-	OPT_NATIVE, OPT_NATIVE_ALL, OPT_SUBPROCESSES, OPT_INTERPRETER,
+	OPT_NATIVE, OPT_NATIVE_ALL, OPT_SUBPROCESSES, OPT_INTERPRETER, OPT_CORE, OPT_EXECUTABLE,
+	OPT_SYSROOT,
 };
 
 static const struct cli_option dump_options[] = {
 	{ OPT_PID, 'p', "pid", "PID", "process to dump" },
+	{ OPT_CORE, 0, "core", "FILE", "dump a core file instead of a process (gzip'd too)" },
+	{ OPT_EXECUTABLE, 0, "executable", "EXE", "with --core: the program the core was made from" },
+	{ OPT_SYSROOT, 0, "sysroot", "DIR",
+	  "with --core: find the files the core maps under DIR (a container's root)" },
 	{ OPT_LOCALS, 'l', "locals", NULL, "show each frame's arguments and local variables" },
 	{ OPT_JSON, 'j', "json", NULL, "write JSON instead of text" },
 	{ OPT_NONBLOCKING, 0, "nonblocking", NULL, "read without stopping the target" },
@@ -48,13 +53,14 @@ static const struct cli_option dump_options[] = {
 const struct cli_command cmd_dump_def = {
 	.name = "dump",
 	.summary = "print the Python stack of every thread of a process, once",
-	.usage = "pyspy-c dump --pid PID [options]",
+	.usage = "pyspy-c dump --pid PID | --core FILE [options]",
 	.options = dump_options,
 	.run = cmd_dump,
 };
 
 struct dump_args {
 	pid_t pid;
+	const char *core, *executable, *sysroot;
 	bool locals, json, blocking, full_filenames, verbose, native, native_all, subprocesses;
 	bool one_interp, interp_main;   /* --interpreter */
 	int64_t interp_id;
@@ -67,6 +73,15 @@ static int set_option(int id, const char *arg, void *ctx)
 	switch (id) {
 	case OPT_PID:
 		return cli_parse_pid(arg, &a->pid);
+	case OPT_CORE:
+		a->core = arg;
+		return 0;
+	case OPT_EXECUTABLE:
+		a->executable = arg;
+		return 0;
+	case OPT_SYSROOT:
+		a->sysroot = arg;
+		return 0;
 	case OPT_LOCALS:
 		a->locals = true;
 		return 0;
@@ -436,11 +451,13 @@ static int snapshot(struct dump *d, int64_t *stopped_ns)
 	 * the middle of a change: let it run a moment and look again; what
 	 * still cannot be read is shown degraded, and counted.
 	 */
-	d->pi->degrade_ok = d->a->blocking && target_all_seized(d->t);
-	d->pi->degrade_after = 2;
+	d->pi->degrade_ok = (d->a->blocking && target_all_seized(d->t)) || d->t->core;
+	/* A core is read once: what it lacks is shown degraded at once. */
+	d->pi->degrade_after = d->t->core ? 1 : 2;
 	degraded = d->pi->degraded;
 	rc = pyinterp_sample(d->pi, d->s);
-	if (rc == 0 && d->pi->degrade_ok && d->s->dropped) {
+	/* A core does not change: looking again cannot help. */
+	if (rc == 0 && d->pi->degrade_ok && d->s->dropped && !d->t->core) {
 		target_resume(d->t);
 		usleep(20000);
 		if ((rc = target_stop(d->t, 1000)) != 0) {
@@ -467,6 +484,9 @@ static int snapshot(struct dump *d, int64_t *stopped_ns)
 	if (d->a->blocking)
 		target_resume(d->t);
 	*stopped_ns = d->a->blocking ? now_ns() - t0 : 0;
+	if (rc == -PERR_TORN && d->t->core)
+		return perr_set(PERR_RUNTIME, "core '%s': its stacks cannot be read (an incomplete "
+				"or corrupt core?)", d->a->core);
 	if (rc == -PERR_TORN)
 		return perr_set(PERR_RUNTIME, "pid %d: the stacks changed while being read "
 				"(try again, or without --nonblocking)", (int)d->t->pid);
@@ -521,10 +541,16 @@ static int dump_process(struct dump_args *a, pid_t pid, bool child, const char *
 		status = cli_error(1, "out of memory");
 		goto done;
 	}
-	rc = target_open(&t, pid, a->blocking && !child);
-	if (rc == 0) {
-		target_guard_crashes(&t);
-		rc = pyinterp_attach(&pi, &t, prof);
+	if (a->core) {
+		rc = target_open_core(&t, a->core, a->executable, a->sysroot, stderr);
+		if (rc == 0)
+			rc = pyinterp_attach(&pi, &t, prof);
+	} else {
+		rc = target_open(&t, pid, a->blocking && !child);
+		if (rc == 0) {
+			target_guard_crashes(&t);
+			rc = pyinterp_attach(&pi, &t, prof);
+		}
 	}
 	if (rc == 0 && child && a->blocking)
 		rc = target_seize_listed(&t);
@@ -555,11 +581,13 @@ static int dump_process(struct dump_args *a, pid_t pid, bool child, const char *
 	nstopped = t.nthreads;
 	/* Read while still attached, but after the target runs again. */
 	pyinterp_version(&pi, d.version, sizeof(d.version));
-	target_close(&t);
+	/* Thread names are read while printing: a core stays open until then. */
+	if (!t.core)
+		target_close(&t);
 	if (a->verbose) {
 		char desc[2048];
 		pyinterp_describe(&pi, desc, sizeof(desc));
-		fprintf(stderr, "pyspy-c: pid %d: %s\n", (int)pid, desc);
+		fprintf(stderr, "pyspy-c: pid %d: %s\n", (int)(a->core ? t.pid : pid), desc);
 		if (a->blocking)
 			fprintf(stderr, "pyspy-c: pid %d stopped for %.0f us (%zu threads)\n",
 				(int)pid, (double)stopped / 1e3, nstopped);
@@ -609,9 +637,18 @@ int cmd_dump(int argc, char **argv)
 	if (optind < argc)
 		return cli_error(2, "unexpected argument '%s' (see 'pyspy-c dump --help')",
 				 argv[optind]);
-	if (!a.pid)
-		return cli_error(2, "dump needs --pid PID (see 'pyspy-c dump --help')");
-	if (a.native && !a.blocking)
+	if (!a.pid && !a.core)
+		return cli_error(2, "dump needs --pid PID or --core FILE (see 'pyspy-c dump --help')");
+	if (a.pid && a.core)
+		return cli_error(2, "dump takes --pid or --core, not both");
+	if (!a.core && (a.executable || a.sysroot))
+		return cli_error(2, "--%s is for --core", a.executable ? "executable" : "sysroot");
+	if (a.core && a.subprocesses)
+		return cli_error(2, "--subprocesses cannot be used with --core");
+	/* A core is as stopped as it will ever be: nothing to stop. */
+	if (a.core)
+		a.blocking = false;
+	if (a.native && !a.blocking && !a.core)
 		return cli_error(2, "--native reads the C stacks of stopped threads: it cannot "
 				 "be used with --nonblocking");
 	/* A Ctrl-C while the target is stopped must not leave it stopped. */

@@ -197,7 +197,7 @@ static int find_debuginfo(Dwfl_Module *dm, void **userdata, const char *modname,
 {
 	struct nmodule *m = *userdata;
 	struct native *n;
-	char roots[2][64], dir[4096], path[8192];
+	char roots[2][4096], dir[4096], path[8192 + 4096];
 	const char *slash;
 	int fd;
 
@@ -208,7 +208,7 @@ static int find_debuginfo(Dwfl_Module *dm, void **userdata, const char *modname,
 	if (!m)
 		return -1;
 	n = m->n;
-	snprintf(roots[0], sizeof(roots[0]), "/proc/%d/root", (int)n->t->pid);
+	target_root(n->t, roots[0], sizeof(roots[0]));
 	roots[1][0] = '\0';
 
 	if (m->debug_file) {

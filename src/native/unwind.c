@@ -255,6 +255,11 @@ static struct nthread *thread_get(struct native *n, pid_t tid)
 static int read_registers(struct nthread *th)
 {
 #if defined(__x86_64__)
+	if (th->n->t->core) {
+		/* A core file: the registers it saved. */
+		th->regs_ok = target_core_regs(th->n->t, th->tid, &th->regs, sizeof(th->regs)) == 0;
+		return th->regs_ok ? 0 : -PERR_TORN;
+	}
 	if (ptrace(PTRACE_GETREGS, th->tid, 0, &th->regs) != 0) {
 		th->regs_ok = false;
 		return -PERR_TORN; /* ESRCH: not in a ptrace-stop */

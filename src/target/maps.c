@@ -35,6 +35,8 @@ int target_load_maps(struct target *t)
 	size_t n = 0, cap = 0;
 	FILE *f;
 
+	if (t->core)
+		return 0; /* a core's maps are those it has */
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)t->pid);
 	f = fopen(path, "re");
 	if (!f) {
@@ -91,6 +93,8 @@ int target_open_mapped(struct target *t, const struct target_map *m)
 	char buf[4096 + 64];
 	int fd;
 
+	if (t->core)
+		return target_core_open_file(t, m->path);
 	snprintf(buf, sizeof(buf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
 		 (int)t->pid, m->start, m->end);
 	fd = open(buf, O_RDONLY | O_CLOEXEC);
@@ -102,12 +106,22 @@ int target_open_mapped(struct target *t, const struct target_map *m)
 
 bool target_file_exists(struct target *t, const char *path)
 {
-	char buf[4096 + 64];
+	char root[4096], buf[8192 + 64];
 
 	if (!path || path[0] != '/')
 		return false;
-	snprintf(buf, sizeof(buf), "/proc/%d/root%s", (int)t->pid, path);
+	target_root(t, root, sizeof(root));
+	if (snprintf(buf, sizeof(buf), "%s%s", root, path) >= (int)sizeof(buf))
+		return false;
 	return access(buf, F_OK) == 0;
+}
+
+void target_root(struct target *t, char *buf, size_t len)
+{
+	if (t->core)
+		target_core_root(t, buf, len);
+	else
+		snprintf(buf, len, "/proc/%d/root", (int)t->pid);
 }
 
 void target_maps_release(struct target *t)

@@ -160,6 +160,10 @@ struct target_thread *target_add_thread(struct target *t, pid_t tid)
 	else
 		tid_insert(t, t->nthreads - 1);
 	th->state = '?';
+	th->stat_fd = th->sched_fd = -1;
+	th->nstid = tid;
+	if (t->core)
+		return th; /* no /proc for a core */
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)t->pid, (int)tid);
 	th->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)t->pid, (int)tid);
@@ -204,8 +208,11 @@ static int list_tasks(pid_t pid, pid_t *out, int max)
 int target_refresh_threads(struct target *t)
 {
 	static pid_t tids[TARGET_MAX_THREADS];
-	int n = list_tasks(t->pid, tids, TARGET_MAX_THREADS);
+	int n;
 
+	if (t->core)
+		return 0; /* a core's threads are those it has */
+	n = list_tasks(t->pid, tids, TARGET_MAX_THREADS);
 	if (n < 0) {
 		t->gone = true;
 		return -PERR_GONE;
@@ -301,6 +308,8 @@ void target_read_states(struct target *t)
 {
 	char buf[512];
 
+	if (t->core)
+		return; /* read from the core's registers when opened */
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct target_thread *th = &t->threads[i];
 		bool idle = th->state != 'R' && th->state != '?';
@@ -357,6 +366,10 @@ void target_thread_comm(struct target *t, pid_t tid, char *buf, size_t len)
 	char path[64];
 	char tmp[64];
 
+	if (t->core) {
+		target_core_comm(t, tid, buf, len);
+		return;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)t->pid, (int)tid);
 	if (read_small(path, tmp, sizeof(tmp)) < 0) {
 		snprintf(buf, len, "?");
@@ -389,7 +402,10 @@ int target_pid_cmdline(pid_t pid, char *buf, size_t len)
 
 void target_cmdline(struct target *t, char *buf, size_t len)
 {
-	target_pid_cmdline(t->pid, buf, len);
+	if (t->core)
+		target_core_cmdline(t, buf, len);
+	else
+		target_pid_cmdline(t->pid, buf, len);
 }
 
 /* Append the children of 'pid' that out[0 .. *n) does not hold yet. */
@@ -730,4 +746,5 @@ void target_close(struct target *t)
 	t->snap = NULL;
 	t->nthreads = t->cap_threads = 0;
 	target_maps_release(t);
+	target_core_release(t);
 }

@@ -19,4 +19,11 @@ void target_unregister(struct target *t);
 /* Detach from every thread (stopping them first so PTRACE_DETACH works). */
 void target_detach_all(struct target *t);
 
+/* A core file's side of the target's functions (core.c). */
+void target_core_release(struct target *t);
+int target_core_open_file(struct target *t, const char *path);
+void target_core_root(struct target *t, char *buf, size_t len);
+void target_core_cmdline(struct target *t, char *buf, size_t len);
+void target_core_comm(struct target *t, pid_t tid, char *buf, size_t len);
+
 #endif

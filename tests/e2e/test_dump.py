@@ -17,8 +17,10 @@ THREAD_RE = re.compile(r'^Thread (\d+) \((active|idle)((?:, gil)?)(?:, gc)?((?:,
 FRAME_RE = re.compile(r"^    (\S.*) \((.*):(\d+)\)$")
 
 
-def parse_text(text):
-    """Text dump -> {tid: {"state", "gil", "frames" (root first)}}; strict."""
+def parse_text(text, labels=False):
+    """Text dump -> {tid: {"state", "gil", "frames" (root first)}}; strict.  labels: a
+    degraded part ("[unreadable frame]") is a frame (LABEL, None, None), and a C frame
+    without a line (NAME (FILE)) is (NAME, FILE, None)."""
     lines = text.split("\n")
     assert lines[0].startswith("Process "), text[:2000]
     assert lines[1].startswith("Python "), text[:2000]
@@ -39,7 +41,14 @@ def parse_text(text):
         if line.startswith("        "):
             cur["locals"].append(line.strip())
             continue
+        if labels and re.match(r"^    \[[a-z ]+\]$", line):
+            cur["frames"].append((line.strip(), None, None))
+            continue
         m = FRAME_RE.match(line)
+        if labels and not m and re.match(r"^    (\S.*) \((.*)\)$", line):
+            m = re.match(r"^    (\S.*) \((.*)\)$", line)
+            cur["frames"].append((m.group(1), m.group(2), None))
+            continue
         assert m, "malformed frame line %r" % line
         cur["frames"].append((m.group(1), m.group(2), int(m.group(3))))
     for t in threads.values():

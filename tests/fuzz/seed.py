@@ -26,6 +26,11 @@ the same inputs.
   elfsym         small ELF files built with gcc: an executable and a shared
                  library holding a _PyRuntime in a .PyRuntime section,
                  stripped and not
+  core           cores of a sleeping interpreter (pyenv 2.7 and 3.11, Debian's
+                 3.11), made by gcore and by the kernel (os.abort() with
+                 RLIMIT_CORE raised), shrunk under 64 KiB: every note kept,
+                 the segments' memory left out but for the top of the stack
+                 of the thread that dumped
 """
 import glob
 import hashlib
@@ -300,6 +305,73 @@ def seed_feed(interps):
     return n
 
 
+def shrink_core(data, keep=16384):
+    """A core with its notes and segment table, without the segments' memory but
+    for the last `keep` bytes of the segment holding the first thread's stack
+    pointer (auxv, environment and arguments at the top of the stack)."""
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phnum, = struct.unpack_from("<H", data, 56)
+    phdrs = [list(struct.unpack_from("<IIQQQQQQ", data, phoff + 56 * i)) for i in range(phnum)]
+    notes = [p for p in phdrs if p[0] == 4]
+    rsp = None
+    for p in notes:
+        blob, pos = data[p[2]:p[2] + p[5]], 0
+        while pos + 12 <= len(blob) and rsp is None:
+            nsz, dsz, typ = struct.unpack_from("<III", blob, pos)
+            desc = pos + 12 + ((nsz + 3) & ~3)
+            if typ == 1 and dsz >= 112 + 27 * 8:
+                rsp, = struct.unpack_from("<Q", blob, desc + 112 + 19 * 8)
+            pos = desc + ((dsz + 3) & ~3)
+    out = bytearray(data[:64])
+    body = bytearray()
+    base = 64 + 56 * phnum
+    table = []
+    for p in phdrs:
+        typ, flags, off, vaddr, paddr, filesz, memsz, align = p
+        if typ == 4:
+            table.append([typ, flags, base + len(body), vaddr, paddr, filesz, memsz, align])
+            body += data[off:off + filesz]
+        elif typ == 1 and rsp is not None and vaddr <= rsp < vaddr + memsz and filesz >= keep:
+            table.append([typ, flags, base + len(body), vaddr + memsz - keep, paddr, keep, keep,
+                          align])
+            body += data[off + filesz - keep:off + filesz]
+        else:
+            table.append([typ, flags, base + len(body), vaddr, paddr, 0, memsz, align])
+    for p in table:
+        out += struct.pack("<IIQQQQQQ", *p)
+    return bytes(out + body)
+
+
+def seed_core(interps):
+    n = 0
+    wanted = [i for i in interps if i[0] in ("python2.7", "python3.11", "system-3.11")]
+    gcore = shutil.which("gcore")
+    for name, argv, _ in wanted:
+        d = tempfile.mkdtemp(prefix="core-", dir=STAGE)
+        p = subprocess.Popen(argv + ["-c", "import time; time.sleep(60)"])
+        try:
+            if gcore:
+                import time
+                time.sleep(1)
+                subprocess.run([gcore, "-o", os.path.join(d, "g"), str(p.pid)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        finally:
+            p.kill()
+            p.wait()
+        import resource
+        subprocess.run(argv + ["-c", "import os; os.abort()"], cwd=d, preexec_fn=lambda:
+                       resource.setrlimit(resource.RLIMIT_CORE, (-1, -1)))
+        for f in os.listdir(d):
+            with open(os.path.join(d, f), "rb") as fh:
+                data = fh.read()
+            if data[:4] == b"\x7fELF" and data[16:18] == b"\x04\x00":
+                small = shrink_core(data)
+                if len(small) <= 65536:
+                    n += save("core", small)
+        shutil.rmtree(d)
+    return n
+
+
 def main():
     interps = interpreters()
     print("interpreters: %s" % ", ".join(i[0] for i in interps))
@@ -309,7 +381,8 @@ def main():
                        ("elfsym", seed_elfsym),
                        ("walk", lambda: seed_walk(interps)),
                        ("timearg", seed_timearg),
-                       ("feed", lambda: seed_feed(interps))):
+                       ("feed", lambda: seed_feed(interps)),
+                       ("core", lambda: seed_core(interps))):
         made = fn()
         fuzzer = os.path.join(REPO, "build-fuzz", "fuzz_" + target)
         dest = os.path.join(CORPUS, target)
