@@ -240,7 +240,8 @@ static int setup_section(struct pyinterp *pi, struct py_async *a)
 		a->susp_lo = 1;         /* SUSPENDED, _YIELD_FROM, _YIELD_FROM_LOCKED */
 		a->susp_hi = 3;
 	}
-	a->await_slot = 1;
+	/* 3.15 keeps one more value above the awaited object while suspended. */
+	a->await_slot = pi->minor >= 15 ? 2 : 1;
 	return 0;
 }
 
