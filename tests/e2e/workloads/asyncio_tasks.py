@@ -69,8 +69,7 @@ async def tg_owner():
 
 def busy_spin_here():
     n = 0
-    while True:
-        n += 1  # BUSY
+    while n >= 0: n += 1  # BUSY
 
 
 def coro_chain(task):
@@ -127,7 +126,7 @@ def report():
 
 async def spin_inner():
     report()
-    busy_spin_here()
+    busy_spin_here()  # SPIN_CALL
 
 
 async def spin_outer():

@@ -1,0 +1,206 @@
+"""asyncio tasks: dump --async and record --async (issue 17).
+
+workloads/asyncio_tasks.py runs one event loop with tasks at known await
+chains (nested awaits, a task awaiting a task, a gather, a TaskGroup on 3.11+)
+and a task "spinner" that spins; it writes the ground truth from inside the
+target before it spins: asyncio.all_tasks(), each task's name and coroutine
+chain (get_coro(), then cr_await), the tasks each one awaits (its _fut_waiter,
+a gather's children, a TaskGroup's tasks), asyncio.current_task() and the
+spinner's stack.
+
+dump --async --json must list exactly those tasks, with their chains (function,
+file, line), who awaits whom, and the spinner running on the main thread;
+the text form draws the same tree.  record --async must show the spinner's
+frames under 'task "spinner"' with the event loop's frames gone.  A version
+without the view fails with one line and exit 6.
+
+Every scenario of IDS must be found; a missing one fails its tests by name.
+"""
+
+import json
+import re
+
+import pytest
+
+import e2elib
+
+IDS = ["pyenv-3.12", "pyenv-3.13", "chroot-sid-3.14", "chroot-sid-3.15"]
+UNSUPPORTED_IDS = ["pyenv-3.11"]
+TASK_LINE_RE = re.compile(r'^( *)task "(.*)" \((\w+)(?:, thread (\d+))?\)( \(shown above\))?$')
+
+
+def _scenario(request):
+    import conftest
+    return conftest.scenario_by_id(request.param)
+
+
+@pytest.fixture(params=IDS)
+def async_interp(request):
+    return _scenario(request)
+
+
+@pytest.fixture(params=UNSUPPORTED_IDS)
+def old_interp(request):
+    return _scenario(request)
+
+
+def _start(procs, interp, tmp_path):
+    w = e2elib.start_ground_truth(procs, interp, tmp_path, script="asyncio_tasks.py")
+    names = sorted(t["name"] for t in w.truth["tasks"])
+    want = ["Task-1", "child-t", "gather-1", "gather-2", "gatherer", "parent-t", "spinner",
+            "tg-child-1", "tg-child-2", "tg-owner", "worker-a"]
+    assert names == want, "the workload's tasks are %s, expected %s" % (names, want)
+    assert w.truth["current_task"] == "spinner"
+    return w
+
+
+def _marker_line(path, marker):
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if line.rstrip().endswith(marker):
+                return n
+    raise AssertionError("no %r in %s" % (marker, path))
+
+
+def _dump(w, tmp_path, *options):
+    run = e2elib.run_profiler(tmp_path, ["dump", "--pid", w.pid, "--async"] + list(options),
+                              env=e2elib.profiler_env(w.interp))
+    assert run.rc == 0, "dump --async failed\n" + run.describe()
+    return run
+
+
+def test_dump_json_tasks(procs, async_interp, tmp_path):
+    """Every task once, its name, state, await chain and the tasks it awaits,
+    as the target itself reports them; the spinner runs on the main thread."""
+    w = _start(procs, async_interp, tmp_path)
+    run = _dump(w, tmp_path, "--json", "--full-filenames")
+    doc = json.loads(run.out)
+    tasks = doc["tasks"]
+    by_addr = dict((t["address"], t) for t in tasks)
+    got = dict((t["name"], t) for t in tasks)
+    assert sorted(t["name"] for t in tasks) == sorted(t["name"] for t in w.truth["tasks"]), (
+        "tasks %s, expected %s\n%s" % (sorted(got), [t["name"] for t in w.truth["tasks"]],
+                                       run.describe()))
+    main = w.truth["threads"][0]
+    for truth in w.truth["tasks"]:
+        t = got[truth["name"]]
+        assert t["address"] == truth["address"], "task %r at %#x, the target says %#x" % (
+            truth["name"], t["address"], truth["address"])
+        want = [(c["name"], c["filename"], c["lineno"]) for c in truth["chain"]]
+        have = [(c["function"], c["file"], c["line"]) for c in t["chain"]]
+        assert have == want and not t["chain_cut"], (
+            "task %r: await chain\n  %s\nexpected\n  %s\n%s" % (
+                truth["name"], have, want, run.describe()))
+        awaits = sorted(by_addr[a]["name"] for a in t["awaits"])
+        assert awaits == truth["awaits"], "task %r awaits %s, expected %s\n%s" % (
+            truth["name"], awaits, truth["awaits"], run.describe())
+        for a in t["awaits"]:
+            assert t["address"] in by_addr[a]["awaited_by"], (
+                "%r awaits %r, which does not list it in awaited_by" % (
+                    t["name"], by_addr[a]["name"]))
+        if truth["name"] == w.truth["current_task"]:
+            assert t["state"] == "running" and t["tid"] == main["native_id"], (
+                "the spinner runs on thread %s: %s" % (main["native_id"], t))
+        else:
+            assert t["state"] == "pending" and t["tid"] == 0, (
+                "task %r should be pending: %s" % (truth["name"], t))
+    # The main thread's stack: the running task's frames under its label.
+    thread = [t for t in doc["threads"] if t["tid"] == main["native_id"]][0]
+    functions = [f["function"] for f in reversed(thread["frames"])]
+    assert functions == ['task "spinner"', "spin_outer", "spin_inner", "busy_spin_here"], (
+        "main thread's frames %s\n%s" % (functions, run.describe()))
+
+
+def test_dump_text_tree(procs, async_interp, tmp_path):
+    """The text form: each task under every task that awaits it (in full the
+    first time), its await chain below it, outermost first."""
+    w = _start(procs, async_interp, tmp_path)
+    run = _dump(w, tmp_path)
+    assert "\nTasks: 11 (1 running)\n" in run.out, run.describe()
+    lines = run.out.split("\nTasks: ", 1)[1].splitlines()[1:]
+    stack = []  # (depth, name)
+    parents = {}
+    chains = {}
+    current = None
+    for line in lines:
+        m = TASK_LINE_RE.match(line)
+        if not m:
+            assert current is not None and line.startswith(" "), "stray line %r\n%s" % (
+                line, run.describe())
+            chains.setdefault(current, []).append(line.strip())
+            continue
+        depth = len(m.group(1)) // 4
+        name = m.group(2)
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        parents.setdefault(name, set())
+        if stack:
+            parents[name].add(stack[-1][1])
+        stack.append((depth, name))
+        current = None if m.group(5) else name
+        if m.group(5) is None:
+            assert name not in chains, "task %r shown in full twice" % name
+            chains[name] = []
+            assert m.group(3) == ("running" if name == "spinner" else "pending"), line
+    truth = dict((t["name"], t) for t in w.truth["tasks"])
+    for name, t in truth.items():
+        awaiters = set(n for n, o in truth.items() if name in o["awaits"])
+        assert parents.get(name) == awaiters, "task %r shown under %s, awaited by %s\n%s" % (
+            name, parents.get(name), awaiters, run.describe())
+        want = ["%s (%s:%d)" % (c["name"], e2elib.shorten(c["filename"], w.interp.chroot),
+                                c["lineno"]) for c in t["chain"]]
+        assert chains[name] == want, "task %r: chain %s, expected %s\n%s" % (
+            name, chains[name], want, run.describe())
+
+
+def test_record_async(procs, async_interp, tmp_path):
+    """record --async: the spinner's samples are its own frames under
+    'task "spinner"', without the event loop's; without --async the event
+    loop's frames are there."""
+    w = _start(procs, async_interp, tmp_path)
+    source = [f["filename"] for f in w.truth["spinner_stack"] if f["name"] == "spin_inner"][0]
+    host_source = source if not w.interp.chroot else w.interp.chroot + source
+    main = w.truth["threads"][0]
+    spin_outer = [f for f in w.truth["spinner_stack"] if f["name"] == "spin_outer"][0]
+    want = ['thread "MainThread" (%d)' % main["native_id"], 'task "spinner"',
+            "spin_outer (%s:%d)" % (source, spin_outer["lineno"]),
+            "spin_inner (%s:%d)" % (source, _marker_line(host_source, "# SPIN_CALL")),
+            "busy_spin_here (%s:%d)" % (source, _marker_line(host_source, "# BUSY"))]
+    for options, asynchronous in ((["--async"], True), (["--async", "--nonblocking"], True),
+                                  ([], False)):
+        run = e2elib.run_profiler(
+            tmp_path, ["record", "--pid", w.pid, "--duration", 1, "--threads",
+                       "--full-filenames"] + options, env=e2elib.profiler_env(w.interp))
+        assert run.rc == 0, "record failed\n" + run.describe()
+        stacks = [line.rsplit(" ", 1) for line in run.out.splitlines()]
+        assert stacks and sum(int(c) for _, c in stacks) >= 30, run.describe()
+        for frames, _count in stacks:
+            frames = frames.split(";")
+            if asynchronous:
+                assert frames == want, "stack\n  %s\nexpected\n  %s\n%s" % (
+                    frames, want, run.describe())
+            else:
+                assert frames[0] == want[0] and frames[-3:] == want[2:] and \
+                    any(f.startswith("_run_once ") for f in frames), (
+                        "without --async the event loop's frames are kept\n" + run.describe())
+
+
+def test_not_asyncio(procs, async_interp, tmp_path):
+    """A process that never imported asyncio has no tasks: an empty list."""
+    w = e2elib.start_ground_truth(procs, async_interp, tmp_path)
+    run = _dump(w, tmp_path)
+    assert "\nTasks: 0 (0 running)\n" in run.out, run.describe()
+    run = _dump(w, tmp_path, "--json")
+    assert json.loads(run.out)["tasks"] == [], run.describe()
+
+
+def test_unsupported_version(procs, old_interp, tmp_path):
+    """--async on a version without the view: one line, exit 6 (unsupported
+    version), for dump and record."""
+    w = e2elib.start_ground_truth(procs, old_interp, tmp_path)
+    for cmd in (["dump"], ["record", "--duration", 1]):
+        run = e2elib.run_profiler(tmp_path, cmd + ["--pid", w.pid, "--async"],
+                                  env=e2elib.profiler_env(w.interp))
+        e2elib.assert_error(run, 6, r"^--async: pid \d+ runs Python %d\.%d, whose asyncio tasks "
+                            r"pyspy-c cannot read" % old_interp.version)
+        e2elib.assert_not_harmed(w.pid)
