@@ -48,10 +48,10 @@ _pyspy_c()
     local global_opts="-h --help -V --version"
     local record_opts="-p --pid -r --rate -d --duration -o --output
         -f --format --interval -s --subprocesses -t --threads -i --idle -g --gil
-        --nonblocking -n --native --native-all
+        --nonblocking -n --native --native-all --async
         -F --function --full-filenames -v --verbose -q --quiet -h --help"
     local dump_opts="-p --pid -l --locals -j --json --nonblocking -s --subprocesses
-        -n --native --native-all --full-filenames -v --verbose -h --help"
+        --async -n --native --native-all --full-filenames -v --verbose -h --help"
     local top_opts="-p --pid -r --rate --delay -d --duration -i --idle -g --gil
         --nonblocking --full-filenames -h --help"
     local serve_opts="-p --pid -m --match -s --subprocesses -r --rate -i --idle -g --gil
