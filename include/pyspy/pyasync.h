@@ -6,9 +6,9 @@
  *    (and the interpreter, for threads that ended), the thread's running
  *    task, each task's awaited_by, with the offsets the module publishes
  *    in its AsyncioDebug section and _Py_DebugOffsets;
- *  - 3.12, 3.13: the registries of asyncio.tasks (_scheduled_tasks,
- *    _eager_tasks, _current_tasks), the C Task objects by the layout of
- *    those versions, and who awaits whom from each task's _fut_waiter
+ *  - 3.8 to 3.13: the registries of asyncio.tasks (_scheduled_tasks or
+ *    _all_tasks, _eager_tasks, _current_tasks), the C Task objects by the
+ *    layout of those versions, and who awaits whom from each task's _fut_waiter
  *    (a task, a gather's children) and the TaskGroups of its chain.
  * A task's await chain is its coroutine, then what each coroutine awaits
  * while that is a coroutine too (cr_await), outermost first.
@@ -38,6 +38,8 @@ enum py_task_state {
 
 struct py_task {
 	uint64_t addr;
+	uint64_t coro;          /* its coroutine, 0 if none or unreadable */
+	uint64_t frame;         /* that coroutine's frame, 0 if none */
 	char name[128];
 	enum py_task_state state;
 	pid_t tid;              /* running: its thread (0 if unknown) */

@@ -40,7 +40,7 @@ static const struct cli_option dump_options[] = {
 	  "--native, also showing the interpreter's own C frames" },
 	{ OPT_SUBPROCESSES, 's', "subprocesses", NULL, "also dump the child processes" },
 	{ OPT_ASYNC, 0, "async", NULL,
-	  "asyncio: running tasks in the stacks, then every task and who awaits it (3.12+)" },
+	  "asyncio: running tasks in the stacks, then every task and who awaits it (3.8+)" },
 	{ OPT_FULL_FILENAMES, 0, "full-filenames", NULL, "show full file paths" },
 	{ OPT_VERBOSE, 'v', "verbose", NULL, "say how the interpreter was found, and how long the target was stopped" },
 	{ 0, 0, NULL, NULL, NULL },

@@ -58,7 +58,7 @@ static const struct cli_option record_options[] = {
 	{ OPT_NATIVE_ALL, 0, "native-all", NULL,
 	  "--native, also showing the interpreter's own C frames" },
 	{ OPT_ASYNC, 0, "async", NULL,
-	  "asyncio: a running task's frames under 'task \"NAME\"' instead of the event loop's (3.12+)" },
+	  "asyncio: a running task's frames under 'task \"NAME\"' instead of the event loop's (3.8+)" },
 	{ OPT_FUNCTION, 'F', "function", NULL, "aggregate by function, no line numbers" },
 	{ OPT_FULL_FILENAMES, 0, "full-filenames", NULL, "show full file paths" },
 	{ OPT_VERBOSE, 'v', "verbose", NULL, "say how the interpreter was found, and more detail" },

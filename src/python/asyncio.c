@@ -16,13 +16,17 @@
  *            records who awaits a task (task_awaited_by: one future, or a
  *            set).  Its AsyncioDebug ELF section publishes the offsets,
  *            the generator and set ones are in _Py_DebugOffsets.
- *   3.12-13  asyncio.tasks' registries, which are the C module's own
- *            objects: _scheduled_tasks (a WeakSet), _eager_tasks (a set),
- *            _current_tasks (loop -> running task).  Who awaits whom: a
+ *   3.8-3.13 asyncio.tasks' registries, which are the C module's own
+ *            objects: _scheduled_tasks (3.12+; before, _all_tasks: a
+ *            WeakSet), _eager_tasks (3.12+, a set), _current_tasks (loop
+ *            -> running task).  Who awaits whom: a
  *            task whose _fut_waiter is a task, or a gather's future (its
  *            _children), or that sits in a TaskGroup's __aexit__ (the
  *            group's _tasks).  Offsets from the DWARF of those versions'
- *            _asyncio modules (gdb: ptype /o TaskObj, PyCoroObject).
+ *            _asyncio modules and libpython (gdb: ptype /o TaskObj,
+ *            PyCoroObject, _PyInterpreterFrame, PyFrameObject).  Up to
+ *            3.10 a coroutine's frame is a PyFrameObject of its own
+ *            (cr_frame), from 3.11 it lives inside the coroutine.
  * Every list, set and chain is bounded; what cannot be read is counted,
  * or cuts the chain, never more.
  *
@@ -55,7 +59,9 @@ struct py_async {
 	int task_size, task_name, task_coro, task_state, task_fut_waiter;
 	int task_awaited_by, task_is_task, task_awaited_by_is_set, task_node;
 	/* coroutine objects and their frames */
+	bool frame_objects;     /* <= 3.10: cr_frame is a PyFrameObject */
 	int gen_frame_state, gen_iframe;
+	int f_valuestack, f_stacktop, f_stackdepth, f_state; /* <= 3.10 */
 	int8_t live_max;        /* frame states up to this have a frame */
 	int8_t susp_lo, susp_hi; /* suspended (in an await) */
 	int frame_stacktop;     /* 3.12, 3.13: int, slots above localsplus */
@@ -245,34 +251,55 @@ static int setup_section(struct pyinterp *pi, struct py_async *a)
 	return 0;
 }
 
+/* TaskObj of each version's _asyncio (DWARF of the pyenv builds: gdb ptype /o TaskObj) */
+static const struct {
+	int minor, size, state, fut_waiter, coro, name;
+} task_tables[] = {
+	{ 8, 144, 72, 104, 112, 120 },
+	{ 9, 184, 80, 144, 152, 160 },
+	{ 10, 192, 88, 152, 160, 168 },
+	{ 11, 176, 88, 128, 136, 144 },
+	{ 12, 176, 88, 128, 136, 144 },
+	{ 13, 144, 96, 112, 120, 128 },
+};
+
 static void setup_table(struct pyinterp *pi, struct py_async *a)
 {
-	/* TaskObj of 3.12 and 3.13's _asyncio (DWARF of the pyenv builds) */
-	a->task_size = 176;
-	a->task_state = 88;
-	a->task_fut_waiter = 128;
-	a->task_coro = 136;
-	a->task_name = 144;
-	if (pi->minor == 13) {
-		a->task_size = 144;
-		a->task_state = 96;
-		a->task_fut_waiter = 112;
-		a->task_coro = 120;
-		a->task_name = 128;
+	for (size_t i = 0; i < sizeof(task_tables) / sizeof(task_tables[0]); i++) {
+		if (task_tables[i].minor != pi->minor)
+			continue;
+		a->task_size = task_tables[i].size;
+		a->task_state = task_tables[i].state;
+		a->task_fut_waiter = task_tables[i].fut_waiter;
+		a->task_coro = task_tables[i].coro;
+		a->task_name = task_tables[i].name;
 	}
 	a->task_awaited_by = a->task_is_task = a->task_awaited_by_is_set = a->task_node = -1;
-	/* PyCoroObject: cr_frame_state, cr_iframe; _PyInterpreterFrame.stacktop */
-	a->gen_frame_state = 67;
-	a->gen_iframe = 72;
-	a->frame_stacktop = 64;
-	a->frame_stackpointer = -1;
+	a->frame_stacktop = a->frame_stackpointer = -1;
+	a->f_valuestack = a->f_stacktop = a->f_stackdepth = a->f_state = -1;
 	a->await_slot = 1;
 	a->live_max = 0;
-	if (pi->minor == 12) {
-		a->susp_lo = a->susp_hi = -1;   /* SUSPENDED; CREATED -2 */
+	a->susp_lo = a->susp_hi = -1;   /* 3.10-3.12: SUSPENDED; CREATED -2 */
+	if (pi->minor <= 10) {
+		/* PyCoroObject.cr_frame; PyFrameObject: f_valuestack, then
+		 * f_stacktop (3.8, 3.9: NULL while it runs) or f_stackdepth and
+		 * f_state (3.10) */
+		a->frame_objects = true;
+		a->gen_iframe = 16;
+		a->f_valuestack = 64;
+		if (pi->minor == 10) {
+			a->f_stackdepth = 80;
+			a->f_state = 108;
+		} else {
+			a->f_stacktop = 72;
+		}
 	} else {
-		a->susp_lo = -2;                /* SUSPENDED, SUSPENDED_YIELD_FROM */
-		a->susp_hi = -1;
+		/* PyCoroObject: cr_frame_state, cr_iframe; _PyInterpreterFrame.stacktop */
+		a->gen_frame_state = pi->minor == 11 ? 75 : 67;
+		a->gen_iframe = pi->minor == 11 ? 80 : 72;
+		a->frame_stacktop = 64;
+		if (pi->minor == 13)
+			a->susp_lo = -2;        /* SUSPENDED, SUSPENDED_YIELD_FROM */
 	}
 	/* PySetObject: fill, used, mask, table */
 	a->set_used = 24;
@@ -283,10 +310,10 @@ static void setup_table(struct pyinterp *pi, struct py_async *a)
 
 int pyinterp_async_check(struct pyinterp *pi)
 {
-	if (pi->major == 3 && pi->minor >= 12 && pi->minor <= 15 && !pi->layout.free_threaded)
+	if (pi->major == 3 && pi->minor >= 8 && pi->minor <= 15 && !pi->layout.free_threaded)
 		return 0;
 	return perr_set(PERR_VERSION, "--async: pid %d runs Python %d.%d%s, whose asyncio tasks "
-			"pyspy-c cannot read (supported: 3.12 to 3.15, not free-threaded)",
+			"pyspy-c cannot read (supported: 3.8 to 3.15, not free-threaded)",
 			(int)pi->target->pid, pi->major, pi->minor,
 			pi->layout.free_threaded ? "t" : "");
 }
@@ -378,85 +405,172 @@ static void task_name(struct pyinterp *pi, uint64_t name, char *out, size_t cap)
 struct link {
 	uint32_t func;
 	int line;
-	uint64_t iframe;        /* the frame's address */
+	uint64_t coro;
+	uint64_t frame;         /* its frame's address */
 	uint64_t local0;        /* its first local (self of a method), 0 if none */
 };
 
 /*
+ * 3.11+: the coroutine's frame lives inside it (gi_iframe).  Fills *ln;
+ * *next: what it awaits (0: nothing, or not known).  Returns 0, 1 when it
+ * has no frame (finished), or a negative PERR_*.
+ */
+static int link_iframe(struct pyinterp *pi, uint64_t coro, struct link *ln, uint64_t *next)
+{
+	struct py_async *a = pi->async_state;
+	const struct py_layout *l = &pi->layout;
+	size_t len = (size_t)a->gen_iframe + (size_t)l->iframe_size;
+	uint8_t buf[GEN_MAX_BYTES];
+	const uint8_t *f = buf + a->gen_iframe;
+	const struct code_info *ci;
+	uint64_t code, instr, slot;
+	int8_t state;
+	int rc;
+
+	*next = 0;
+	if (len > sizeof(buf))
+		return -PERR_VERSION;
+	if ((rc = target_read(pi->target, coro, buf, len)) != 0)
+		return rc;
+	if (rd_u64(f, (size_t)l->iframe_size, l->iframe_code, &code) ||
+	    rd_u64(f, (size_t)l->iframe_size, l->iframe_instr, &instr))
+		return -PERR_TORN;
+	state = (int8_t)buf[a->gen_frame_state];
+	if (a->live_max == 0 ? state > 0 : (state < 0 || state > a->live_max))
+		return 1; /* finished: no frame */
+	code &= tag_mask(pi);
+	if ((rc = code_lookup(pi, code, &ci)) != 0)
+		return rc;
+	ln->func = ci->func;
+	ln->line = code_line(pi, ci, (int64_t)(instr - code - (uint64_t)l->code_code_adaptive));
+	ln->frame = coro + (uint64_t)a->gen_iframe;
+	ln->local0 = 0;
+	if (l->iframe_localsplus >= 0 &&
+	    target_read_ptr(pi->target, ln->frame + (uint64_t)l->iframe_localsplus, &ln->local0) == 0)
+		ln->local0 &= tag_mask(pi);
+	if (state < a->susp_lo || state > a->susp_hi)
+		return 0;
+	/* What it awaits: on top of its value stack. */
+	if (a->frame_stacktop >= 0) {
+		int32_t top;
+		if (field_i32(f, (size_t)l->iframe_size, a->frame_stacktop, &top) ||
+		    top < a->await_slot || top > (1 << 16))
+			return 0;
+		slot = ln->frame + (uint64_t)l->iframe_localsplus + 8 * (uint64_t)(top - a->await_slot);
+	} else {
+		uint64_t sp;
+		if (rd_u64(f, (size_t)l->iframe_size, a->frame_stackpointer, &sp) ||
+		    sp < ln->frame + (uint64_t)l->iframe_localsplus + 8 * (uint64_t)a->await_slot)
+			return 0;
+		slot = sp - 8 * (uint64_t)a->await_slot;
+	}
+	if (target_read_ptr(pi->target, slot, next) == 0)
+		*next &= tag_mask(pi);
+	return 0;
+}
+
+/* <= 3.10: the coroutine points to a PyFrameObject (cr_frame), NULL once finished. */
+static int link_frame_object(struct pyinterp *pi, uint64_t coro, struct link *ln,
+			     uint64_t *next)
+{
+	struct py_async *a = pi->async_state;
+	const struct py_layout *l = &pi->layout;
+	const struct code_info *ci;
+	uint8_t buf[128];
+	uint64_t frame, code, stack, top = 0, slot = 0;
+	int32_t lasti, depth;
+	int rc;
+
+	*next = 0;
+	if ((rc = target_read_ptr(pi->target, coro + (uint64_t)a->gen_iframe, &frame)) != 0)
+		return rc;
+	if (!frame)
+		return 1;
+	if ((rc = target_read(pi->target, frame, buf, sizeof(buf))) != 0)
+		return rc;
+	if (rd_u64(buf, sizeof(buf), l->frame_code, &code) ||
+	    field_i32(buf, sizeof(buf), l->frame_lasti, &lasti) ||
+	    rd_u64(buf, sizeof(buf), a->f_valuestack, &stack))
+		return -PERR_TORN;
+	if ((rc = code_lookup(pi, code, &ci)) != 0)
+		return rc;
+	ln->func = ci->func;
+	/* 3.10 counts code units; earlier versions count bytes. */
+	ln->line = code_line(pi, ci, pi->minor == 10 ? (int64_t)lasti * 2 : lasti);
+	ln->frame = frame;
+	ln->local0 = 0;
+	if (l->frame_localsplus >= 0)
+		target_read_ptr(pi->target, frame + (uint64_t)l->frame_localsplus, &ln->local0);
+	if (lasti < 0)
+		return 0; /* not started */
+	if (a->f_stacktop >= 0) {
+		/* 3.8, 3.9: f_stacktop is NULL while the frame runs. */
+		if (rd_u64(buf, sizeof(buf), a->f_stacktop, &top) || !top || top <= stack ||
+		    top - stack > (1u << 20))
+			return 0;
+		slot = top - 8;
+	} else {
+		if (field_i32(buf, sizeof(buf), a->f_stackdepth, &depth) ||
+		    (int8_t)buf[a->f_state] != a->susp_lo || depth < 1 || depth > (1 << 16))
+			return 0;
+		slot = stack + 8 * (uint64_t)(depth - 1);
+	}
+	target_read_ptr(pi->target, slot, next);
+	return 0;
+}
+
+/* The address of a coroutine's frame, as thread stacks hold it; 0 if none. */
+static uint64_t coro_frame(struct pyinterp *pi, uint64_t coro)
+{
+	struct py_async *a = pi->async_state;
+	uint64_t frame = 0;
+
+	if (!coro)
+		return 0;
+	if (!a->frame_objects)
+		return coro + (uint64_t)a->gen_iframe;
+	if (target_read_ptr(pi->target, coro + (uint64_t)a->gen_iframe, &frame) != 0)
+		return 0;
+	return frame;
+}
+
+/*
  * The await chain of 'coro' into links[], outermost first: the coroutine,
  * then while it is suspended in an await of a coroutine of the same type,
- * that one.  Returns the number of links; *cut when it stopped short (too
- * deep, a loop, unreadable).
+ * that one (what _PyGen_yf() gives inside the target).  Returns the
+ * number of links; *cut when it stopped short (too deep, a loop,
+ * unreadable).
  */
 static size_t coro_chain(struct pyinterp *pi, uint64_t coro, struct link *links, size_t max,
 			 bool *cut)
 {
-	struct py_async *a = pi->async_state;
 	const struct py_layout *l = &pi->layout;
-	size_t n = 0, len = (size_t)a->gen_iframe + (size_t)l->iframe_size;
-	uint8_t buf[GEN_MAX_BYTES];
+	size_t n = 0;
+	uint64_t type, next, next_type;
+	int rc;
 
 	*cut = false;
-	if (len > sizeof(buf))
-		return 0;
-	while (coro && n < max) {
-		const uint8_t *f = buf + a->gen_iframe;
-		const struct code_info *ci;
-		uint64_t type, code, instr, slot = 0, next, next_type;
-		int8_t state;
-
+	while (coro) {
+		if (n == max)
+			goto cut;
 		for (size_t i = 0; i < n; i++)
-			if (links[i].iframe == coro + (uint64_t)a->gen_iframe)
+			if (links[i].coro == coro)
 				goto cut; /* a loop */
-		if (target_read(pi->target, coro, buf, len) != 0 ||
-		    rd_u64(buf, len, l->object_type, &type) ||
-		    rd_u64(f, (size_t)l->iframe_size, l->iframe_code, &code) ||
-		    rd_u64(f, (size_t)l->iframe_size, l->iframe_instr, &instr))
+		if (target_read_ptr(pi->target, coro + (uint64_t)l->object_type, &type) != 0)
 			goto cut;
-		state = (int8_t)buf[a->gen_frame_state];
-		if (a->live_max == 0 ? state > 0 : (state < 0 || state > a->live_max))
-			return n; /* finished: no frame */
-		code &= tag_mask(pi);
-		if (code_lookup(pi, code, &ci) != 0)
+		rc = pi->async_state->frame_objects ? link_frame_object(pi, coro, &links[n], &next)
+						    : link_iframe(pi, coro, &links[n], &next);
+		if (rc == 1)
+			return n;
+		if (rc)
 			goto cut;
-		links[n].func = ci->func;
-		links[n].line = code_line(pi, ci, (int64_t)(instr - code -
-							    (uint64_t)l->code_code_adaptive));
-		links[n].iframe = coro + (uint64_t)a->gen_iframe;
-		links[n].local0 = 0;
-		if (l->iframe_localsplus >= 0)
-			target_read_ptr(pi->target, links[n].iframe + (uint64_t)l->iframe_localsplus,
-					&links[n].local0);
-		links[n].local0 &= tag_mask(pi);
-		n++;
-		if (state < a->susp_lo || state > a->susp_hi)
-			return n;
-		/* What it awaits: on top of its value stack. */
-		if (a->frame_stacktop >= 0) {
-			int32_t top;
-			if (field_i32(f, (size_t)l->iframe_size, a->frame_stacktop, &top) ||
-			    top < a->await_slot || top > (1 << 16))
-				return n;
-			slot = links[n - 1].iframe + (uint64_t)l->iframe_localsplus +
-			       8 * (uint64_t)(top - a->await_slot);
-		} else {
-			uint64_t sp;
-			if (rd_u64(f, (size_t)l->iframe_size, a->frame_stackpointer, &sp) ||
-			    sp < links[n - 1].iframe + (uint64_t)l->iframe_localsplus +
-					 8 * (uint64_t)a->await_slot)
-				return n;
-			slot = sp - 8 * (uint64_t)a->await_slot;
-		}
-		if (target_read_ptr(pi->target, slot, &next) != 0)
-			return n;
-		next &= tag_mask(pi);
+		links[n++].coro = coro;
+		/* A future, an iterator, no coroutine: the chain ends. */
 		if (!next || target_read_ptr(pi->target, next + (uint64_t)l->object_type,
 					     &next_type) != 0 || next_type != type)
-			return n; /* a future, or no coroutine: the chain ends */
+			return n;
 		coro = next;
 	}
-	if (coro && n == max)
-		*cut = true;
 	return n;
 cut:
 	*cut = true;
@@ -513,9 +627,9 @@ static int add_edge(struct py_tasks *t, size_t awaiter, size_t awaited)
 {
 	if (awaiter == awaited)
 		return 0;
-	for (size_t i = 0; i < t->nedges; i++)
-		if (t->edges[i].awaiter == awaiter && t->edges[i].awaited == awaited)
-			return 0;
+	/* Duplicates are dropped at the end (uniq_edges). */
+	if (t->nedges >= (size_t)PY_MAX_TASKS * 16)
+		return 0;
 	if (t->nedges == t->cap_edges) {
 		size_t ncap = t->cap_edges ? t->cap_edges * 2 : 64;
 		struct py_task_edge *e = realloc(t->edges, ncap * sizeof(*e));
@@ -526,6 +640,26 @@ static int add_edge(struct py_tasks *t, size_t awaiter, size_t awaited)
 	}
 	t->edges[t->nedges++] = (struct py_task_edge){ (uint32_t)awaiter, (uint32_t)awaited };
 	return 0;
+}
+
+static int cmp_edge(const void *x, const void *y)
+{
+	const struct py_task_edge *a = x, *b = y;
+
+	if (a->awaiter != b->awaiter)
+		return a->awaiter < b->awaiter ? -1 : 1;
+	return a->awaited < b->awaited ? -1 : a->awaited > b->awaited;
+}
+
+static void uniq_edges(struct py_tasks *t)
+{
+	size_t kept = 0;
+
+	qsort(t->edges, t->nedges, sizeof(*t->edges), cmp_edge);
+	for (size_t i = 0; i < t->nedges; i++)
+		if (!kept || cmp_edge(&t->edges[kept - 1], &t->edges[i]) != 0)
+			t->edges[kept++] = t->edges[i];
+	t->nedges = kept;
 }
 
 static int cmp_task(const void *x, const void *y)
@@ -608,7 +742,9 @@ static int list_registries(struct pyinterp *pi, uint64_t interp, struct py_tasks
 	struct lister ls = { pi, t, NULL, 0 };
 	uint64_t ws, data, eager, cur;
 
-	if (py_module_attr(pi, interp, "asyncio.tasks", "_scheduled_tasks", &ws) == 0 &&
+	/* 3.12+ _scheduled_tasks, before _all_tasks: a WeakSet, its .data a set of refs */
+	if ((py_module_attr(pi, interp, "asyncio.tasks", "_scheduled_tasks", &ws) == 0 ||
+	     py_module_attr(pi, interp, "asyncio.tasks", "_all_tasks", &ws) == 0) &&
 	    py_object_attr(pi, ws, "data", &data) == 0 && set_each(pi, data, weak_item, &ls) == -PERR_NOMEM)
 		return -PERR_NOMEM;
 	if (py_module_attr(pi, interp, "asyncio.tasks", "_eager_tasks", &eager) == 0 &&
@@ -775,7 +911,7 @@ static int relabel_task(struct pyinterp *pi, struct py_sample *s, uint64_t task)
 
 	if (!task || read_task(pi, task, &r) != 0 || !r.coro)
 		return 0;
-	th = thread_with_frame(s, r.coro + (uint64_t)pi->async_state->gen_iframe, &k);
+	th = thread_with_frame(s, coro_frame(pi, r.coro), &k);
 	if (!th)
 		return 0;
 	task_name(pi, r.name, name, sizeof(name));
@@ -832,6 +968,8 @@ int py_async_sample(struct pyinterp *pi, struct py_sample *s)
 
 /* ---- the whole list ------------------------------------------------------- */
 
+static int mark_running(const struct py_sample *s, struct py_tasks *out);
+
 int pyinterp_tasks(struct pyinterp *pi, const struct py_sample *s, struct py_tasks *out)
 {
 	static struct link links[PY_MAX_AWAIT_DEPTH];
@@ -878,6 +1016,8 @@ int pyinterp_tasks(struct pyinterp *pi, const struct py_sample *s, struct py_tas
 			continue;
 		}
 		task_name(pi, r.name, tk->name, sizeof(tk->name));
+		tk->coro = r.coro;
+		tk->frame = coro_frame(pi, r.coro);
 		tk->state = r.state == 1 ? PY_TASK_CANCELLED : r.state == 2 ? PY_TASK_FINISHED
 									   : PY_TASK_PENDING;
 		n = r.coro ? coro_chain(pi, r.coro, links, PY_MAX_AWAIT_DEPTH, &tk->chain_cut) : 0;
@@ -889,25 +1029,51 @@ int pyinterp_tasks(struct pyinterp *pi, const struct py_sample *s, struct py_tas
 		if (rc == -PERR_NOMEM)
 			return rc;
 	}
-	/* Running: the task whose coroutine frame is on a thread's stack. */
+	uniq_edges(out);
+	return mark_running(s, out);
+}
+
+struct frame_at {
+	uint64_t frame;
+	pid_t tid;
+};
+
+static int cmp_frame_at(const void *x, const void *y)
+{
+	const struct frame_at *a = x, *b = y;
+
+	return a->frame < b->frame ? -1 : a->frame > b->frame;
+}
+
+/* Running: the tasks whose coroutine frame is on a thread's stack. */
+static int mark_running(const struct py_sample *s, struct py_tasks *out)
+{
+	struct frame_at *fa;
+	size_t n = 0;
+
+	if (!s->src || !s->nframes)
+		return 0;
+	if (!(fa = calloc(s->nframes, sizeof(*fa))))
+		return -PERR_NOMEM;
+	for (size_t j = 0; j < s->nthreads; j++) {
+		const struct py_thread_sample *th = &s->threads[j];
+		for (size_t k = 0; k < th->nframes && th->first + k < s->nframes; k++)
+			fa[n++] = (struct frame_at){ s->src[th->first + k].frame, th->tid };
+	}
+	qsort(fa, n, sizeof(*fa), cmp_frame_at);
 	for (size_t i = 0; i < out->ntasks; i++) {
 		struct py_task *tk = &out->tasks[i];
-		struct task_raw r;
-		size_t k;
+		struct frame_at key = { tk->frame, 0 }, *hit;
 
-		if (read_task(pi, tk->addr, &r) != 0 || !r.coro)
+		if (!tk->frame)
 			continue;
-		for (size_t j = 0; s->src && j < s->nthreads; j++) {
-			const struct py_thread_sample *th = &s->threads[j];
-			/* relabelled: the coroutine's frame follows the task's label */
-			for (k = 0; k < th->nframes; k++)
-				if (s->src[th->first + k].frame ==
-				    r.coro + (uint64_t)a->gen_iframe) {
-					tk->state = PY_TASK_RUNNING;
-					tk->tid = th->tid;
-				}
+		hit = bsearch(&key, fa, n, sizeof(*fa), cmp_frame_at);
+		if (hit) {
+			tk->state = PY_TASK_RUNNING;
+			tk->tid = hit->tid;
 		}
 	}
+	free(fa);
 	return 0;
 }
 
