@@ -46,8 +46,9 @@
 
 #define TASK_MAX_BYTES 512
 #define GEN_MAX_BYTES 1024
-#define MAX_SET_SLOTS (1u << 16)
-#define MAX_LIST_ITEMS 4096
+#define MAX_SET_SLOTS (1u << 20) /* a set of PY_MAX_TASKS tasks has up to 2^18 */
+#define SET_CHUNK 512
+#define MAX_LIST_ITEMS PY_MAX_TASKS
 #define RETRY_SAMPLES 200      /* look again for asyncio after so many samples */
 
 struct py_async {
@@ -110,8 +111,9 @@ static int set_each(struct pyinterp *pi, uint64_t set, int (*fn)(void *ctx, uint
 		    void *ctx)
 {
 	struct py_async *a = pi->async_state;
+	static uint64_t ent[2 * SET_CHUNK];
 	uint8_t hdr[64];
-	uint64_t used, mask, table, ent[2 * 64];
+	uint64_t used, mask, table;
 	int rc;
 
 	if (a->set_table + 8 > (int)sizeof(hdr) || a->set_used + 8 > (int)sizeof(hdr) ||
@@ -124,8 +126,8 @@ static int set_each(struct pyinterp *pi, uint64_t set, int (*fn)(void *ctx, uint
 	memcpy(&table, hdr + a->set_table, 8);
 	if (mask >= MAX_SET_SLOTS || used > mask + 1 || !table)
 		return -PERR_TORN;
-	for (uint64_t i = 0; i <= mask; i += 64) {
-		uint64_t n = mask + 1 - i < 64 ? mask + 1 - i : 64;
+	for (uint64_t i = 0; i <= mask; i += SET_CHUNK) {
+		uint64_t n = mask + 1 - i < SET_CHUNK ? mask + 1 - i : SET_CHUNK;
 		if ((rc = target_read(pi->target, table + i * 16, ent, n * 16)) != 0)
 			return rc;
 		for (uint64_t k = 0; k < n; k++) {
@@ -741,15 +743,23 @@ static int list_registries(struct pyinterp *pi, uint64_t interp, struct py_tasks
 {
 	struct lister ls = { pi, t, NULL, 0 };
 	uint64_t ws, data, eager, cur;
+	int rc;
 
 	/* 3.12+ _scheduled_tasks, before _all_tasks: a WeakSet, its .data a set of refs */
 	if ((py_module_attr(pi, interp, "asyncio.tasks", "_scheduled_tasks", &ws) == 0 ||
 	     py_module_attr(pi, interp, "asyncio.tasks", "_all_tasks", &ws) == 0) &&
-	    py_object_attr(pi, ws, "data", &data) == 0 && set_each(pi, data, weak_item, &ls) == -PERR_NOMEM)
-		return -PERR_NOMEM;
+	    py_object_attr(pi, ws, "data", &data) == 0 &&
+	    (rc = set_each(pi, data, weak_item, &ls)) != 0) {
+		if (rc == -PERR_NOMEM || rc == -PERR_GONE || rc == -PERR_PERM)
+			return rc;
+		t->unreadable++; /* the registry itself */
+	}
 	if (py_module_attr(pi, interp, "asyncio.tasks", "_eager_tasks", &eager) == 0 &&
-	    set_each(pi, eager, set_item, &ls) == -PERR_NOMEM)
-		return -PERR_NOMEM;
+	    (rc = set_each(pi, eager, set_item, &ls)) != 0) {
+		if (rc == -PERR_NOMEM || rc == -PERR_GONE || rc == -PERR_PERM)
+			return rc;
+		t->unreadable++;
+	}
 	if (py_module_attr(pi, interp, "asyncio.tasks", "_current_tasks", &cur) == 0) {
 		pi->async_state->current_tasks = cur;
 		if (py_dict_each(pi, cur, dict_value_task, &ls) == -PERR_NOMEM)

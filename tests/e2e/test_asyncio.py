@@ -207,3 +207,37 @@ def test_unsupported_version(procs, old_interp, tmp_path):
         e2elib.assert_error(run, 6, r"^--async: pid \d+ runs Python %d\.%d, whose asyncio tasks "
                             r"pyspy-c cannot read \(supported: 3\.8 to 3\.15" % old_interp.version)
         e2elib.assert_not_harmed(w.pid)
+
+
+BOUND_IDS = ["pyenv-3.8", "pyenv-3.12", "chroot-sid-3.14"]
+
+
+@pytest.fixture(params=BOUND_IDS)
+def bound_interp(request):
+    return _scenario(request)
+
+
+def test_bounds(procs, bound_interp, tmp_path):
+    """20000 tasks awaited by one gather, and a chain of 302 coroutines: every
+    task is listed, the deep chain is cut at 256 with a mark, the dump and a
+    recording still work (the time the target was stopped is in -v's output,
+    not asserted)."""
+    w = e2elib.start_ground_truth(procs, bound_interp, tmp_path, script="asyncio_many.py",
+                                  args=(20000, 300), timeout=120)
+    assert w.truth["ntasks"] == 20003 and w.truth["chains"]["deep"] == 302, w.truth["chains"]
+    run = _dump(w, tmp_path, "--json", "-v")
+    tasks = json.loads(run.out)["tasks"]
+    assert len(tasks) == 20003, "%d tasks listed\n%s" % (len(tasks), run.describe())
+    got = dict((t["name"], t) for t in tasks)
+    assert len(got["deep"]["chain"]) == 256 and got["deep"]["chain_cut"], (
+        "deep chain: %d links, cut %s" % (len(got["deep"]["chain"]), got["deep"]["chain_cut"]))
+    assert all(f["function"] == "deep" for f in got["deep"]["chain"])
+    assert len(got["Task-1"]["awaits"]) == 20002, len(got["Task-1"]["awaits"])
+    assert got["spinner"]["state"] == "running"
+    text = _dump(w, tmp_path)
+    assert "\nTasks: 20003 (1 running)\n" in text.out and "[await chain cut]" in text.out, (
+        text.describe())
+    rec = e2elib.run_profiler(tmp_path, ["record", "--pid", w.pid, "--duration", 1, "--async"],
+                              env=e2elib.profiler_env(w.interp))
+    assert rec.rc == 0 and all(line.startswith('task "spinner";spinner ')
+                               for line in rec.out.splitlines()) and rec.out, rec.describe()
