@@ -241,3 +241,33 @@ def test_bounds(procs, bound_interp, tmp_path):
                               env=e2elib.profiler_env(w.interp))
     assert rec.rc == 0 and all(line.startswith('task "spinner";spinner ')
                                for line in rec.out.splitlines()) and rec.out, rec.describe()
+
+
+def test_loops_in_threads(procs, async_interp, tmp_path):
+    """Two threads, each with its own event loop and spinning task: each thread's
+    samples are under its own task, and dump --async says which thread runs
+    which task."""
+    w = e2elib.start_ground_truth(procs, async_interp, tmp_path, script="asyncio_threads.py")
+    running = w.truth["running"]
+    run = e2elib.run_profiler(tmp_path, ["record", "--pid", w.pid, "--duration", 1, "--threads",
+                                         "--async", "--function"],
+                              env=e2elib.profiler_env(w.interp))
+    assert run.rc == 0, run.describe()
+    seen = set()
+    for line in run.out.splitlines():
+        frames = line.rsplit(" ", 1)[0].split(";")
+        label = re.match(r'^thread "(.*)" \((\d+)\)$', frames[0])
+        assert label, line
+        tag = label.group(1)[-1]
+        assert tag in running and int(label.group(2)) == running[tag]["native_id"], line
+        assert frames[1:] == ['task "spin-%s"' % tag, "spin_outer (asyncio_threads.py)",
+                              "busy_spin_here (asyncio_threads.py)"], (
+            "thread %r: %s\n%s" % (label.group(1), frames, run.describe()))
+        seen.add(tag)
+    assert seen == {"a", "b"}, run.describe()
+    doc = json.loads(_dump(w, tmp_path, "--json").out)
+    got = dict((t["name"], t) for t in doc["tasks"])
+    for tag, r in running.items():
+        assert got["spin-" + tag]["state"] == "running" and \
+            got["spin-" + tag]["tid"] == r["native_id"], got
+        assert got["wait-" + tag]["state"] == "pending" and got["wait-" + tag]["tid"] == 0, got
