@@ -75,7 +75,9 @@ struct py_async {
 	/* 3.12, 3.13: the registries, found once */
 	uint64_t current_tasks;
 	uint64_t lookup_at;     /* sample_no to look it up again */
-	uint64_t task_type;     /* ob_type of _asyncio.Task, once met */
+#define TASK_TYPES 8
+	uint64_t task_types[TASK_TYPES]; /* _asyncio.Task and subclasses, once met */
+	size_t ntask_types;
 };
 
 /* ---- small readers ---------------------------------------------------- */
@@ -90,20 +92,38 @@ static int rd_u64(const uint8_t *b, size_t len, int off, uint64_t *v)
 	return field_u64(b, len, off, v) ? -PERR_TORN : 0;
 }
 
+/* PyTypeObject.tp_base of 3.8-3.13 (x86-64; DWARF), to tell Task subclasses */
+#define TYPE_TP_BASE 256
+#define MAX_BASES 8
+
+/* Whether obj is a C task: an _asyncio.Task, or of a subclass of it. */
 static bool is_task(struct pyinterp *pi, uint64_t obj)
 {
 	struct py_async *a = pi->async_state;
-	uint64_t type;
-	char name[64];
+	const struct py_layout *l = &pi->layout;
+	uint64_t type, t, name;
+	char text[16];
 
-	if (!obj || target_read_ptr(pi->target, obj + (uint64_t)pi->layout.object_type, &type))
+	if (!obj || target_read_ptr(pi->target, obj + (uint64_t)l->object_type, &type))
 		return false;
-	if (a->task_type && type == a->task_type)
-		return true;
-	if (py_type_name(pi, obj, name, sizeof(name)) != 0 || strcmp(name, "_asyncio.Task") != 0)
-		return false;
-	a->task_type = type;
-	return true;
+	for (size_t i = 0; i < a->ntask_types; i++)
+		if (a->task_types[i] == type)
+			return true;
+	t = type;
+	for (int depth = 0; t && depth < MAX_BASES; depth++) {
+		memset(text, 0, sizeof(text));
+		if (target_read_ptr(pi->target, t + (uint64_t)l->type_name, &name) != 0 ||
+		    target_read(pi->target, name, text, sizeof(text) - 1) != 0)
+			return false;
+		if (strcmp(text, "_asyncio.Task") == 0) {
+			if (a->ntask_types < TASK_TYPES)
+				a->task_types[a->ntask_types++] = type;
+			return true;
+		}
+		if (target_read_ptr(pi->target, t + TYPE_TP_BASE, &t) != 0)
+			return false;
+	}
+	return false;
 }
 
 /* fn(ctx, key) for each key of a set, until fn returns non-zero. */
@@ -398,6 +418,10 @@ static void task_name(struct pyinterp *pi, uint64_t name, char *out, size_t cap)
 	if (strcmp(type, "str") == 0) {
 		if (py_read_string(pi, name, out, cap) != 0)
 			snprintf(out, cap, "?");
+		/* Text from the target: no line breaks or escapes in a dump's lines. */
+		for (char *c = out; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '_';
 	} else if (strcmp(type, "int") == 0 && py_read_int(pi, name, false, &neg, &mag) == 0) {
 		snprintf(out, cap, "Task-%s%llu", neg ? "-" : "", (unsigned long long)mag);
 	}
@@ -430,7 +454,7 @@ static int link_iframe(struct pyinterp *pi, uint64_t coro, struct link *ln, uint
 	int rc;
 
 	*next = 0;
-	if (len > sizeof(buf))
+	if (len > sizeof(buf) || (size_t)a->gen_frame_state >= len)
 		return -PERR_VERSION;
 	if ((rc = target_read(pi->target, coro, buf, len)) != 0)
 		return rc;

@@ -1,7 +1,8 @@
 """asyncio tasks: dump --async and record --async (issue 17).
 
 workloads/asyncio_tasks.py runs one event loop with tasks at known await
-chains (nested awaits, a task awaiting a task, a gather, a TaskGroup on 3.11+)
+chains (nested awaits, a task awaiting a task, a gather, a TaskGroup on 3.11+, a task of a subclass
+of asyncio.Task)
 and a task "spinner" that spins; it writes the ground truth from inside the
 target before it spins: asyncio.all_tasks(), each task's name and coroutine
 chain (get_coro(), then cr_await), the tasks each one awaits (its _fut_waiter,
@@ -49,7 +50,7 @@ def _start(procs, interp, tmp_path):
     w = e2elib.start_ground_truth(procs, interp, tmp_path, script="asyncio_tasks.py")
     names = sorted(t["name"] for t in w.truth["tasks"])
     want = ["Task-1", "child-t", "gather-1", "gather-2", "gatherer", "parent-t", "spinner",
-            "worker-a"]
+            "sub-task", "worker-a"]
     if interp.version >= (3, 11):
         want = sorted(want + ["tg-child-1", "tg-child-2", "tg-owner"])
     assert names == want, "the workload's tasks are %s, expected %s" % (names, want)

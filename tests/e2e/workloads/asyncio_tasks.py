@@ -7,6 +7,7 @@ The main thread runs one event loop (asyncio.run(main())).  main() starts:
   "parent-t"   parent_t awaits the task "child-t" (child_t -> asyncio.sleep)
   "gatherer"   gatherer awaits asyncio.gather of "gather-1" and "gather-2"
   "tg-owner"   (3.11+) an asyncio.TaskGroup with "tg-child-1" and "tg-child-2"
+  "sub-task"   a task of a subclass of asyncio.Task (sub_task -> asyncio.sleep)
   "spinner"    spin_outer -> spin_inner -> busy_spin_here: runs forever
 then waits for them all (gather, as a task named "Task-1" by asyncio.run).
 Once every other task is suspended, the spinner writes the ground truth, taken
@@ -65,6 +66,14 @@ async def tg_owner():
     async with asyncio.TaskGroup() as tg:
         STATE["children"]["tg-owner"] = [tg.create_task(tg_child(1), name="tg-child-1"),
                                          tg.create_task(tg_child(2), name="tg-child-2")]
+
+
+class SubTask(asyncio.Task):
+    pass
+
+
+async def sub_task():
+    await asyncio.sleep(3600)  # AWAIT
 
 
 def busy_spin_here():
@@ -140,6 +149,7 @@ async def main():
              asyncio.create_task(gatherer(), name="gatherer")]
     if sys.version_info >= (3, 11):
         tasks.append(asyncio.create_task(tg_owner(), name="tg-owner"))
+    tasks.append(SubTask(sub_task(), name="sub-task"))
     # Let every task reach its await (a few rounds of the loop), then spin.
     for _ in range(20):
         await asyncio.sleep(0)
