@@ -272,3 +272,44 @@ def test_loops_in_threads(procs, async_interp, tmp_path):
         assert got["spin-" + tag]["state"] == "running" and \
             got["spin-" + tag]["tid"] == r["native_id"], got
         assert got["wait-" + tag]["state"] == "pending" and got["wait-" + tag]["tid"] == 0, got
+
+
+BROKEN_IDS = ["pyenv-3.8", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13", "chroot-sid-3.14",
+               "chroot-sid-3.15"]
+
+
+@pytest.fixture(params=BROKEN_IDS)
+def broken_interp(request):
+    return _scenario(request)
+
+
+def test_corrupt_tasks(procs, broken_interp, tmp_path):
+    """Tasks whose memory is corrupt (a name or coroutine pointer into unmapped
+    memory, an await chain that loops): each costs what it is ('?', a cut
+    chain with its mark), the healthy ones are exact, nothing fails, the
+    target runs on."""
+    w = e2elib.start_ground_truth(procs, broken_interp, tmp_path, script="asyncio_corrupt.py")
+    run = _dump(w, tmp_path, "--json", "--full-filenames")
+    got = dict((t["name"], t) for t in json.loads(run.out)["tasks"])
+    assert sorted(got) == ["?", "Task-1", "bad-coro", "healthy", "looping", "spinner"], (
+        run.describe())
+
+    def chain(name):
+        return [(c["name"], c["filename"], c["lineno"]) for c in w.truth["chains"][name]]
+
+    def have(name):
+        return [(c["function"], c["file"], c["line"]) for c in got[name]["chain"]]
+
+    assert have("healthy") == chain("healthy") and not got["healthy"]["chain_cut"], run.describe()
+    assert have("?") == chain("bad-name") and not got["?"]["chain_cut"], run.describe()
+    assert have("bad-coro") == [] and got["bad-coro"]["chain_cut"], run.describe()
+    assert have("looping") == chain("looping")[:2] and got["looping"]["chain_cut"], (
+        run.describe())
+    assert got["spinner"]["state"] == "running", run.describe()
+    text = _dump(w, tmp_path)
+    assert text.out.count("[await chain cut]") == 2, text.describe()
+    rec = e2elib.run_profiler(tmp_path, ["record", "--pid", w.pid, "--duration", 1, "--async"],
+                              env=e2elib.profiler_env(w.interp))
+    assert rec.rc == 0 and rec.out and all(line.startswith('task "spinner";spinner ')
+                                           for line in rec.out.splitlines()), rec.describe()
+    e2elib.assert_not_harmed(w.pid)
