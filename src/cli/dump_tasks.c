@@ -98,10 +98,12 @@ static int tree_init(struct tree *tr, const struct py_tasks *t)
 		tr->rank[order[r]] = r;
 	free(order);
 	sort_rank = tr->rank;
-	memcpy(tr->by_awaiter, t->edges, ne * sizeof(*t->edges));
-	memcpy(tr->by_awaited, t->edges, ne * sizeof(*t->edges));
-	qsort(tr->by_awaiter, ne, sizeof(*t->edges), cmp_awaiter);
-	qsort(tr->by_awaited, ne, sizeof(*t->edges), cmp_awaited);
+	if (ne) {
+		memcpy(tr->by_awaiter, t->edges, ne * sizeof(*t->edges));
+		memcpy(tr->by_awaited, t->edges, ne * sizeof(*t->edges));
+		qsort(tr->by_awaiter, ne, sizeof(*t->edges), cmp_awaiter);
+		qsort(tr->by_awaited, ne, sizeof(*t->edges), cmp_awaited);
+	}
 	for (size_t i = 0, e = 0, f = 0; i <= n; i++) {
 		while (e < ne && tr->by_awaiter[e].awaiter < i)
 			e++;

@@ -681,6 +681,8 @@ static void uniq_edges(struct py_tasks *t)
 {
 	size_t kept = 0;
 
+	if (!t->nedges)
+		return;
 	qsort(t->edges, t->nedges, sizeof(*t->edges), cmp_edge);
 	for (size_t i = 0; i < t->nedges; i++)
 		if (!kept || cmp_edge(&t->edges[kept - 1], &t->edges[i]) != 0)
@@ -1031,6 +1033,8 @@ int pyinterp_tasks(struct pyinterp *pi, const struct py_sample *s, struct py_tas
 	} else if ((rc = list_registries(pi, s->threads[s->nthreads - 1].interp, out)) != 0) {
 		return rc;
 	}
+	if (!out->ntasks)
+		return 0;
 	/* Once each, sorted by address. */
 	qsort(out->tasks, out->ntasks, sizeof(*out->tasks), cmp_task);
 	for (size_t i = 0; i < out->ntasks; i++)
