@@ -608,8 +608,6 @@ cut:
 struct lister {
 	struct pyinterp *pi;
 	struct py_tasks *out;
-	uint64_t *addrs;        /* sorted, after collection */
-	int rc;
 };
 
 static int add_task(struct py_tasks *t, uint64_t addr)
@@ -767,7 +765,7 @@ static int dict_value_task(void *ctx, uint64_t key, uint64_t value)
 /* 3.12, 3.13: asyncio.tasks' registries of the main interpreter. */
 static int list_registries(struct pyinterp *pi, uint64_t interp, struct py_tasks *t)
 {
-	struct lister ls = { pi, t, NULL, 0 };
+	struct lister ls = { pi, t };
 	uint64_t ws, data, eager, cur;
 	int rc;
 
