@@ -589,6 +589,9 @@ int cmd_dump(int argc, char **argv)
 				 argv[optind]);
 	if (!a.pid)
 		return cli_error(2, "dump needs --pid PID (see 'pyspy-c dump --help')");
+	if (a.native && a.async)
+		return cli_error(2, "--async cannot be used with --native: the C stacks are not "
+				 "merged with a task's frames");
 	if (a.native && !a.blocking)
 		return cli_error(2, "--native reads the C stacks of stopped threads: it cannot "
 				 "be used with --nonblocking");

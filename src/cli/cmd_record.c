@@ -326,6 +326,9 @@ int cmd_record(int argc, char **argv)
 	if (a.so.interval > 0 && !fmt->streams)
 		return cli_error(2, "--interval writes folded blocks: it cannot be used with "
 				 "--format %s", fmt->name);
+	if (a.native && a.so.async)
+		return cli_error(2, "--async cannot be used with --native: the C stacks are not "
+				 "merged with a task's frames");
 	if (a.native && !a.so.blocking)
 		return cli_error(2, "--native reads the C stacks of stopped threads: it cannot be "
 				 "used with --nonblocking");

@@ -189,6 +189,18 @@ def test_record_async(procs, async_interp, tmp_path):
                         "without --async the event loop's frames are kept\n" + run.describe())
 
 
+def test_not_with_native(procs, async_interp, tmp_path):
+    """--async with --native: a usage error (the C stacks are not merged with a
+    task's frames), for record and dump; the target runs on."""
+    w = e2elib.start_ground_truth(procs, async_interp, tmp_path)
+    for cmd in (["dump"], ["record", "--duration", 1]):
+        for native in ("--native", "--native-all"):
+            run = e2elib.run_profiler(tmp_path, cmd + ["--pid", w.pid, "--async", native],
+                                      env=e2elib.profiler_env(w.interp))
+            e2elib.assert_error(run, 2, r"^--async cannot be used with --native")
+    e2elib.assert_not_harmed(w.pid)
+
+
 def test_not_asyncio(procs, async_interp, tmp_path):
     """A process that never imported asyncio has no tasks: an empty list."""
     w = e2elib.start_ground_truth(procs, async_interp, tmp_path)
