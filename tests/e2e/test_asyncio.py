@@ -173,11 +173,12 @@ def test_record_async(procs, async_interp, tmp_path):
     for options, asynchronous in ((["--async"], True), (["--async", "--nonblocking"], True),
                                   ([], False)):
         run = e2elib.run_profiler(
-            tmp_path, ["record", "--pid", w.pid, "--duration", 1, "--threads",
+            tmp_path, ["record", "--pid", w.pid, "--duration", 2, "--threads",
                        "--full-filenames"] + options, env=e2elib.profiler_env(w.interp))
         assert run.rc == 0, "record failed\n" + run.describe()
         stacks = [line.rsplit(" ", 1) for line in run.out.splitlines()]
-        assert stacks and sum(int(c) for _, c in stacks) >= 30, run.describe()
+        # What is checked is every stack's shape: a loaded machine may take few samples.
+        assert stacks and sum(int(c) for _, c in stacks) >= 5, run.describe()
         for frames, _count in stacks:
             frames = frames.split(";")
             if asynchronous:
@@ -250,7 +251,7 @@ def test_bounds(procs, bound_interp, tmp_path):
     text = _dump(w, tmp_path)
     assert "\nTasks: 20003 (1 running)\n" in text.out and "[await chain cut]" in text.out, (
         text.describe())
-    rec = e2elib.run_profiler(tmp_path, ["record", "--pid", w.pid, "--duration", 1, "--async"],
+    rec = e2elib.run_profiler(tmp_path, ["record", "--pid", w.pid, "--duration", 2, "--async"],
                               env=e2elib.profiler_env(w.interp))
     assert rec.rc == 0 and all(line.startswith('task "spinner";spinner ')
                                for line in rec.out.splitlines()) and rec.out, rec.describe()
@@ -262,7 +263,7 @@ def test_loops_in_threads(procs, async_interp, tmp_path):
     which task."""
     w = e2elib.start_ground_truth(procs, async_interp, tmp_path, script="asyncio_threads.py")
     running = w.truth["running"]
-    run = e2elib.run_profiler(tmp_path, ["record", "--pid", w.pid, "--duration", 1, "--threads",
+    run = e2elib.run_profiler(tmp_path, ["record", "--pid", w.pid, "--duration", 2, "--threads",
                                          "--async", "--function"],
                               env=e2elib.profiler_env(w.interp))
     assert run.rc == 0, run.describe()
@@ -320,7 +321,7 @@ def test_corrupt_tasks(procs, broken_interp, tmp_path):
     assert got["spinner"]["state"] == "running", run.describe()
     text = _dump(w, tmp_path)
     assert text.out.count("[await chain cut]") == 2, text.describe()
-    rec = e2elib.run_profiler(tmp_path, ["record", "--pid", w.pid, "--duration", 1, "--async"],
+    rec = e2elib.run_profiler(tmp_path, ["record", "--pid", w.pid, "--duration", 2, "--async"],
                               env=e2elib.profiler_env(w.interp))
     assert rec.rc == 0 and rec.out and all(line.startswith('task "spinner";spinner ')
                                            for line in rec.out.splitlines()), rec.describe()
