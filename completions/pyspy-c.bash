@@ -48,10 +48,10 @@ _pyspy_c()
     local global_opts="-h --help -V --version"
     local record_opts="-p --pid -r --rate -d --duration -o --output
         -f --format --interval -s --subprocesses -t --threads -i --idle -g --gil
-        --no-gc --interpreter --nonblocking -n --native --native-all
+        --no-gc --interpreter --nonblocking -n --native --native-all --async
         -F --function --full-filenames -v --verbose -q --quiet -h --help"
     local dump_opts="-p --pid --core --executable --sysroot -l --locals -j --json --nonblocking
-        -s --subprocesses --interpreter -n --native --native-all --full-filenames -v --verbose -h --help"
+        -s --subprocesses --interpreter --async -n --native --native-all --full-filenames -v --verbose -h --help"
     local top_opts="-p --pid -r --rate --delay -d --duration -i --idle -g --gil
         --no-gc --interpreter --nonblocking --full-filenames -h --help"
     local serve_opts="-p --pid -m --match -s --subprocesses -r --rate -i --idle -g --gil

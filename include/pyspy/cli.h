@@ -150,6 +150,11 @@ int cli_main(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 extern const struct cli_command cmd_record_def;
 int cmd_dump(int argc, char **argv);
+/* dump --async: the tasks as a tree (text) or a JSON array (dump_tasks.c); -1: no memory. */
+struct py_tasks;
+struct profile;
+int dump_tasks_text(const struct py_tasks *t, const struct profile *prof, bool full, FILE *out);
+int dump_tasks_json(const struct py_tasks *t, const struct profile *prof, FILE *out);
 extern const struct cli_command cmd_dump_def;
 int cmd_top(int argc, char **argv);
 extern const struct cli_command cmd_top_def;

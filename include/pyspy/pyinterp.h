@@ -187,6 +187,9 @@ struct pyinterp {
 	struct py_raw_frame *raw;   /* scratch for one thread's frames */
 	uint8_t *hdrs;              /* scratch for code headers */
 	char diag[1024];            /* notes for --verbose (cross-checks) */
+	/* --async: each sample's running tasks (pyasync.h); set by the caller */
+	bool async;
+	struct py_async *async_state;
 };
 
 /*

@@ -89,6 +89,8 @@ struct sampler_opts {
 	 * rooted by a "process PID:"COMMAND"" frame (the target's too).
 	 */
 	bool subprocesses;
+	/* --async: running asyncio tasks' frames under their task (pyasync.h) */
+	bool async;
 	/*
 	 * serve: no fixed target (sampler_run's t and pi are NULL): the
 	 * processes to sample are those discover() lists, called every

@@ -12,6 +12,7 @@
 #include "pyspy/error.h"
 #include "pyspy/native.h"
 #include "pyspy/output.h"
+#include "pyspy/pyasync.h"
 #include "pyspy/pyinterp.h"
 #include "pyspy/stacks.h"
 #include "pyspy/target.h"
@@ -27,7 +28,7 @@
 enum {
 	OPT_PID = 1, OPT_LOCALS, OPT_JSON, OPT_NONBLOCKING, OPT_FULL_FILENAMES, OPT_VERBOSE,
 	OPT_NATIVE, OPT_NATIVE_ALL, OPT_SUBPROCESSES, OPT_INTERPRETER, OPT_CORE, OPT_EXECUTABLE,
-	OPT_SYSROOT,
+	OPT_SYSROOT, OPT_ASYNC,
 };
 
 static const struct cli_option dump_options[] = {
@@ -45,6 +46,8 @@ static const struct cli_option dump_options[] = {
 	{ OPT_SUBPROCESSES, 's', "subprocesses", NULL, "also dump the child processes" },
 	{ OPT_INTERPRETER, 0, "interpreter", "ID",
 	  "only threads running in interpreter ID ('main' or its id)" },
+	{ OPT_ASYNC, 0, "async", NULL,
+	  "asyncio: running tasks in the stacks, then every task and who awaits it (3.8+)" },
 	{ OPT_FULL_FILENAMES, 0, "full-filenames", NULL, "show full file paths" },
 	{ OPT_VERBOSE, 'v', "verbose", NULL, "say how the interpreter was found, and how long the target was stopped" },
 	{ 0, 0, NULL, NULL, NULL },
@@ -64,6 +67,7 @@ struct dump_args {
 	bool locals, json, blocking, full_filenames, verbose, native, native_all, subprocesses;
 	bool one_interp, interp_main;   /* --interpreter */
 	int64_t interp_id;
+	bool async;
 };
 
 static int set_option(int id, const char *arg, void *ctx)
@@ -103,6 +107,9 @@ static int set_option(int id, const char *arg, void *ctx)
 	case OPT_INTERPRETER:
 		a->one_interp = true;
 		return cli_parse_interpreter(arg, &a->interp_main, &a->interp_id);
+	case OPT_ASYNC:
+		a->async = true;
+		return 0;
 	case OPT_NATIVE_ALL:
 		a->native_all = true;
 		/* fall through */
@@ -172,6 +179,7 @@ struct dump {
 	bool gil_locked;
 	char cmdline[1024];
 	char version[64];           /* sys.version's first word */
+	struct py_tasks tasks;      /* --async */
 };
 
 static bool holds_gil(const struct dump *d, const struct dthread *dt)
@@ -317,7 +325,12 @@ static void print_json(const struct dump *d, FILE *out)
 		}
 		fprintf(out, "]}");
 	}
-	fprintf(out, "\n]}\n");
+	fprintf(out, "\n]");
+	if (d->a->async) {
+		fprintf(out, ", \"tasks\": ");
+		dump_tasks_json(&d->tasks, d->pi->profile, out);
+	}
+	fprintf(out, "}\n");
 }
 
 static bool python_knows(const struct py_sample *s, pid_t tid)
@@ -479,6 +492,8 @@ static int snapshot(struct dump *d, int64_t *stopped_ns)
 				d->fl[i].n = 0;
 		}
 	}
+	if (rc == 0 && d->a->async)
+		rc = pyinterp_tasks(d->pi, d->s, &d->tasks);
 	if (rc == 0)
 		rc = collect_threads(d);
 	if (d->a->blocking)
@@ -561,6 +576,11 @@ static int dump_process(struct dump_args *a, pid_t pid, bool child, const char *
 		goto done;
 	}
 	pi.full_filenames = a->full_filenames;
+	if (a->async && (rc = pyinterp_async_check(&pi)) != 0) {
+		status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
+		goto done;
+	}
+	pi.async = a->async;
 	/* Locals, and from 3.11 the native merge, need the frames' addresses. */
 	s->keep_sources = a->locals || a->native;
 	if (a->native) {
@@ -604,6 +624,8 @@ static int dump_process(struct dump_args *a, pid_t pid, bool child, const char *
 		print_json(&d, stdout);
 	else
 		print_text(&d, stdout);
+	if (a->async && !a->json && dump_tasks_text(&d.tasks, pi.profile, a->full_filenames, stdout))
+		status = cli_error(1, "out of memory");
 	*printed = true;
 	if (fflush(stdout) != 0 || ferror(stdout))
 		status = write_failed();
@@ -616,6 +638,7 @@ done:
 			free(d.fl[i].v);
 		free(d.fl);
 	}
+	py_tasks_free(&d.tasks);
 	pyinterp_release(&pi);
 	if (s)
 		py_sample_free(s);
@@ -648,6 +671,9 @@ int cmd_dump(int argc, char **argv)
 	/* A core is as stopped as it will ever be: nothing to stop. */
 	if (a.core)
 		a.blocking = false;
+	if (a.native && a.async)
+		return cli_error(2, "--async cannot be used with --native: the C stacks are not "
+				 "merged with a task's frames");
 	if (a.native && !a.blocking && !a.core)
 		return cli_error(2, "--native reads the C stacks of stopped threads: it cannot "
 				 "be used with --nonblocking");

@@ -16,6 +16,7 @@
 #include "pyspy/error.h"
 #include "pyspy/native.h"
 #include "pyspy/output.h"
+#include "pyspy/pyasync.h"
 #include "pyspy/pyinterp.h"
 #include "pyspy/sampler.h"
 #include "pyspy/stacks.h"
@@ -34,6 +35,7 @@
 enum {
 	OPT_OUTPUT = CLI_OPT_OWN, OPT_THREADS, OPT_FUNCTION, OPT_FULL_FILENAMES, OPT_VERBOSE,
 	OPT_FORMAT, OPT_INTERVAL, OPT_QUIET, OPT_NATIVE, OPT_NATIVE_ALL, OPT_SUBPROCESSES,
+	OPT_ASYNC,
 };
 
 static const struct cli_option record_options[] = {
@@ -58,6 +60,8 @@ static const struct cli_option record_options[] = {
 	{ OPT_NATIVE, 'n', "native", NULL, "merge C stacks (extensions, libraries) with Python frames" },
 	{ OPT_NATIVE_ALL, 0, "native-all", NULL,
 	  "--native, also showing the interpreter's own C frames" },
+	{ OPT_ASYNC, 0, "async", NULL,
+	  "asyncio: a running task's frames under 'task \"NAME\"' instead of the event loop's (3.8+)" },
 	{ OPT_FUNCTION, 'F', "function", NULL, "aggregate by function, no line numbers" },
 	{ OPT_FULL_FILENAMES, 0, "full-filenames", NULL, "show full file paths" },
 	{ OPT_VERBOSE, 'v', "verbose", NULL, "say how the interpreter was found, and more detail" },
@@ -113,6 +117,9 @@ static int set_option(int id, const char *arg, void *ctx)
 		return 0;
 	case OPT_SUBPROCESSES:
 		a->so.subprocesses = true;
+		return 0;
+	case OPT_ASYNC:
+		a->so.async = true;
 		return 0;
 	case OPT_FUNCTION:
 		a->so.function = true;
@@ -322,6 +329,9 @@ int cmd_record(int argc, char **argv)
 	if (a.so.interval > 0 && !fmt->streams)
 		return cli_error(2, "--interval writes folded blocks: it cannot be used with "
 				 "--format %s", fmt->name);
+	if (a.native && a.so.async)
+		return cli_error(2, "--async cannot be used with --native: the C stacks are not "
+				 "merged with a task's frames");
 	if (a.native && !a.so.blocking)
 		return cli_error(2, "--native reads the C stacks of stopped threads: it cannot be "
 				 "used with --nonblocking");
@@ -372,6 +382,11 @@ int cmd_record(int argc, char **argv)
 		}
 		out = of.f;
 	}
+	if (a.so.async && !launched_early_exit && (rc = pyinterp_async_check(&pi)) != 0) {
+		status = cli_error(perr_exit_status(rc), "%s", perr_detail(rc));
+		goto done;
+	}
+	pi.async = a.so.async;
 	command = read_command(a.pid);
 	if (a.verbose) {
 		char desc[2048];

@@ -470,3 +470,24 @@ int py_debug_offsets_apply(const uint8_t *buf, size_t len, struct py_layout *l,
 	*l = n;
 	return 0;
 }
+
+int py_debug_offsets_word(const uint8_t *buf, size_t len, const char *word, uint64_t *out)
+{
+	struct table t;
+	uint64_t version;
+	int minor;
+
+	if (len < 24 || memcmp(buf, "xdebugpy", 8) != 0)
+		return -PERR_VERSION;
+	memcpy(&version, buf + 8, 8);
+	minor = (int)((version >> 16) & 0xff);
+	t.form = &forms[NFORMS - 1];
+	for (size_t i = 0; i < NFORMS; i++)
+		if (forms[i].minor == minor)
+			t.form = &forms[i];
+	split(&t);
+	if (len < t.n * 8)
+		return -PERR_VERSION;
+	memcpy(t.w, buf, t.n * 8);
+	return get(&t, word, out) == 0 ? 0 : -PERR_VERSION;
+}

@@ -18,6 +18,7 @@
 #include "pyspy/elfsym.h"
 #include "pyspy/error.h"
 #include "python_internal.h"
+#include "pyspy/pyasync.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -85,7 +86,7 @@ static bool version_from_name(const char *path, int *major, int *minor)
 }
 
 /* Load bias of a mapped file: where its lowest PT_LOAD landed. */
-static uint64_t load_bias(struct target *t, const char *path, struct elf_syms *e)
+uint64_t py_load_bias(struct target *t, const char *path, struct elf_syms *e)
 {
 	uint64_t lowest = UINT64_MAX;
 
@@ -132,7 +133,7 @@ static size_t collect(struct target *t, struct candidate *c, size_t max)
 				continue;
 			c[n].map = m;
 			c[n].is_exe = pass == 0;
-			c[n].bias = load_bias(t, m->path, c[n].syms);
+			c[n].bias = py_load_bias(t, m->path, c[n].syms);
 			n++;
 		}
 	}
@@ -525,6 +526,7 @@ void pyinterp_release(struct pyinterp *pi)
 	pi->hdrs = NULL;
 	pi->tstate_tids = NULL;
 	pi->claims = NULL;
+	py_async_release(pi);
 }
 
 bool pyinterp_version(struct pyinterp *pi, char *buf, size_t len)

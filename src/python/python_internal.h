@@ -111,5 +111,10 @@ int py_walk_interp(struct pyinterp *pi, uint64_t interp, struct py_sample *s);
 int py_debug_offsets_apply(const uint8_t *buf, size_t len, struct py_layout *l,
 			   uint64_t *version_hex, char *diag, size_t dlen);
 #define PY_DEBUG_OFFSETS_MAX 4096 /* bytes to copy from the start of _PyRuntime */
+struct elf_syms;
+/* Load bias of a file the target maps: where its lowest PT_LOAD landed (0: not mapped). */
+uint64_t py_load_bias(struct target *t, const char *path, struct elf_syms *e);
+/* One word of a _Py_DebugOffsets copy, by name ("gen_object.gi_iframe"). */
+int py_debug_offsets_word(const uint8_t *buf, size_t len, const char *word, uint64_t *out);
 
 #endif

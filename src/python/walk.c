@@ -19,6 +19,7 @@
  */
 #include "pyspy/error.h"
 #include "python_internal.h"
+#include "pyspy/pyasync.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1269,6 +1270,11 @@ static int sample(struct pyinterp *pi, struct py_sample *s, struct py_gil *befor
 	s->dropped = 0;
 	s->gil_known = false;
 	pi->sample_no++;
+	/* --async finds a task's frames by their addresses. */
+	if (pi->async && !s->keep_sources) {
+		s->keep_sources = true;
+		s->cap_frames = 0;
+	}
 	if (!before || !gil_iovs(pi, &w1) || !gil_iovs(pi, &w2))
 		w1.n = w2.n = 0;
 	pi->gil_tail = w2.n ? &w2 : NULL;
@@ -1281,6 +1287,8 @@ static int sample(struct pyinterp *pi, struct py_sample *s, struct py_gil *befor
 	reads = pi->target->reads;
 	target_memo_begin(pi->target);
 	rc = walk_all(pi, s);
+	if (rc == 0 && pi->async)
+		rc = py_async_sample(pi, s);
 	target_memo_end(pi->target);
 	pi->gil_tail = NULL;
 	if (!before)

@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE
 #include "sample_internal.h"
+#include "pyspy/pyasync.h"
 #include "pyspy/error.h"
 
 #include <stdio.h>
@@ -182,6 +183,8 @@ static struct sproc *attach(struct procs *ps, pid_t pid, int *err)
 	if (!(p = sproc_new(ps, t, pi, true)))
 		goto fail;
 	*err = 0;
+	/* A descendant whose tasks cannot be read is sampled without. */
+	pi->async = ps->o->async && pyinterp_async_check(pi) == 0;
 	/* Samples of idle threads are dropped: their frames need not be read. */
 	p->s->skip_idle = !ps->o->idle;
 	if (ps->o->native || ps->o->native_opts) {
