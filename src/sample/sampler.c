@@ -516,7 +516,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	struct py_sample *s = p->s;
 	uint64_t degraded = p->pi->degraded;
 	int64_t stop_at = 0;
-	int rc;
+	int rc = 0;
 
 	/*
 	 * Stopped, what the target does not give three samples in a row is

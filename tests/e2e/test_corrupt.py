@@ -31,8 +31,8 @@ SUMMARY = re.compile(r"pyspy-c: ([0-9]+) samples in .*; ([0-9]+) late, ([0-9]+) 
 
 def _frame(text):
     """(function, file, line or None) of a folded frame, or the text of a label."""
-    if text.startswith("[") and text.endswith("]"):
-        return text  # a label: MARK, "[unreadable frame]", "[native merge failed]"
+    if (text.startswith("[") and text.endswith("]")) or text == e2elib.GC_FRAME:
+        return text  # a label: MARK, "[unreadable frame]", "[native merge failed]", "<GC>"
     m = FRAME.match(text)
     assert m, "malformed frame %r" % text
     return (m.group(1), m.group(2), int(m.group(3)) if m.group(3) else None)
