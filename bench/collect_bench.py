@@ -43,6 +43,9 @@ BACKLOG = int(os.environ.get("BENCH_COLLECT_BACKLOG", "360"))
 STEADY = float(os.environ.get("BENCH_COLLECT_STEADY", "60"))
 WINDOW_S = 10
 
+sys.path.insert(0, HERE)
+from serve_bench import cpu_seconds  # noqa: E402  (every thread's CPU, from schedstat)
+
 # One window's functions and stacks (the same for every agent; pids differ).
 FUNCS = [{"name": "f%02d" % i, "file": "/srv/app/mod%d.py" % (i % 7),
           "short_file": "mod%d.py" % (i % 7), "kind": "code"} for i in range(40)]
@@ -119,17 +122,6 @@ class Replay(object):
             self.ports.append(srv.sockets[0].getsockname()[1])
         self.ready.set()
         loop.run_forever()
-
-
-def cpu_seconds(pid):
-    total = 0
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                total += int(f.read().split()[0])
-        except (IOError, OSError, ValueError):
-            pass
-    return total / 1e9
 
 
 def vm(pid, key):
