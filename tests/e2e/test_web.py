@@ -188,13 +188,17 @@ def test_timeline(web, group, col):
 
 
 def test_concurrent_requests(web):
-    """Many requests at once (the page sends several): each answered as if alone."""
+    """Many requests at once (the page sends several): each answered as if alone.
+
+    16 at once: the per-address bound (HTTP_MAX_PER_IP, doc/CONTRACT.md); one more
+    from the same address is closed unanswered, and in a slow (sanitizer) build the
+    24 of an earlier version overlapped past it."""
     import threading
     jobs = [("/api/v1/flamegraph?from=%d&until=%d" % (T0, END), folded_of, expected(T0, END)),
             ("/api/v1/flamegraph?from=%d&until=%d&host=h2" % (T0, T0 + 3600), folded_of,
              expected(T0, T0 + 3600, host="h2")),
             ("/api/v1/timeline?from=%d&until=%d" % (T0, END), lambda t: len(t["points"]), 360),
-            ("/api/v1/series?from=%d&until=%d" % (T0, END), lambda s: len(s["pids"]), 3)] * 6
+            ("/api/v1/series?from=%d&until=%d" % (T0, END), lambda s: len(s["pids"]), 3)] * 4
     errors = []
 
     def run(path, get, want):
