@@ -264,6 +264,18 @@ class Workload(object):
     def log(self):
         return file_text(self.log_path)
 
+    def state(self):
+        """For a failure message: is the target still there, and what did it print."""
+        rc = self.proc.poll()
+        try:
+            with open("/proc/%d/stat" % self.pid) as f:
+                stat = f.read().rsplit(")", 1)[1].split()[0]
+        except (IOError, OSError) as e:
+            stat = "gone (%s)" % e.strerror
+        return "--- workload %s pid %d: %s, /proc state %s; its output ---\n%s" % (
+            self.interp.id, self.pid, "running" if rc is None else "exited %s" % rc, stat,
+            self.log()[-3000:])
+
     def check_is_interpreter(self):
         """The pid we profile is the interpreter itself (not a shim, not chroot)."""
         exe = os.path.realpath("/proc/%d/exe" % self.pid)

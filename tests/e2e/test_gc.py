@@ -92,7 +92,7 @@ def _record(w, tmp_path, *options):
         tmp_path, ["record", "--pid", w.pid, "--duration", DURATION, "--rate", 100,
                    "--threads", "--full-filenames"] + list(options),
         env=e2elib.profiler_env(w.interp))
-    assert run.rc == 0, "profiler failed\n" + run.describe()
+    assert run.rc == 0, "profiler failed\n" + run.describe() + "\n" + w.state()
     m = SAMPLES_RE.search(run.err)
     assert m and int(m.group(1)) >= MIN_SAMPLES, "too few samples\n" + run.describe()
     return run, parse_folded(run.out, threads=True)

@@ -28,7 +28,7 @@ def _record(procs, interp, tmp_path, *options):
     run = e2elib.run_profiler(
         tmp_path, ["record", "--pid", w.pid, "--duration", DURATION, "--rate", RATE] + list(options),
         env=e2elib.profiler_env(interp))
-    assert run.rc == 0, "profiler failed\n" + run.describe()
+    assert run.rc == 0, "profiler failed\n" + run.describe() + "\n" + w.state()
     return w, run
 
 
