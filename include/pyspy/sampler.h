@@ -159,6 +159,8 @@ struct sampler_stats {
 	uint64_t dropped;    /* thread samples left out: a running target's
 				thread that could not be read (py_sample.dropped) */
 	uint64_t active;     /* thread samples of threads not idle */
+	uint64_t unchanged;  /* process samples taken without a read: the last
+				showed only idle threads, none has run since */
 	uint64_t gil;        /* samples in which a thread held the GIL */
 	uint64_t gil_known;  /* samples in which the GIL holder was told */
 	uint64_t gc;         /* samples in which a collector ran */

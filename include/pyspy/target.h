@@ -72,6 +72,12 @@ struct target {
 	size_t nmaps;
 	char exe[4096];     /* /proc/PID/exe target, as the target sees it */
 	struct target_snap *snap;
+	/*
+	 * The last target_read_states() found every thread asleep at its
+	 * read before and not given a CPU since: nothing of the process ran
+	 * in between (a thread it made meanwhile is one that ran).
+	 */
+	bool none_ran;
 	/* statistics */
 	uint64_t signals_forwarded;
 	uint64_t signals_redirected; /* see redirect_to_main() in ptrace.c */

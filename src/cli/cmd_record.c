@@ -203,6 +203,9 @@ static void summary(const struct record_args *a, const struct sampler_stats *st,
 		fprintf(stderr, "pyspy-c: stops: %llu walks widened to a new GIL holder, %llu with "
 			"every thread stopped\n", (unsigned long long)st->rewalks,
 			(unsigned long long)st->full_stops);
+	if (a->verbose && st->unchanged)
+		fprintf(stderr, "pyspy-c: %llu process samples taken without a read (only idle "
+			"threads in the last, none has run since)\n", (unsigned long long)st->unchanged);
 	if (st->target_exited)
 		fprintf(stderr, "pyspy-c: process %d exited; wrote the samples collected until then\n",
 			(int)a->pid);

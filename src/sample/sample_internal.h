@@ -24,6 +24,7 @@ struct sproc {
 	int quick_early;        /* quick ones since asked early (sampler.c) */
 	int64_t asked_at;       /* when this tick's early stop was asked, or 0 */
 	bool states_read;       /* target_read_states() done for this tick */
+	bool showed_none;       /* its last sample was taken and counted no thread */
 };
 
 /* A descendant that is not Python (yet): when to look again. */

@@ -256,6 +256,15 @@ static bool counted(const struct sproc *p, const struct sampler_opts *o,
 		 (o->gil && !th->holds_gil));
 }
 
+/* Whether no thread of the last sample was counted. */
+static bool none_counted(const struct sproc *p, const struct sampler_opts *o)
+{
+	for (size_t i = 0; i < p->s->nthreads; i++)
+		if (counted(p, o, &p->s->threads[i]))
+			return false;
+	return true;
+}
+
 static int record_sample(struct sproc *p, struct profile *prof, const struct sampler_opts *o,
 			 struct labels *lb, struct sampler_stats *st)
 {
@@ -545,6 +554,18 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 		target_read_states(t);
 	p->states_read = false;
 	/*
+	 * Its last sample showed nothing (every thread idle, dropped) and no
+	 * thread of it has run since: its memory is as that sample read it,
+	 * and this one would show nothing again.  Taken without a read (a
+	 * pool's waiting workers, sampled all day by an agent).
+	 */
+	if (states && !o->idle && !p->native && p->showed_none && t->none_ran &&
+	    !p->unknown_thread && !p->asked_at) {
+		st->unchanged++;
+		return 1;
+	}
+	p->showed_none = false;
+	/*
 	 * Blocking, but every thread asleep (in a system call, not runnable)
 	 * at the read just done: their frames do not change while they sleep,
 	 * and a stop would only wake them.  Read as --nonblocking does (a
@@ -610,6 +631,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 		if (!s->threads[i].tid && s->threads[i].thread_id)
 			p->unknown_thread = true;
 	rc = record_sample(p, prof, o, lb, st);
+	p->showed_none = rc == 0 && !p->native && none_counted(p, o);
 	if (stop && p->native) {
 		target_resume(t);
 		st->stopped_ns += (uint64_t)(now_ns() - stop_at);

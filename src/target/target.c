@@ -308,8 +308,10 @@ void target_read_states(struct target *t)
 {
 	char buf[512];
 
+	t->none_ran = false;
 	if (t->core)
 		return; /* read from the core's registers when opened */
+	t->none_ran = t->nthreads > 0;
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct target_thread *th = &t->threads[i];
 		bool idle = th->state != 'R' && th->state != '?';
@@ -335,6 +337,7 @@ void target_read_states(struct target *t)
 		} else {
 			th->runs = 0;
 		}
+		t->none_ran = false;
 		th->state = '?';
 		if (th->stat_fd < 0)
 			continue;

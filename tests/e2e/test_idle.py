@@ -25,6 +25,7 @@ THREADS).  There the default-dropping test reads without stopping
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -180,3 +181,44 @@ def test_gil_not_found(procs, tmp_path, command):
     args = [command, "--pid", p.pid, "--gil"] + (["--duration", 1] if command == "record" else [])
     e2elib.assert_error(e2elib.run_profiler(tmp_path, args), 7, r"--gil: cannot find the GIL")
     e2elib.assert_not_harmed(p.pid)
+
+
+WAKE_CASES = [("pyenv-3.12", ()), ("pyenv-3.12", ("--nonblocking",)), ("pyenv-2.7", ()),
+              ("pyenv-2.7", ("--nonblocking",)), ("system-3.11", ())]
+WAKE_AFTER = 1.5   # seconds of sleep under the profiler before the wake
+WAKE_DURATION = 3
+
+
+@pytest.mark.parametrize("sid,options", WAKE_CASES,
+                         ids=["%s%s" % (s, "".join(o)) for s, o in WAKE_CASES])
+def test_sleeper_wakes_and_spins(procs, tmp_path, sid, options):
+    """A process whose threads all sleep is sampled without being read (its last sample
+    showed only idle threads and none has run since: -v counts them), and when it wakes
+    not one sample of its spinning thread is lost, the first ones included."""
+    import time
+    import conftest
+    interp = conftest.scenario_by_id(sid)
+    w = e2elib.start_ground_truth(procs, interp, tmp_path, script="wake_later.py")
+    launched = time.monotonic()
+    bg = e2elib.Background(procs, tmp_path, ["record", "--pid", w.pid, "--duration", WAKE_DURATION,
+                                             "--rate", RATE, "-v", "--full-filenames"] + list(options),
+                           env=e2elib.profiler_env(interp))
+    time.sleep(WAKE_AFTER)
+    os.write(w.control_fd, b"w")
+    woken = time.monotonic()
+    run = bg.wait()
+    assert run.rc == 0, "profiler failed\n" + run.describe() + "\n" + w.state()
+    unchanged = re.search(r"^pyspy-c: (\d+) process samples taken without a read", run.err, re.M)
+    late = int(re.search(r"; (\d+) late, ", run.err).group(1))
+    stacks = parse_folded(run.out, threads=False)
+    spin = sum(s.count for s in stacks if s.frames[-1][0] == "spin_after_wake")
+    assert spin == sum(s.count for s in stacks), "a stack other than the spinner's:\n" + run.describe()
+    # Sampling ran from after the launch for WAKE_DURATION s: it went on at least
+    # (launched + WAKE_DURATION - woken) s after the wake, one sample a tick.
+    least = (launched + WAKE_DURATION - woken) * RATE
+    assert spin >= 0.9 * least - late, (
+        "%d samples of the spinner after the wake, expected at least %.0f (%d late)\n%s" % (
+            spin, 0.9 * least, late, run.describe()))
+    # Before the wake (WAKE_AFTER s, about 150 ticks) nothing ran.
+    assert unchanged and int(unchanged.group(1)) >= 0.6 * WAKE_AFTER * RATE, (
+        "the sleeping process was read at every sample\n" + run.describe())
