@@ -135,6 +135,9 @@ struct native *native_open(struct target *t, const struct pyinterp *pi,
 			   const struct native_options *opt);
 /* Release everything; NULL is fine. */
 void native_close(struct native *n);
+/* The profile's functions were renewed (profile_renew_funcs): drop every
+ * function id cached with a symbol. */
+void native_forget_funcs(struct native *n);
 
 /*
  * Call once per sample before the first native_unwind(): forgets the

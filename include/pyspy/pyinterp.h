@@ -199,6 +199,9 @@ struct pyinterp {
  */
 int pyinterp_attach(struct pyinterp *pi, struct target *t, struct profile *prof);
 void pyinterp_release(struct pyinterp *pi);
+/* The profile's functions were renewed (profile_renew_funcs): drop every
+ * function id cached (decoded code objects are decoded again). */
+void pyinterp_forget_funcs(struct pyinterp *pi);
 
 /*
  * Walk every thread's stack.  The target must be stopped for a consistent

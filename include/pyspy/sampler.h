@@ -112,7 +112,9 @@ struct sampler_opts {
 	 * Called at the end of each full window, between samples (the target
 	 * runs), with the profile holding that window's samples; it may
 	 * write and reset the profile.  A negative PERR_* return ends the
-	 * recording with that error.  The last, partial window is not passed
+	 * recording with that error; SAMPLER_FUNCS_RENEWED says it renewed
+	 * the profile's functions (profile_renew_funcs) after resetting it:
+	 * every function id the sampler holds is dropped.  The last, partial window is not passed
 	 * here but left in sampler_stats.window for the caller.
 	 */
 	int (*window_end)(void *ctx, const struct sampler_window *w);
@@ -139,6 +141,8 @@ struct sampler_opts {
 	int (*input)(void *ctx);
 	void *input_ctx;
 };
+
+#define SAMPLER_FUNCS_RENEWED 1
 
 struct sampler_stats {
 	uint64_t ticks;      /* deadlines reached */

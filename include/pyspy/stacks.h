@@ -48,6 +48,16 @@ void profile_free(struct profile *p);
 uint32_t profile_func(struct profile *p, enum func_kind kind, const char *name,
 		      const char *file, const char *short_file);
 const struct func *profile_func_get(const struct profile *p, uint32_t id);
+size_t profile_nfuncs(const struct profile *p);
+/*
+ * Start the function table over, in a profile that holds no stack (just
+ * reset): its functions move to a new profile, returned, where
+ * profile_func_get() still finds them by their old ids until it is
+ * freed; ids in p start from 0 again.  NULL when out of memory (nothing
+ * changed).  What a long-running sampler does when the names it has seen
+ * over days would otherwise grow without bound.
+ */
+struct profile *profile_renew_funcs(struct profile *p);
 
 /* Count one sample of 'frames' (root first, n of them) 'weight' times. */
 int profile_add(struct profile *p, const struct frame_ref *frames, size_t n,

@@ -84,6 +84,15 @@ nomem:
 	return NULL;
 }
 
+void native_forget_funcs(struct native *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->nsyms; i++)
+		n->syms[i].func = FUNC_NONE;
+	n->marker_func = FUNC_NONE;
+}
+
 void native_close(struct native *n)
 {
 	if (!n)

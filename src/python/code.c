@@ -44,7 +44,7 @@ struct code_cache *code_cache_new(void)
 	return calloc(1, sizeof(struct code_cache));
 }
 
-void code_cache_free(struct code_cache *c)
+void code_cache_clear(struct code_cache *c)
 {
 	if (!c)
 		return;
@@ -55,6 +55,12 @@ void code_cache_free(struct code_cache *c)
 		free(c->shorts[i].file);
 		free(c->shorts[i].short_file);
 	}
+	memset(c, 0, sizeof(*c));
+}
+
+void code_cache_free(struct code_cache *c)
+{
+	code_cache_clear(c);
 	free(c);
 }
 

@@ -512,6 +512,12 @@ int pyinterp_attach(struct pyinterp *pi, struct target *t, struct profile *prof)
 	return rc;
 }
 
+void pyinterp_forget_funcs(struct pyinterp *pi)
+{
+	if (pi)
+		code_cache_clear(pi->codes);
+}
+
 void pyinterp_release(struct pyinterp *pi)
 {
 	if (!pi)

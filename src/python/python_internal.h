@@ -44,6 +44,8 @@ struct code_info {
 
 struct code_cache *code_cache_new(void);
 void code_cache_free(struct code_cache *c);
+/* Empty it (what it held is decoded again when next seen). */
+void code_cache_clear(struct code_cache *c);
 /*
  * Decode the code object at 'addr' (cached; the cached entry is checked
  * once per sample against the object's current header, so a reused

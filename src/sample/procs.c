@@ -40,6 +40,17 @@ static uint32_t process_label(struct profile *prof, struct target *t)
 	return profile_func(prof, FUNC_LABEL, text, NULL, NULL);
 }
 
+void procs_forget_funcs(struct procs *ps)
+{
+	for (size_t i = 0; i < ps->n; i++) {
+		struct sproc *p = ps->p[i];
+		pyinterp_forget_funcs(p->pi);
+		native_forget_funcs(p->native);
+		if (p->label != FUNC_NONE)
+			p->label = ps->o->discover ? ps->o->proc_func : process_label(ps->prof, p->t);
+	}
+}
+
 static void sproc_free(struct sproc *p)
 {
 	if (!p)

@@ -63,5 +63,8 @@ void procs_drop(struct procs *ps, size_t i, const char *why);
 /* Every process of the window into out (those dropped too); counts restart. */
 size_t procs_window(struct procs *ps, struct sampler_proc *out, size_t cap);
 void procs_free(struct procs *ps);
+/* The profile's functions were renewed: every process forgets the ids it
+ * holds (its label, its interpreter's and C stacks' caches). */
+void procs_forget_funcs(struct procs *ps);
 
 #endif

@@ -866,6 +866,11 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 			mark = *st;
 			if (o->window_end) {
 				rc = o->window_end(o->window_ctx, &w);
+				if (rc == SAMPLER_FUNCS_RENEWED) {
+					memset(lb, 0, sizeof(*lb));
+					procs_forget_funcs(ps);
+					rc = 0;
+				}
 				if (rc)
 					break;
 			}

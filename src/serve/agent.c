@@ -34,6 +34,7 @@ struct agent {
 	struct pace pace;         /* --max-overhead */
 	uint64_t stopped_ns, proc_samples;  /* since the start */
 	double rate_change;       /* handed to the sampler (sampler_opts.rate_change) */
+	size_t renew_at;          /* SERVE_FDICT_RENEW, or PYSPY_C_FUNCS_RENEW (tests) */
 };
 
 #define WPROCS_CAP (4 * TARGET_MAX_PROCS)
@@ -100,6 +101,38 @@ static void keep_pace(struct agent *a, const struct sampler_window *w)
 	pthread_mutex_unlock(&a->store->lock);
 }
 
+/* The live profile's fixed functions, interned first (serve_internal.h). */
+static int fixed_funcs(struct profile *live)
+{
+	return profile_func(live, FUNC_LABEL, "[pruned: rare stacks]", NULL, NULL) ==
+			       SERVE_FUNC_PRUNED &&
+		       profile_func(live, FUNC_LABEL, "[process]", NULL, NULL) == SERVE_FUNC_PROCESS ?
+		       0 : -1;
+}
+
+/*
+ * A window just closed (live and acc hold no stack): past the bound, the
+ * function dictionary starts over, and the sampler forgets the ids it
+ * holds (SAMPLER_FUNCS_RENEWED).
+ */
+static int renew_funcs(struct agent *a)
+{
+	size_t n = profile_nfuncs(a->live);
+	struct profile *old;
+
+	if (n <= a->renew_at || !(old = profile_renew_funcs(a->live)))
+		return 0;
+	profile_free(old);
+	if (fixed_funcs(a->live) != 0 || store_renew_funcs(a->store) != 0) {
+		fprintf(stderr, "pyspy-c: error: cannot renew the function dictionary: out of "
+				"memory\n");
+		return -PERR_NOMEM;
+	}
+	fprintf(stderr, "pyspy-c: function dictionary started over after %zu functions (the "
+			"bound is %zu)\n", n, a->renew_at);
+	return SAMPLER_FUNCS_RENEWED;
+}
+
 static int window_end(void *ctx, const struct sampler_window *w)
 {
 	struct agent *a = ctx;
@@ -146,7 +179,7 @@ static int window_end(void *ctx, const struct sampler_window *w)
 		fprintf(stderr, "pyspy-c: error: out of memory: a window is lost\n");
 	store_publish(a->store, slice, window, w->procs, w->nprocs);
 	keep_pace(a, w);
-	return 0;
+	return a->slices == 0 ? renew_funcs(a) : 0;
 }
 
 static void proc_event(void *ctx, const struct sampler_proc *p, const char *what,
@@ -218,13 +251,17 @@ int serve_run(const struct serve_config *c)
 		store->totals.rate_reason = "";
 	}
 	a.per_window = (unsigned)c->window;
+	a.renew_at = SERVE_FDICT_RENEW;
+	{
+		const char *e = getenv("PYSPY_C_FUNCS_RENEW");
+		unsigned long v = e ? strtoul(e, NULL, 10) : 0;
+		if (v >= 2 && v < SERVE_FDICT_RENEW)
+			a.renew_at = v;
+	}
 	a.live = profile_new();
 	a.acc = profile_new();
 	a.wprocs = calloc(WPROCS_CAP, sizeof(*a.wprocs));
-	if (!a.live || !a.acc || !a.wprocs ||
-	    profile_func(a.live, FUNC_LABEL, "[pruned: rare stacks]", NULL, NULL) !=
-		    SERVE_FUNC_PRUNED ||
-	    profile_func(a.live, FUNC_LABEL, "[process]", NULL, NULL) != SERVE_FUNC_PROCESS) {
+	if (!a.live || !a.acc || !a.wprocs || fixed_funcs(a.live) != 0) {
 		status = cli_error(1, "cannot set up the agent: out of memory");
 		goto out;
 	}

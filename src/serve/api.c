@@ -117,7 +117,7 @@ static void write_stacks(struct serve_ctx *x, struct http_reply *r, const struct
 			first = c[i]->start_ns;
 		covered += c[i]->end_ns - c[i]->start_ns;
 	}
-	p = query_merge(st, c, n, nfuncs, f, &oo.samples, &oo.failed);
+	p = query_merge(c, n, nfuncs, f, &oo.samples, &oo.failed);
 	put_all(c, n);
 	if (!p) {
 		if (f->too_many)
@@ -268,9 +268,9 @@ static void json_proc(struct json *j, const struct chunk_proc *p, bool counts)
 	json_object_end(j);
 }
 
-static void json_window(struct json *j, struct store *st, const struct chunk *c, size_t nfuncs,
-			uint32_t *map, uint32_t *used)
+static void json_window(struct json *j, const struct chunk *c, uint32_t *map, uint32_t *used)
 {
+	size_t nfuncs = c->nfuncs;
 	size_t nused = 0;
 
 	json_object(j);
@@ -300,7 +300,7 @@ static void json_window(struct json *j, struct store *st, const struct chunk *c,
 	json_key(j, "functions");
 	json_array(j);
 	for (size_t i = 0; i < nused; i++) {
-		const struct func *fn = store_func(st, used[i]);
+		const struct func *fn = chunk_func(c, used[i]);
 		json_object(j);
 		json_kstring(j, "name", fn->name);
 		json_kstring(j, "file", fn->file);
@@ -383,7 +383,7 @@ static void h_windows(void *ctx, const struct http_request *rq, struct http_repl
 	json_key(&j, "windows");
 	json_array(&j);
 	for (size_t i = 0; i < n; i++)
-		json_window(&j, st, c[i], nfuncs, map, used);
+		json_window(&j, c[i], map, used);
 	json_array_end(&j);
 	json_object_end(&j);
 	fputc('\n', r->body);
@@ -576,8 +576,15 @@ static void h_metrics(void *ctx, const struct http_request *rq, struct http_repl
 	metric(o, "pyspyc_pruned_samples_total", "counter",
 	       "Samples of rare stacks merged into '[pruned: rare stacks]' by the bound.",
 	       (double)t.pruned);
-	metric(o, "pyspyc_functions", "gauge", "Distinct functions named so far.",
+	metric(o, "pyspyc_functions", "gauge",
+	       "Distinct functions in the dictionary (since it last started over).",
 	       (double)t.nfuncs);
+	metric(o, "pyspyc_function_dictionary_renewals_total", "counter",
+	       "Times the function dictionary started over, past its bound (see the next).",
+	       (double)t.func_renewals);
+	metric(o, "pyspyc_function_dictionary_max", "gauge",
+	       "The dictionary starts over when a window closes with more functions than this.",
+	       (double)SERVE_FDICT_RENEW);
 	metric(o, "pyspyc_cpu_seconds_total", "counter", "CPU time of the agent (user and system).",
 	       cpu);
 	metric(o, "pyspyc_resident_bytes", "gauge", "Resident memory of the agent.",

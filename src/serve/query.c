@@ -12,16 +12,15 @@
 
 #define MAX_FRAMES 4096
 
-static uint32_t map_func(struct store *st, struct profile *p, uint32_t *map, size_t nfuncs,
-			 uint32_t id)
+/* map: the chunk's dictionary ids -> p's, filled as they are met. */
+static uint32_t map_func(const struct chunk *c, struct profile *p, uint32_t *map, uint32_t id)
 {
-	const struct func *f;
+	const struct func *f = chunk_func(c, id);
 
-	if (id >= nfuncs)
+	if (!f)
 		return FUNC_NONE;
 	if (map[id] != FUNC_NONE)
 		return map[id];
-	f = store_func(st, id);
 	map[id] = profile_func(p, f->kind, f->name ? f->name : "?", f->file, f->short_file);
 	return map[id];
 }
@@ -58,7 +57,7 @@ static int timeline_run(struct query_filter *f, int64_t *t, uint64_t *total,
 	return 0;
 }
 
-struct profile *query_merge(struct store *st, struct chunk **c, size_t n, size_t nfuncs,
+struct profile *query_merge(struct chunk **c, size_t n, size_t nfuncs,
 			    struct query_filter *f, uint64_t *samples, uint64_t *failed)
 {
 	int64_t t = 0;
@@ -70,13 +69,15 @@ struct profile *query_merge(struct store *st, struct chunk **c, size_t n, size_t
 	*samples = *failed = 0;
 	if (!p || !map || !buf)
 		goto fail;
-	memset(map, 0xff, (nfuncs ? nfuncs : 1) * sizeof(*map));
 	for (size_t k = 0; k < n; k++) {
 		const struct chunk *ch = c[k];
 		uint32_t *labels = calloc(ch->nprocs ? ch->nprocs : 1, sizeof(*labels));
 
 		if (!labels)
 			goto fail;
+		/* Chunks in a row mostly share one dictionary: its map too. */
+		if (k == 0 || ch->dict != c[k - 1]->dict)
+			memset(map, 0xff, (nfuncs ? nfuncs : 1) * sizeof(*map));
 		for (size_t i = 0; i < ch->nprocs; i++) {
 			labels[i] = FUNC_NONE;
 			if (!wanted(&ch->procs[i], f))
@@ -102,7 +103,7 @@ struct profile *query_merge(struct store *st, struct chunk **c, size_t n, size_t
 				buf[m++] = (struct frame_ref){ labels[cs->proc], -1 };
 			for (uint32_t i = 0; i < cs->n && m < MAX_FRAMES + 1; i++) {
 				struct frame_ref fr = ch->frames[cs->off + i];
-				fr.func = map_func(st, p, map, nfuncs, fr.func);
+				fr.func = map_func(ch, p, map, fr.func);
 				ok = ok && fr.func != FUNC_NONE;
 				buf[m++] = fr;
 			}

@@ -19,10 +19,41 @@
 #include <time.h>
 #include <unistd.h>
 
+static struct fdict *fdict_get(struct fdict *d)
+{
+	__atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
+	return d;
+}
+
+static void fdict_put(struct fdict *d)
+{
+	if (!d || __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	for (size_t k = 0; k < SERVE_FDICT_CHUNKS && d->fchunks[k]; k++) {
+		for (size_t i = 0; i < SERVE_FDICT_CHUNK; i++) {
+			free(d->fchunks[k][i].name);
+			free(d->fchunks[k][i].file);
+			free(d->fchunks[k][i].short_file);
+		}
+		free(d->fchunks[k]);
+	}
+	free(d);
+}
+
+static struct fdict *fdict_new(void)
+{
+	struct fdict *d = calloc(1, sizeof(*d));
+
+	if (d)
+		d->refs = 1;
+	return d;
+}
+
 void chunk_put(struct chunk *c)
 {
 	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	fdict_put(c->dict);
 	for (size_t i = 0; i < c->nprocs; i++)
 		free(c->procs[i].program);
 	free(c->procs);
@@ -142,7 +173,8 @@ int store_init(struct store *st, const struct serve_config *c)
 	st->slices = calloc(st->cap_slices, sizeof(*st->slices));
 	st->windows = calloc(st->cap_windows, sizeof(*st->windows));
 	st->next_seq = 1;
-	return st->slices && st->windows ? 0 : -1;
+	st->dict = fdict_new();
+	return st->slices && st->windows && st->dict ? 0 : -1;
 }
 
 void store_release(struct store *st)
@@ -153,21 +185,15 @@ void store_release(struct store *st)
 		chunk_put(st->windows[i]);
 	free(st->slices);
 	free(st->windows);
-	for (size_t k = 0; k < SERVE_FDICT_CHUNKS && st->fchunks[k]; k++) {
-		for (size_t i = 0; i < SERVE_FDICT_CHUNK; i++) {
-			free(st->fchunks[k][i].name);
-			free(st->fchunks[k][i].file);
-			free(st->fchunks[k][i].short_file);
-		}
-		free(st->fchunks[k]);
-	}
+	fdict_put(st->dict);
 	store_targets_free(st->targets, st->ntargets);
 	pthread_mutex_destroy(&st->lock);
 }
 
 int store_sync_funcs(struct store *st, const struct profile *live)
 {
-	size_t n = st->nfuncs; /* only this thread writes it */
+	struct fdict *dict = st->dict;
+	size_t n = dict->nfuncs; /* only this thread writes it */
 	const struct func *f;
 
 	while ((f = profile_func_get(live, (uint32_t)n))) {
@@ -175,10 +201,10 @@ int store_sync_funcs(struct store *st, const struct profile *live)
 		struct func *d;
 		if (k >= SERVE_FDICT_CHUNKS)
 			return -1;
-		if (!st->fchunks[k] &&
-		    !(st->fchunks[k] = calloc(SERVE_FDICT_CHUNK, sizeof(struct func))))
+		if (!dict->fchunks[k] &&
+		    !(dict->fchunks[k] = calloc(SERVE_FDICT_CHUNK, sizeof(struct func))))
 			return -1;
-		d = &st->fchunks[k][n % SERVE_FDICT_CHUNK];
+		d = &dict->fchunks[k][n % SERVE_FDICT_CHUNK];
 		d->kind = f->kind;
 		d->name = f->name ? strdup(f->name) : NULL;
 		d->file = f->file ? strdup(f->file) : NULL;
@@ -186,15 +212,33 @@ int store_sync_funcs(struct store *st, const struct profile *live)
 		n++;
 	}
 	pthread_mutex_lock(&st->lock);
-	st->nfuncs = n;
+	dict->nfuncs = n;
 	st->totals.nfuncs = n;
 	pthread_mutex_unlock(&st->lock);
 	return 0;
 }
 
-const struct func *store_func(const struct store *st, uint32_t id)
+int store_renew_funcs(struct store *st)
 {
-	return &st->fchunks[id / SERVE_FDICT_CHUNK][id % SERVE_FDICT_CHUNK];
+	struct fdict *d = fdict_new(), *old;
+
+	if (!d)
+		return -1;
+	pthread_mutex_lock(&st->lock);
+	old = st->dict;
+	st->dict = d;
+	st->totals.nfuncs = 0;
+	st->totals.func_renewals++;
+	pthread_mutex_unlock(&st->lock);
+	fdict_put(old);
+	return 0;
+}
+
+const struct func *chunk_func(const struct chunk *c, uint32_t id)
+{
+	if (!c->dict || id >= c->nfuncs)
+		return NULL;
+	return &c->dict->fchunks[id / SERVE_FDICT_CHUNK][id % SERVE_FDICT_CHUNK];
 }
 
 static void drop_first(struct chunk **a, size_t *n, struct store *st)
@@ -221,6 +265,14 @@ void store_publish(struct store *st, struct chunk *slice, struct chunk *window,
 		ntargets++;
 	}
 	pthread_mutex_lock(&st->lock);
+	if (slice) {
+		slice->dict = fdict_get(st->dict);
+		slice->nfuncs = st->dict->nfuncs;
+	}
+	if (window) {
+		window->dict = fdict_get(st->dict);
+		window->nfuncs = st->dict->nfuncs;
+	}
 	if (targets) {
 		store_targets_free(st->targets, st->ntargets);
 		st->targets = targets;
@@ -309,8 +361,11 @@ struct chunk **store_collect(struct store *st, int64_t from_ns, int64_t until_ns
 		    middle_in(st->slices[i], from_ns, until_ns))
 			out[k++] = chunk_get(st->slices[i]);
 done:
-	*nfuncs = st->nfuncs;
 	pthread_mutex_unlock(&st->lock);
+	*nfuncs = 0;
+	for (size_t i = 0; i < k; i++)
+		if (out[i]->nfuncs > *nfuncs)
+			*nfuncs = out[i]->nfuncs;
 	*n = k;
 	return out;
 }
@@ -328,8 +383,11 @@ struct chunk **store_windows_since(struct store *st, uint64_t since, size_t max,
 			out[k++] = chunk_get(st->windows[i]);
 	*oldest = st->nwindows ? st->windows[0]->seq : 0;
 	*newest = st->next_seq - 1;
-	*nfuncs = st->nfuncs;
 	pthread_mutex_unlock(&st->lock);
+	*nfuncs = 0;
+	for (size_t i = 0; i < k; i++)
+		if (out[i]->nfuncs > *nfuncs)
+			*nfuncs = out[i]->nfuncs;
 	*n = k;
 	return out;
 }

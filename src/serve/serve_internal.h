@@ -40,7 +40,22 @@
 #define SERVE_PPROF_MAX_S 60               /* /debug/pprof/profile?seconds= */
 #define SERVE_DISCOVER_S 2.0               /* /proc scan period */
 #define SERVE_FDICT_CHUNK 4096
-#define SERVE_FDICT_CHUNKS 1024            /* at most 4M functions */
+#define SERVE_FDICT_CHUNKS 256             /* at most 1M functions */
+/*
+ * Functions (name, file) met by a long-running agent only add up: new
+ * code, a deploy under a new path.  Once a window closes with more than
+ * this many, the dictionary starts over (profile_renew_funcs) with only
+ * what is sampled from then on; chunks keep the dictionary they name.
+ */
+#define SERVE_FDICT_RENEW (1u << 18)
+
+/* A function dictionary: append-only, entries never move; shared by the
+ * store (the current one) and every chunk that names its functions. */
+struct fdict {
+	int refs;              /* atomic */
+	size_t nfuncs;         /* written by the sampling thread under the store's lock */
+	struct func *fchunks[SERVE_FDICT_CHUNKS];
+};
 
 struct chunk_proc {
 	pid_t pid;
@@ -68,7 +83,9 @@ struct chunk {
 	struct chunk_proc *procs;
 	size_t nstacks;
 	struct chunk_stack *stacks;
-	struct frame_ref *frames;  /* function ids of the store's dictionary */
+	struct frame_ref *frames;  /* function ids of 'dict' */
+	struct fdict *dict;    /* set when published (a reference) */
+	size_t nfuncs;         /* the dictionary's size then: ids are below it */
 	size_t bytes;          /* memory it holds */
 };
 
@@ -115,6 +132,7 @@ struct store_totals {
 	uint64_t attached, detached, attach_errors;
 	uint64_t attach_cpu_ns, attach_ns;  /* spent attaching, over all attaches */
 	size_t nwindows, nslices, bytes, nfuncs;
+	uint64_t func_renewals;  /* the dictionary started over (SERVE_FDICT_RENEW) */
 	size_t targets;
 	/* The overhead budget's last state (pace.c). */
 	double rate_now, cpu_pct, stop_pct;
@@ -125,9 +143,7 @@ struct store_totals {
 struct store {
 	pthread_mutex_t lock;
 	struct store_info info;
-	/* The function dictionary: append-only, entries never move. */
-	struct func *fchunks[SERVE_FDICT_CHUNKS];
-	size_t nfuncs;         /* published (under lock) */
+	struct fdict *dict;    /* the current function dictionary */
 	/* Slices (the last slice_keep_ns) and windows, oldest first. */
 	struct chunk **slices;
 	size_t nslices, cap_slices;
@@ -148,18 +164,22 @@ int store_init(struct store *st, const struct serve_config *c);
 void store_release(struct store *st);
 /* The sampling thread: mirror the live profile's new functions. */
 int store_sync_funcs(struct store *st, const struct profile *live);
+/* The sampling thread: the live profile's functions were renewed, start a
+ * new dictionary (the chunks published so far keep theirs).  -1: out of
+ * memory (nothing changed). */
+int store_renew_funcs(struct store *st);
 /* The sampling thread: a closed slice (and window, or NULL); the store owns them. */
 void store_publish(struct store *st, struct chunk *slice, struct chunk *window,
 		   const struct sampler_proc *now, size_t nnow);
-/* Function 'id' of the dictionary (id < a count read under the lock). */
-const struct func *store_func(const struct store *st, uint32_t id);
+/* Function 'id' of a published chunk's frames, NULL if it names none. */
+const struct func *chunk_func(const struct chunk *c, uint32_t id);
 
 /*
  * The chunks that cover [from_ns, until_ns): windows for the part the
  * slices no longer cover, slices after; each chunk counted if its middle
  * falls in the range.  slices_only: from slices alone (a pprof scrape).
  * Returns a malloc'ed array of references (chunk_put each), *n set;
- * *nfuncs the dictionary size they may use.
+ * *nfuncs the largest of their dictionaries' sizes (ids are below it).
  */
 struct chunk **store_collect(struct store *st, int64_t from_ns, int64_t until_ns,
 			     bool slices_only, size_t *n, size_t *nfuncs);
@@ -200,8 +220,8 @@ struct query_filter {
 	bool too_many;
 };
 #define QUERY_TIMELINE_MAX 5000000
-struct profile *query_merge(struct store *st, struct chunk **c, size_t n, size_t nfuncs,
-			    struct query_filter *f, uint64_t *samples, uint64_t *failed);
+struct profile *query_merge(struct chunk **c, size_t n, size_t nfuncs, struct query_filter *f,
+			    uint64_t *samples, uint64_t *failed);
 
 /* discover.c: the /proc scan (ctx: struct discover). */
 struct discover {

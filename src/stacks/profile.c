@@ -202,6 +202,31 @@ const struct func *profile_func_get(const struct profile *p, uint32_t id)
 	return id < p->nfuncs ? &p->funcs[id] : NULL;
 }
 
+size_t profile_nfuncs(const struct profile *p)
+{
+	return p->nfuncs;
+}
+
+struct profile *profile_renew_funcs(struct profile *p)
+{
+	struct profile *old;
+
+	if (p->nstacks || !(old = profile_new()))
+		return NULL;
+	old->funcs = p->funcs;
+	old->func_hash = p->func_hash;
+	old->nfuncs = p->nfuncs;
+	old->cap_funcs = p->cap_funcs;
+	old->func_index = p->func_index;
+	old->func_slots = p->func_slots;
+	p->funcs = NULL;
+	p->func_hash = NULL;
+	p->func_index = NULL;
+	p->nfuncs = p->cap_funcs = p->func_slots = 0;
+	p->pruned_func = FUNC_NONE;
+	return old;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

@@ -742,3 +742,71 @@ def test_max_overhead_lowers_the_rate(procs, tmp_path):
     assert len(last) == 2 and all(n <= 1.1 * lowered + 1 for n in last), (lowered, last)
     assert a.stop().rc == 0
     e2elib.assert_not_harmed(t.pid, "busy target")
+
+
+GEN_FUNCS = r'''
+import sys, time
+log = open(sys.argv[1], "w")
+i = 0
+while True:
+    ns = {}
+    exec("def gen_%d(t):\n    while time.time() < t:\n        pass\n" % i, {"time": time}, ns)
+    t0 = time.time()
+    ns["gen_%d" % i](t0 + 0.02)
+    log.write("%d %.6f %.6f\n" % (i, t0, time.time()))
+    log.flush()
+    i += 1
+'''
+
+
+@pytest.mark.parametrize("sid", ["pyenv-3.12", "pyenv-2.7"])
+def test_function_dictionary_starts_over(procs, tmp_path, sid):
+    """A target that makes new functions without end (exec'd gen_N, 20 ms each): past its
+    bound (PYSPY_C_FUNCS_RENEW here, 262144 by default) the agent's function dictionary
+    starts over at a window's end, said in the log and /metrics; every window, before and
+    after, names only functions that ran during it (a stale function id would name one
+    of another time)."""
+    interp = scenario_by_id(sid)
+    log = str(tmp_path / "gen.log")
+    p = procs.start(interp.command("-c", GEN_FUNCS, log))
+    deadline = time.time() + 20
+    while not (os.path.exists(log) and os.path.getsize(log)) and time.time() < deadline:
+        time.sleep(0.05)  # past the start-up's imports: every stack is the loop's
+    env = dict(os.environ, PYSPY_C_FUNCS_RENEW="40")
+    a = Agent(procs, tmp_path, ["--pid", p.pid, "--window", "1", "--rate", "100"], env=env)
+    a.wait_targets(lambda pids: p.pid in pids, 10, "the target attached")
+    time.sleep(6)
+    wins = a.json("/v1/windows?since=0")["windows"]
+    folded = a.get("/stacks?from=%d&until=%d&format=folded" % (
+        wins[0]["start_ns"] // 10**9, wins[-1]["end_ns"] // 10**9 + 1)).decode()
+    metrics = a.get("/metrics").decode()
+    ran = {}
+    with open(log) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3:
+                ran["gen_" + parts[0]] = (float(parts[1]), float(parts[2]))
+    renewals = re.search(r"^pyspyc_function_dictionary_renewals_total (\d+)", metrics, re.M)
+    assert renewals and int(renewals.group(1)) >= 2, metrics
+    assert len(re.findall(r"^pyspy-c: function dictionary started over after \d+ functions "
+                          r"\(the bound is 40\)$", a.err(), re.M)) >= 2, a.err()
+    slack = 0.05
+    checked = 0
+    for w in wins:
+        start, end = w["start_ns"] / 1e9, w["end_ns"] / 1e9
+        for s in w["stacks"]:
+            names = [w["functions"][f[0]]["name"] for f in s["frames"]]
+            assert names[0] == "<module>", names
+            for name in names[1:]:
+                assert name in ran, "window %d names %s, which the target never made:\n%s" % (
+                    w["seq"], name, names)
+                t0, t1 = ran[name]
+                assert t0 - slack <= end and t1 + slack >= start, (
+                    "window %d (%.3f-%.3f) names %s, which ran %.3f-%.3f" % (
+                        w["seq"], start, end, name, t0, t1))
+                checked += s["count"]
+    assert checked >= 100, "only %d samples in gen_N functions" % checked
+    for line in folded.splitlines():
+        for frame in line.rsplit(" ", 1)[0].split(";"):
+            name = frame.split(" ")[0]
+            assert name == "<module>" or name in ran, "/stacks names %s:\n%s" % (name, line)
