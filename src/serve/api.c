@@ -576,13 +576,13 @@ static void h_metrics(void *ctx, const struct http_request *rq, struct http_repl
 }
 
 const struct http_route serve_routes[] = {
-	{ "/", h_root, "seconds,pid,match,processes" },
-	{ "/stacks", h_stacks, "from,until,format,pid,match,processes,full_filenames" },
-	{ "/v1/windows", h_windows, "since,max" },
-	{ "/v1/info", h_info, "" },
-	{ "/targets", h_targets, "" },
-	{ "/metrics", h_metrics, "" },
-	{ "/healthz", h_healthz, "" },
-	{ "/debug/pprof/profile", h_pprof, "seconds" },
+	{ "/", h_root, "seconds,pid,match,processes", NULL },
+	{ "/stacks", h_stacks, "from,until,format,pid,match,processes,full_filenames", NULL },
+	{ "/v1/windows", h_windows, "since,max", NULL },
+	{ "/v1/info", h_info, "", NULL },
+	{ "/targets", h_targets, "", NULL },
+	{ "/metrics", h_metrics, "", NULL },
+	{ "/healthz", h_healthz, "", NULL },
+	{ "/debug/pprof/profile", h_pprof, "seconds", NULL },
 };
 const size_t serve_nroutes = sizeof(serve_routes) / sizeof(serve_routes[0]);
