@@ -145,7 +145,7 @@ int cmd_serve(int argc, char **argv)
 		.listen = SERVE_DEFAULT_LISTEN,
 	};
 	bool help;
-	int optind, status;
+	int optind;
 
 	if (cli_parse(&cmd_serve_def, argc, argv, &optind, set_option, &c, &help))
 		return help ? 0 : 2;
@@ -158,9 +158,10 @@ int cmd_serve(int argc, char **argv)
 	if (c.retention < c.window)
 		return cli_error(2, "--retention (%g s) is shorter than one --window (%g s)",
 				 c.retention, c.window);
-	if ((status = cli_check_listen("--listen", c.listen, "--token-file", c.token_file)))
-		return status;
 #ifdef PYSPY_HAVE_MHD
+	int status = cli_check_listen("--listen", c.listen, "--token-file", c.token_file);
+	if (status)
+		return status;
 	return serve_run(&c);
 #else
 	return cli_error(2, "serve is not in this build: it was built without libmicrohttpd "

@@ -46,7 +46,7 @@ int cmd_web(int argc, char **argv)
 {
 	struct web_config c = { .listen = WEB_DEFAULT_LISTEN };
 	bool help;
-	int optind, status;
+	int optind;
 
 	if (cli_parse(&cmd_web_def, argc, argv, &optind, set_option, &c, &help))
 		return help ? 0 : 2;
@@ -54,9 +54,10 @@ int cmd_web(int argc, char **argv)
 		return cli_error(2, "web: unexpected argument '%s'", argv[optind]);
 	if (!c.store)
 		return cli_error(2, "web: --store STORE is required");
-	if ((status = cli_check_listen("--listen", c.listen, "--token-file", c.token_file)))
-		return status;
 #ifdef PYSPY_HAVE_MHD
+	int status = cli_check_listen("--listen", c.listen, "--token-file", c.token_file);
+	if (status)
+		return status;
 	return web_run(&c);
 #else
 	return cli_error(2, "web is not in this build: it was built without libmicrohttpd "
