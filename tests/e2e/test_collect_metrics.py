@@ -182,3 +182,25 @@ def test_listen_and_token_errors(tmp_path):
     run = run_profiler(tmp_path, ["collect", "--store", store, "--agent", "127.0.0.1:1",
                                   "--token-file", tok], timeout=20)
     assert_error(run, 2, r"--token-file needs --listen")
+
+
+def test_listen_token_and_host(procs, tmp_path):
+    """--listen with --token-file: /metrics needs the bearer token; on loopback a foreign
+    Host header is refused (421), as serve's."""
+    tok = tmp_path / "token"
+    secret = "s3cret-0123456789abcdef"
+    tok.write_text(secret + "\n")
+    os.chmod(str(tok), 0o600)
+    c = Agent(procs, tmp_path, ["--store", str(tmp_path / "fleet.db"), "--agent", closed_port(),
+                                "--token-file", tok], command=("collect", "--listen", "127.0.0.1:0"))
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        status, h, _ = c.request("/metrics", headers=headers)
+        assert status == 401 and h.get("www-authenticate") == "Bearer", (headers, status)
+    auth = {"Authorization": "Bearer " + secret}
+    assert c.request("/metrics", headers=dict(auth, Host="evil.example"))[0] == 421
+    assert c.request("/healthz", headers=auth)[2] == b"ok\n"
+    assert c.request("/nope", headers=auth)[0] == 404
+    body = c.get("/metrics", headers=auth).decode()
+    assert "pyspyc_collect_agents 1\n" in body, body
+    assert secret not in c.err(), "the token was logged"
+    assert c.stop().rc == 0
