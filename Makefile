@@ -27,7 +27,7 @@ PC_LIBS := $(BASE_LIBS)
 # The fleet parts are built only when pkg-config finds their libraries, so
 # a minimal build of the profiler needs none of them (pyspy-c --version
 # says which were built).  NO_FLEET=1 leaves them out even so.
-#   serve (src/http, src/serve): libmicrohttpd
+#   serve (src/http/http.c, src/serve, src/web): libmicrohttpd
 FLEET_SKIP :=
 ifeq ($(NO_FLEET),)
 HAVE_MHD := $(shell $(PKG_CONFIG) --exists libmicrohttpd 2>/dev/null && echo 1)
@@ -36,7 +36,7 @@ ifeq ($(HAVE_MHD),1)
 PC_CFLAGS += -DPYSPY_HAVE_MHD $(shell $(PKG_CONFIG) --cflags libmicrohttpd)
 PC_LIBS += $(shell $(PKG_CONFIG) --libs libmicrohttpd) -lpthread
 else
-FLEET_SKIP += src/http/% src/serve/% src/web/%
+FLEET_SKIP += src/http/http.c src/serve/% src/web/%
 endif
 
 CFLAGS ?= -O2 -g

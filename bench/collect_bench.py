@@ -19,7 +19,12 @@ Measured, for `pyspy-c collect --store (SQLite in a temp dir) --agents FILE
   steady     the next STEADY seconds, one new window per agent per 10 s:
              the collector's CPU in % of one core and whether it keeps up
              (windows written against windows closed);
-  memory     the collector's peak VmRSS; bytes of store per sample stored.
+  memory     the collector's peak VmRSS; bytes of store per sample stored;
+  metrics    at the end of the steady part, one scrape of the collector's own
+             /metrics (--listen): the agents' lag (now minus the end of the
+             newest window written: 10 s of window plus up to 10 s of poll
+             interval when it keeps up), its windows written, the scrape's
+             size and time.
 The replay server runs on the same 2 cores: its own CPU is printed too.
 Figures go to bench/out/collect.json; none is a pass or fail.
 """
@@ -132,6 +137,25 @@ def vm(pid, key):
     return 0
 
 
+def scrape_metrics(err_text):
+    """One GET of the collector's /metrics (its port from its "listening on" line)."""
+    from http.client import HTTPConnection
+    port = int(re.search(r"listening on http://127\.0\.0\.1:(\d+)", err_text).group(1))
+    t = time.time()
+    c = HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("GET", "/metrics")
+    body = c.getresponse().read().decode()
+    c.close()
+    took = time.time() - t
+    lags = sorted(float(v) for v in re.findall(r"^pyspyc_collect_agent_lag_seconds\{.*\} (\S+)$",
+                                                 body, re.M))
+    total = re.search(r"^pyspyc_collect_windows_written_total (\S+)$", body, re.M)
+    return {"lag_agents": len(lags), "lag_median_s": lags[len(lags) // 2] if lags else None,
+            "lag_max_s": lags[-1] if lags else None,
+            "metrics_windows_written": int(float(total.group(1))) if total else None,
+            "scrape_bytes": len(body), "scrape_s": took}
+
+
 def run(n):
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -150,8 +174,8 @@ def run(n):
         store = os.path.join(tmp, "fleet.db")
         err = open(os.path.join(tmp, "collect.err"), "w+")
         coll = subprocess.Popen([PYSPY, "collect", "--store", store, "--agents", agents,
-                                 "--interval", str(WINDOW_S), "-v"], stderr=err,
-                                stdin=subprocess.DEVNULL)
+                                 "--interval", str(WINDOW_S), "-v", "--listen", "127.0.0.1:0"],
+                                stderr=err, stdin=subprocess.DEVNULL)
         me0 = time.process_time()
         start = time.time()
         backlog = n * BACKLOG
@@ -184,6 +208,7 @@ def run(n):
         closed = (rp.newest() - closed0) * n
         steady_written = written - written0
         replay_cpu = time.process_time() - me0
+        metrics = scrape_metrics(open(err.name).read())
         coll.send_signal(signal.SIGTERM)
         coll.wait(timeout=60)
         size = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp)
@@ -199,6 +224,7 @@ def run(n):
                "peak_rss_kb": peak, "store_bytes": size,
                "bytes_per_sample": size / float(samples) if samples else None,
                "replay_cpu_s": replay_cpu}
+        row.update(metrics)
         print("%5d agents: backlog of %d windows written in %.1f s (%.0f windows/s, %.0f samples/s, "
               "collector %.0f%% of a core); steady %.0f s: %d of %d windows closed written, collector "
               "%.2f%% of a core; peak RSS %.1f MiB; store %.1f MiB, %.2f bytes/sample [replay server "
@@ -206,6 +232,10 @@ def run(n):
                               row["catchup_samples_per_s"], row["catchup_cpu_pct"], steady_wall,
                               steady_written, closed, row["steady_cpu_pct"], peak / 1024.0,
                               size / 1048576.0, row["bytes_per_sample"] or 0, replay_cpu))
+        print("       /metrics: lag median %.1f s, max %.1f s over %d agents; %d windows written; "
+              "a scrape of %.0f KiB in %.3f s" % (metrics["lag_median_s"] or 0, metrics["lag_max_s"] or 0,
+                                                   metrics["lag_agents"], metrics["metrics_windows_written"],
+                                                   metrics["scrape_bytes"] / 1024.0, metrics["scrape_s"]))
         sys.stdout.flush()
         return row
     finally:

@@ -60,7 +60,8 @@ _pyspy_c()
     local query_opts="--store --from --until --service --host --pid -f --format -o --output
         --full-filenames -v --verbose -h --help"
     local collect_opts="--store --agent --agents --interval --timeout --keep-minutes
-        --keep-10min --keep-hours --once -v --verbose --web --web-token-file -h --help"
+        --keep-10min --keep-hours --once -v --verbose --web --web-token-file --listen --token-file
+        -h --help"
     local web_opts="--store --listen --token-file -h --help"
     local formats="folded speedscope chrometrace svg pprof"
 

@@ -194,6 +194,8 @@ complete -c pyspy-c -n $col -l once -d 'Poll every agent once, write, and exit'
 complete -c pyspy-c -n $col -s v -l verbose -d 'Say what each round wrote'
 complete -c pyspy-c -n $col -l web -x -d 'Serve pyspy-c web pages from this process too'
 complete -c pyspy-c -n $col -l web-token-file -r -F -d 'The --web pages require this token (needed off loopback)'
+complete -c pyspy-c -n $col -l listen -x -d 'Serve the collector /metrics and /healthz here (also on --web)'
+complete -c pyspy-c -n $col -l token-file -r -F -d '--listen requires this bearer token (needed off loopback)'
 complete -c pyspy-c -n $col -s h -l help -d 'Show help for collect'
 
 # pyspy-c web --store STORE [--listen ADDR:PORT] [--token-file FILE]

@@ -53,6 +53,14 @@ int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2,
 int cli_parse_pid(const char *arg, pid_t *out);  /* a second --pid (*out set): 2 */
 int cli_parse_number(const char *opt, const char *arg, double min, double max, double *out);
 /*
+ * A server's address and token file (serve, web, collect), checked while
+ * the options are parsed, by the one rule of http_listen_check: an
+ * address off loopback needs a token file.  The options' names go into
+ * the message.  0, or the exit status after saying why.
+ */
+int cli_check_listen(const char *listen_opt, const char *listen, const char *token_opt,
+		     const char *token_file);
+/*
  * Block the signals the sampler reads through a signalfd (sampler_signals:
  * SIGINT, SIGTERM, SIGHUP, SIGCHLD and the job-control stops), so that
  * they neither kill nor stop us at a bad moment, and ignore SIGPIPE (a

@@ -7,6 +7,7 @@
  *   feed.c       an agent's answer -> the store's input (feed.h)
  *   poll.c       one round of HTTP requests (libcurl multi): the only
  *                file that includes <curl/curl.h>
+ *   metrics.c    the collector's own health: /metrics, /healthz
  *   collector.c  the loop: rounds, backoff, transactions, retention
  */
 #ifndef PYSPY_COLLECT_H
@@ -51,6 +52,9 @@ struct collect_config {
 	bool verbose;
 	const char *web_listen;         /* --web ADDR:PORT: serve pyspy-c web too */
 	const char *web_token_file;
+	/* --listen ADDR:PORT: serve /metrics and /healthz (also on --web's). */
+	const char *listen;
+	const char *token_file;
 };
 
 /* Run until SIGINT or SIGTERM (or one round with 'once'); the exit status. */

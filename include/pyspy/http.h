@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 /* Limits, all in one place (the man page quotes them). */
 #define HTTP_MAX_CONNECTIONS 64      /* at once, over all clients */
@@ -60,11 +61,39 @@ struct http_route {
 	const char *path;
 	http_handler handler;
 	const char *params;
+	void *ctx;                    /* handed to the handler; NULL: the server's */
 };
+
+/*
+ * Where a server listens and the token that guards it: the one check of
+ * every command's listen address and token file (serve and web:
+ * --listen, --token-file; collect: --web, --web-token-file and --listen,
+ * --token-file), run while the options are parsed and again by
+ * http_start.  The address is ADDR:PORT, [V6]:PORT or localhost:PORT;
+ * one off loopback needs a token file; a token file is one word of 16 to
+ * HTTP_MAX_TOKEN printable characters that only its owner can read.
+ * 'listen_opt' and 'token_opt' name the options in messages.  Returns 0
+ * with *out filled (http_listen_release it), or the exit status the error
+ * calls for (2: the address or the rule; 1: the token file) with the
+ * reason in err.
+ */
+struct http_listen {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	bool v6, loopback;
+	char token[HTTP_MAX_TOKEN + 1];
+	size_t token_len;             /* 0: no token */
+};
+int http_listen_check(const char *listen, const char *token_file, const char *listen_opt,
+		      const char *token_opt, struct http_listen *out, char *err, size_t errlen);
+/* Wipe the token. */
+void http_listen_release(struct http_listen *l);
 
 struct http_config {
 	const char *listen;           /* "ADDR:PORT", "[V6]:PORT", "localhost:PORT" */
 	const char *token_file;       /* NULL: no token (loopback only) */
+	/* The options they came from, for messages (NULL: --listen, --token-file). */
+	const char *listen_opt, *token_opt;
 	const struct http_route *routes;
 	size_t nroutes;
 	void *ctx;                    /* handed to every handler */
@@ -91,7 +120,9 @@ struct http_server;
 /*
  * Open the socket, read the token, start serving.  On failure returns
  * NULL with the reason in err (one line); a non-loopback address without
- * a token is refused.  Logs "listening on http://ADDR:PORT" on stderr.
+ * a token is refused (http_listen_check).  The server's threads start
+ * with SIGINT, SIGTERM, SIGHUP and SIGPIPE blocked: those go to the
+ * caller's threads.  Logs "listening on http://ADDR:PORT" on stderr.
  */
 struct http_server *http_start(const struct http_config *c, char *err, size_t errlen);
 void http_stop(struct http_server *s);

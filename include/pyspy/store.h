@@ -144,6 +144,12 @@ int store_put(struct store_db *s, const struct store_batch *b);
 int store_commit(struct store_db *s);
 void store_rollback(struct store_db *s);
 /*
+ * Rows of counts and totals the puts of the transaction wrote (inserted
+ * or added to), over every tier; counted from store_begin, so after a
+ * store_commit it says what was committed.
+ */
+uint64_t store_tx_rows(const struct store_db *s);
+/*
  * The cursor of 'agent': *found false if none.  'instance' gets the
  * agent's instance id (at most cap bytes with the NUL).
  */

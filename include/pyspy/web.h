@@ -13,10 +13,18 @@
 
 #define WEB_DEFAULT_LISTEN "127.0.0.1:4110"
 
+struct http_route;
+
 struct web_config {
 	const char *store;        /* the store's URL, as store_open takes it */
 	const char *listen;       /* ADDR:PORT */
 	const char *token_file;   /* required off loopback */
+	/* The options they came from, for messages (NULL: --listen, --token-file). */
+	const char *listen_opt, *token_opt;
+	/* Routes served besides the pages (collect --web: /metrics), each
+	   with its own ctx; borrowed until web_stop. */
+	const struct http_route *extra_routes;
+	size_t nextra_routes;
 };
 
 struct web_server;

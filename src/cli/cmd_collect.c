@@ -10,7 +10,8 @@
 
 enum {
 	OPT_STORE = 1, OPT_AGENT, OPT_AGENTS, OPT_INTERVAL, OPT_TIMEOUT, OPT_KEEP_1M,
-	OPT_KEEP_10M, OPT_KEEP_1H, OPT_ONCE, OPT_VERBOSE, OPT_WEB, OPT_WEB_TOKEN_FILE,
+	OPT_KEEP_10M, OPT_KEEP_1H, OPT_ONCE, OPT_VERBOSE, OPT_WEB, OPT_WEB_TOKEN_FILE, OPT_LISTEN,
+	OPT_TOKEN_FILE,
 };
 
 static const struct cli_option collect_options[] = {
@@ -29,6 +30,10 @@ static const struct cli_option collect_options[] = {
 	{ OPT_WEB, 0, "web", "ADDR:PORT", "serve pyspy-c web's pages from this process too" },
 	{ OPT_WEB_TOKEN_FILE, 0, "web-token-file", "FILE",
 	  "the --web pages require this token (needed off loopback)" },
+	{ OPT_LISTEN, 0, "listen", "ADDR:PORT",
+	  "serve the collector's /metrics and /healthz here (also on --web)" },
+	{ OPT_TOKEN_FILE, 0, "token-file", "FILE",
+	  "--listen requires this bearer token (needed off loopback)" },
 	{ 0, 0, NULL, NULL, NULL },
 };
 
@@ -98,8 +103,42 @@ static int set_option(int id, const char *arg, void *ctx)
 	case OPT_WEB_TOKEN_FILE:
 		c->web_token_file = arg;
 		return 0;
+	case OPT_LISTEN:
+		c->listen = arg;
+		return 0;
+	case OPT_TOKEN_FILE:
+		c->token_file = arg;
+		return 0;
 	}
 	return 2;
+}
+
+/* The options together: 0, or the exit status after saying what is wrong. */
+static int check(const struct collect_config *c)
+{
+	int status;
+
+	if (!c->store)
+		return cli_error(2, "collect: --store STORE is required");
+	if (!c->nagents && !c->agents_file)
+		return cli_error(2, "collect: no agents (--agent HOST:PORT or --agents FILE)");
+	if (c->web_token_file && !c->web_listen)
+		return cli_error(2, "collect: --web-token-file needs --web ADDR:PORT");
+	if (c->token_file && !c->listen)
+		return cli_error(2, "collect: --token-file needs --listen ADDR:PORT");
+#ifndef PYSPY_HAVE_MHD
+	if (c->web_listen || c->listen)
+		return cli_error(2, "collect: --%s is not in this build: it was built without "
+				 "libmicrohttpd (install libmicrohttpd-dev and rebuild)",
+				 c->web_listen ? "web" : "listen");
+#endif
+	if (c->web_listen &&
+	    (status = cli_check_listen("--web", c->web_listen, "--web-token-file",
+				       c->web_token_file)))
+		return status;
+	if (c->listen)
+		return cli_check_listen("--listen", c->listen, "--token-file", c->token_file);
+	return 0;
 }
 
 int cmd_collect(int argc, char **argv)
@@ -114,17 +153,8 @@ int cmd_collect(int argc, char **argv)
 	}
 	if (optind < argc)
 		status = cli_error(2, "collect: unexpected argument '%s'", argv[optind]);
-	else if (!a.c.store)
-		status = cli_error(2, "collect: --store STORE is required");
-	else if (!a.c.nagents && !a.c.agents_file)
-		status = cli_error(2, "collect: no agents (--agent HOST:PORT or --agents FILE)");
-	else if (a.c.web_token_file && !a.c.web_listen)
-		status = cli_error(2, "collect: --web-token-file needs --web ADDR:PORT");
-#ifndef PYSPY_HAVE_MHD
-	else if (a.c.web_listen)
-		status = cli_error(2, "collect: --web is not in this build: it was built without "
-				   "libmicrohttpd (install libmicrohttpd-dev and rebuild)");
-#endif
+	else if ((status = check(&a.c)) != 0)
+		;
 	else
 #ifdef PYSPY_HAVE_CURL
 		status = collect_run(&a.c);

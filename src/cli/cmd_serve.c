@@ -159,6 +159,9 @@ int cmd_serve(int argc, char **argv)
 		return cli_error(2, "--retention (%g s) is shorter than one --window (%g s)",
 				 c.retention, c.window);
 #ifdef PYSPY_HAVE_MHD
+	int status = cli_check_listen("--listen", c.listen, "--token-file", c.token_file);
+	if (status)
+		return status;
 	return serve_run(&c);
 #else
 	return cli_error(2, "serve is not in this build: it was built without libmicrohttpd "

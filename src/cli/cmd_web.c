@@ -55,6 +55,9 @@ int cmd_web(int argc, char **argv)
 	if (!c.store)
 		return cli_error(2, "web: --store STORE is required");
 #ifdef PYSPY_HAVE_MHD
+	int status = cli_check_listen("--listen", c.listen, "--token-file", c.token_file);
+	if (status)
+		return status;
 	return web_run(&c);
 #else
 	return cli_error(2, "web is not in this build: it was built without libmicrohttpd "

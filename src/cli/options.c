@@ -4,6 +4,7 @@
  */
 #include "pyspy/cli.h"
 #include "pyspy/error.h"
+#include "pyspy/http.h"
 #include "pyspy/pyinterp.h"
 #include "pyspy/sampler.h"
 #include "pyspy/target.h"
@@ -161,6 +162,18 @@ int cli_parse_number(const char *opt, const char *arg, double min, double max, d
 				 arg, opt, min, max);
 	*out = v;
 	return 0;
+}
+
+int cli_check_listen(const char *listen_opt, const char *listen, const char *token_opt,
+		     const char *token_file)
+{
+	struct http_listen l;
+	char err[512];
+	int status = http_listen_check(listen, token_file, listen_opt, token_opt, &l, err,
+				       sizeof(err));
+
+	http_listen_release(&l);
+	return status ? cli_error(status, "%s", err) : 0;
 }
 
 void cli_block_stop_signals(void)

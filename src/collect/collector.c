@@ -13,7 +13,9 @@
 #define _GNU_SOURCE
 #include "pyspy/collect.h"
 #include "pyspy/feed.h"
+#include "pyspy/http.h"
 #include "pyspy/web.h"
+#include "metrics_internal.h"
 #include "poll_internal.h"
 
 #include <errno.h>
@@ -38,6 +40,7 @@
 #define WINDOWS_PER_ROUND 200
 #define AGENTS_PER_ROUND 100     /* agents polled at once; the rest next round */
 #define EXPIRE_EVERY 600.0       /* seconds between retention runs */
+#define SIZE_EVERY 5.0           /* seconds between readings of the store's size */
 
 struct agent_state {
 	struct collect_agent a;  /* owned copy */
@@ -51,6 +54,7 @@ struct agent_state {
 	char url[600];
 	struct feed_page page;
 	bool have_page, refused;
+	struct cm_agent_stats m; /* for /metrics; kept across SIGHUP */
 };
 
 static volatile sig_atomic_t stop_sig, hup_sig;
@@ -72,6 +76,13 @@ static double mono(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -202,7 +213,8 @@ static int load_agents(const struct collect_config *c, struct store_db *db,
 	return 0;
 }
 
-static void failed(struct agent_state *s, double now, double interval, const char *why)
+static void failed(struct agent_state *s, double now, double interval, const char *why,
+		   enum collect_reason reason)
 {
 	double wait = interval;
 
@@ -211,6 +223,10 @@ static void failed(struct agent_state *s, double now, double interval, const cha
 	for (int i = 1; i < s->failures && wait < MAX_BACKOFF; i++)
 		wait *= 2;
 	s->due = now + (wait < MAX_BACKOFF ? wait : MAX_BACKOFF);
+	s->m.up = false;
+	s->m.failures = s->failures;
+	s->m.backoff = s->due - now;
+	s->m.errors[reason]++;
 	say("agent %s: %s (failure %d, next try in %.0f s)", s->a.addr, why, s->failures,
 	    s->due - now);
 }
@@ -221,11 +237,11 @@ static bool take_answer(struct agent_state *s, struct poll_res *r, double now, d
 	char err[512];
 
 	if (!r->ok) {
-		failed(s, now, interval, r->err);
+		failed(s, now, interval, r->err, r->reason);
 		return false;
 	}
 	if (feed_decode(r->body, r->len, &s->page, err, sizeof(err))) {
-		failed(s, now, interval, err);
+		failed(s, now, interval, err, CR_MALFORMED);
 		feed_free(&s->page);
 		return false;
 	}
@@ -275,7 +291,7 @@ static int write_pages(struct store_db *db, struct agent_state *st, size_t n, do
 			return 0;
 		if (bad < n) {
 			st[bad].refused = true;
-			failed(&st[bad], now, interval, store_errmsg(db));
+			failed(&st[bad], now, interval, store_errmsg(db), CR_REFUSED);
 			continue;
 		}
 		say("%s", store_errmsg(db));
@@ -284,16 +300,82 @@ static int write_pages(struct store_db *db, struct agent_state *st, size_t n, do
 	return -STORE_EDB;
 }
 
+/* Every agent's counters and the totals to /metrics, at once. */
+static void publish(struct collect_metrics *cm, const struct cm_totals *t,
+		    const struct agent_state *st, size_t n)
+{
+	cm_publish_begin(cm, n);   /* out of memory: no agents this time */
+	for (size_t i = 0; i < n; i++)
+		cm_publish_agent(cm, i, st[i].a.addr, st[i].a.service, st[i].a.host, &st[i].m);
+	cm_publish_end(cm, t);
+}
+
+/* SIGHUP: the counters of the agents still listed go on; their polling starts afresh. */
+static void carry_stats(struct agent_state *fresh, size_t nfresh, const struct agent_state *old,
+			size_t nold)
+{
+	for (size_t i = 0; i < nfresh; i++)
+		for (size_t k = 0; k < nold; k++)
+			if (strcmp(fresh[i].a.addr, old[k].a.addr) == 0) {
+				fresh[i].m = old[k].m;
+				fresh[i].m.failures = 0;
+				fresh[i].m.backoff = 0;
+				break;
+			}
+}
+
+/* An agent's page was committed: count it. */
+static void written(struct agent_state *s, int64_t wall, struct cm_totals *t)
+{
+	uint64_t samples = 0;
+
+	for (size_t i = 0; i < s->page.nwindows; i++) {
+		const struct store_in_window *w = &s->page.windows[i];
+		samples += w->samples;
+		if (w->end_ns > s->m.newest_end_ns)
+			s->m.newest_end_ns = w->end_ns;
+	}
+	s->m.up = true;
+	s->m.failures = 0;
+	s->m.backoff = 0;
+	s->m.last_success_ns = wall;
+	s->m.windows += s->page.nwindows;
+	s->m.samples += samples;
+	t->windows += s->page.nwindows;
+	t->samples += samples;
+}
+
+#ifdef PYSPY_HAVE_MHD
+/* --listen: /metrics and /healthz, without the pages of --web. */
+static struct http_server *start_listen(const struct collect_config *c,
+					const struct http_route *routes, size_t nroutes,
+					char *err, size_t cap)
+{
+	return http_start(&(struct http_config){ .listen = c->listen, .token_file = c->token_file,
+						 .routes = routes, .nroutes = nroutes,
+						 .help = "see /metrics, or man pyspy-c" },
+			  err, cap);
+}
+#endif
+
 int collect_run(const struct collect_config *c)
 {
 	struct store_options so = { .create = true };
 	struct store_db *db;
 	struct web_server *web = NULL;
+	struct http_server *http = NULL;
+	struct collect_metrics *cm = NULL;
+	struct cm_totals tot = { 0 };
+	/* The collector's own health, on --web's listener and on --listen's. */
+	struct http_route routes[] = {
+		{ "/metrics", cm_http_metrics, "", NULL },
+		{ "/healthz", cm_http_healthz, "", NULL },
+	};
 	struct agent_state *st = NULL;
 	size_t n = 0;
 	char err[1024];
 	int e, status = 0;
-	double next_expire = 0;
+	double next_expire = 0, next_size = 0;
 	size_t first = 0; /* the agent the next round starts from */
 	struct sigaction sa = { .sa_handler = on_signal };
 
@@ -308,6 +390,13 @@ int collect_run(const struct collect_config *c)
 		fprintf(stderr, "pyspy-c: cannot initialise libcurl\n");
 		return 1;
 	}
+	cm = cm_new(store_backend_name(db));
+	if (!cm) {
+		fprintf(stderr, "pyspy-c: collect: out of memory\n");
+		status = 1;
+		goto out;
+	}
+	routes[0].ctx = routes[1].ctx = cm;
 	if (load_agents(c, db, &st, &n)) {
 		status = 2;
 		goto out;
@@ -321,18 +410,34 @@ int collect_run(const struct collect_config *c)
 		/* Its own read-only connection (the store exists now): a reader
 		 * that never holds up this loop's writes. */
 		int ws;
-		web = web_start(&(struct web_config){ c->store, c->web_listen, c->web_token_file },
+		web = web_start(&(struct web_config){ .store = c->store, .listen = c->web_listen,
+						      .token_file = c->web_token_file,
+						      .listen_opt = "--web",
+						      .token_opt = "--web-token-file",
+						      .extra_routes = routes,
+						      .nextra_routes = 2 },
 				&ws, err, sizeof(err));
 		if (!web) {
-			fprintf(stderr, "pyspy-c: --web: %s\n", err);
+			fprintf(stderr, "pyspy-c: %s\n", err);
 			status = ws;
 			goto out;
 		}
 #endif
 	}
+	if (c->listen) {
+#ifdef PYSPY_HAVE_MHD
+		http = start_listen(c, routes, 2, err, sizeof(err));
+		if (!http) {
+			fprintf(stderr, "pyspy-c: %s\n", err);
+			status = 1;
+			goto out;
+		}
+#endif
+	}
+	publish(cm, &tot, st, n);
 	say("%zu agents, store '%s' (%s)", n, c->store, store_backend_name(db));
 	for (int round = 0; !stop_sig; round++) {
-		double now = mono(), wake;
+		double now = mono(), wake, started = now;
 		struct poll_req *rq = calloc(n ? n : 1, sizeof(*rq));
 		struct poll_res *rs = calloc(n ? n : 1, sizeof(*rs));
 		size_t *idx = calloc(n ? n : 1, sizeof(*idx)), nr = 0;
@@ -383,12 +488,15 @@ int collect_run(const struct collect_config *c)
 		}
 		free(rq), free(rs), free(idx);
 		if (write_pages(db, st, n, now, c->interval, &windows) == 0) {
+			int64_t wall = wall_ns();
+			tot.rows += store_tx_rows(db);
 			for (size_t i = 0; i < n; i++) {
 				struct agent_state *s = &st[i];
 				if (!s->have_page || s->refused)
 					continue;
 				if (s->failures)
 					say("agent %s: answering again", s->a.addr);
+				written(s, wall, &tot);
 				s->failures = 0;
 				s->known = true;
 				snprintf(s->instance, sizeof(s->instance), "%s", s->page.instance);
@@ -401,6 +509,7 @@ int collect_run(const struct collect_config *c)
 				say("%llu windows written", (unsigned long long)windows);
 		} else {
 			status = 1;
+			tot.write_errors++;
 		}
 		for (size_t i = 0; i < n; i++)
 			feed_free(&st[i].page);
@@ -412,6 +521,14 @@ int collect_run(const struct collect_config *c)
 				say("retention: %llu rows deleted", (unsigned long long)deleted);
 			next_expire = now + EXPIRE_EVERY;
 		}
+		if (now >= next_size) {
+			tot.have_store_bytes = store_size(db, &tot.store_bytes) == 0;
+			next_size = now + SIZE_EVERY;
+		}
+		tot.rounds++;
+		tot.round_seconds = mono() - started;
+		tot.round_seconds_total += tot.round_seconds;
+		publish(cm, &tot, st, n);
 		/* --once: one round, and one more for agents found restarted. */
 		if (c->once && (!again || round > 0))
 			break;
@@ -421,11 +538,13 @@ int collect_run(const struct collect_config *c)
 			size_t nfresh;
 			hup_sig = 0;
 			if (load_agents(c, db, &fresh, &nfresh) == 0) {
+				carry_stats(fresh, nfresh, st, n);
 				for (size_t i = 0; i < n; i++)
 					release_agent(&st[i]);
 				free(st);
 				st = fresh;
 				n = nfresh;
+				publish(cm, &tot, st, n);
 				say("SIGHUP: %zu agents", n);
 			}
 		}
@@ -448,7 +567,9 @@ int collect_run(const struct collect_config *c)
 out:
 #ifdef PYSPY_HAVE_MHD
 	web_stop(web);
+	http_stop(http);
 #endif
+	cm_free(cm);
 	for (size_t i = 0; i < n; i++)
 		release_agent(&st[i]);
 	free(st);

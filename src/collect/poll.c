@@ -98,14 +98,22 @@ static void finish(struct xfer *x, CURLcode code)
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &t);
 	r->seconds = t;
-	if (x->too_big || code == CURLE_FILESIZE_EXCEEDED)
+	r->reason = CR_OTHER;
+	if (x->too_big || code == CURLE_FILESIZE_EXCEEDED) {
 		snprintf(r->err, sizeof(r->err), "answer larger than %zu bytes", x->max);
-	else if (code != CURLE_OK)
+		r->reason = CR_TOO_LARGE;
+	} else if (code != CURLE_OK) {
 		snprintf(r->err, sizeof(r->err), "%s", curl_easy_strerror(code));
-	else if (r->status != 200)
+		if (code == CURLE_OPERATION_TIMEDOUT)
+			r->reason = CR_TIMEOUT;
+		else if (code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST)
+			r->reason = CR_CONNECT;
+	} else if (r->status != 200) {
 		snprintf(r->err, sizeof(r->err), "HTTP status %ld", r->status);
-	else
+		r->reason = CR_STATUS;
+	} else {
 		r->ok = true;
+	}
 }
 
 int poll_round(const struct poll_req *rq, size_t n, double timeout, size_t max_bytes,
@@ -118,8 +126,10 @@ int poll_round(const struct poll_req *rq, size_t n, double timeout, size_t max_b
 	for (size_t i = 0; i < n; i++)
 		memset(&res[i], 0, sizeof(res[i]));
 	if (!x || !m) {
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			snprintf(res[i].err, sizeof(res[i].err), "out of memory");
+			res[i].reason = CR_OTHER;
+		}
 		rc = -1;
 		goto out;
 	}
@@ -129,6 +139,7 @@ int poll_round(const struct poll_req *rq, size_t n, double timeout, size_t max_b
 		if (setup(&x[i], &rq[i], timeout) ||
 		    curl_multi_add_handle(m, x[i].easy) != CURLM_OK) {
 			snprintf(res[i].err, sizeof(res[i].err), "cannot start the request");
+			res[i].reason = CR_OTHER;
 			continue;
 		}
 	}
@@ -150,8 +161,10 @@ int poll_round(const struct poll_req *rq, size_t n, double timeout, size_t max_b
 out:
 	for (size_t i = 0; x && i < n; i++) {
 		if (x[i].easy) {
-			if (!res[i].ok && !res[i].err[0])
+			if (!res[i].ok && !res[i].err[0]) {
 				snprintf(res[i].err, sizeof(res[i].err), "no answer");
+				res[i].reason = CR_OTHER;
+			}
 			curl_multi_remove_handle(m, x[i].easy);
 			curl_easy_cleanup(x[i].easy);
 		}

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "metrics_internal.h"
+
 struct poll_req {
 	const char *url;
 	const char *token;       /* bearer token, or NULL */
@@ -20,6 +22,7 @@ struct poll_res {
 	size_t len;
 	double seconds;          /* how long the request took */
 	char err[256];           /* why not ok */
+	enum collect_reason reason;  /* why not ok, for the metrics */
 };
 
 int poll_init(void);

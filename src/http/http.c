@@ -30,6 +30,8 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,74 +151,7 @@ void http_counts(struct http_server *s, struct http_counts *out)
 /* ------------------------------------------------------------------ */
 /* the listening address */
 
-struct addr {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	bool v6, loopback;
-};
-
-static int parse_listen(const char *s, struct addr *a, char *err, size_t errlen)
-{
-	char host[128];
-	const char *colon, *port_s;
-	char *end;
-	unsigned long port;
-	size_t hlen;
-
-	memset(a, 0, sizeof(*a));
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-		if (!close || close[1] != ':')
-			goto bad;
-		hlen = (size_t)(close - s - 1);
-		port_s = close + 2;
-		if (hlen >= sizeof(host))
-			goto bad;
-		memcpy(host, s + 1, hlen);
-		host[hlen] = '\0';
-		a->v6 = true;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			goto bad;
-		hlen = (size_t)(colon - s);
-		if (hlen == 0 || hlen >= sizeof(host))
-			goto bad;
-		memcpy(host, s, hlen);
-		host[hlen] = '\0';
-		port_s = colon + 1;
-		if (strcasecmp(host, "localhost") == 0)
-			strcpy(host, "127.0.0.1");
-	}
-	errno = 0;
-	port = strtoul(port_s, &end, 10);
-	if (!*port_s || *end || errno || port > 65535)
-		goto bad;
-	if (a->v6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss;
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-			goto bad;
-		a->len = sizeof(*in6);
-		a->loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-	} else {
-		struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
-			goto bad;
-		a->len = sizeof(*in);
-		a->loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-	}
-	return 0;
-bad:
-	snprintf(err, errlen, "invalid value '%s' for --listen (expected ADDR:PORT, an IPv4 "
-		 "address, [IPv6] or localhost, and a port from 0 to 65535)", s);
-	return -1;
-}
-
-static int open_socket(struct http_server *s, const struct addr *a, const char *listen_s,
+static int open_socket(struct http_server *s, const struct http_listen *a, const char *listen_s,
 		       char *err, size_t errlen)
 {
 	struct sockaddr_storage bound;
@@ -249,56 +184,6 @@ static int open_socket(struct http_server *s, const struct addr *a, const char *
 	return 0;
 fail:
 	snprintf(err, errlen, "cannot listen on '%s': %s", listen_s, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
-}
-
-/* The token: one line of a file only its owner can read. */
-static int read_token(struct http_server *s, const char *path, char *err, size_t errlen)
-{
-	char buf[HTTP_MAX_TOKEN + 2];
-	struct stat st;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "cannot read token file '%s': %s", path, strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "cannot use token file '%s': not a regular file", path);
-		goto fail;
-	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "cannot use token file '%s': others can read it "
-			 "(mode %03o; chmod 600 it)", path, (unsigned)(st.st_mode & 0777));
-		goto fail;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0) {
-		snprintf(err, errlen, "cannot read token file '%s': %s", path, strerror(errno));
-		goto fail;
-	}
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	if (n < 16 || n > HTTP_MAX_TOKEN || strcspn(buf, " \t\r\n") != (size_t)n) {
-		snprintf(err, errlen, "cannot use token file '%s': the token must be one word of "
-			 "16 to %d characters", path, HTTP_MAX_TOKEN);
-		goto fail;
-	}
-	for (ssize_t i = 0; i < n; i++)
-		if ((unsigned char)buf[i] < 0x21 || (unsigned char)buf[i] > 0x7e) {
-			snprintf(err, errlen, "cannot use token file '%s': the token must be "
-				 "printable ASCII", path);
-			goto fail;
-		}
-	memcpy(s->token, buf, (size_t)n + 1);
-	s->token_len = (size_t)n;
-	close(fd);
-	return 0;
-fail:
 	if (fd >= 0)
 		close(fd);
 	return -1;
@@ -535,7 +420,7 @@ static void dispatch(struct http_server *s, struct MHD_Connection *conn, const c
 			}
 	}
 	r->status = 200;
-	route->handler(s->ctx, rq, r);
+	route->handler(route->ctx ? route->ctx : s->ctx, rq, r);
 }
 
 static MHD_RESULT answer(void *cls, struct MHD_Connection *conn, const char *url,
@@ -663,7 +548,8 @@ static struct MHD_Daemon *start_daemon(struct http_server *s, bool v6)
 struct http_server *http_start(const struct http_config *c, char *err, size_t errlen)
 {
 	struct http_server *s = calloc(1, sizeof(*s));
-	struct addr a;
+	struct http_listen a = { 0 };
+	sigset_t block, old;
 
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
@@ -682,17 +568,12 @@ struct http_server *http_start(const struct http_config *c, char *err, size_t er
 	s->max_param_len = c->max_param_len && c->max_param_len <= HTTP_MAX_PARAM_LEN_CAP ?
 			   c->max_param_len : HTTP_MAX_PARAM_LEN;
 	s->memory_per_conn = c->memory_per_conn ? c->memory_per_conn : HTTP_MEMORY_PER_CONN;
-	if (parse_listen(c->listen, &a, err, errlen) != 0)
+	if (http_listen_check(c->listen, c->token_file, c->listen_opt ? c->listen_opt : "--listen",
+			      c->token_opt ? c->token_opt : "--token-file", &a, err, errlen) != 0)
 		goto fail;
 	s->loopback = a.loopback;
-	if (!a.loopback && !c->token_file) {
-		snprintf(err, errlen, "refusing to listen on '%s' without --token-file: anyone who "
-			 "can reach it could read the stacks and command lines of the profiled "
-			 "processes", c->listen);
-		goto fail;
-	}
-	if (c->token_file && read_token(s, c->token_file, err, errlen) != 0)
-		goto fail;
+	memcpy(s->token, a.token, sizeof(s->token));
+	s->token_len = a.token_len;
 	if (s->token_len) {
 		FILE *f = fmemopen(s->cookie, sizeof(s->cookie), "w");
 		if (!f) {
@@ -705,14 +586,24 @@ struct http_server *http_start(const struct http_config *c, char *err, size_t er
 	}
 	if (open_socket(s, &a, c->listen, err, errlen) != 0)
 		goto fail;
+	/* The threads inherit this mask: these signals go to the caller's threads. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
 	s->mhd = start_daemon(s, a.v6);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!s->mhd) {
 		snprintf(err, errlen, "cannot start the HTTP server on '%s'", c->listen);
 		goto fail;
 	}
 	s->fd = -1; /* libmicrohttpd owns it now, and closes it when stopped */
+	http_listen_release(&a);
 	return s;
 fail:
+	http_listen_release(&a);
 	http_stop(s);
 	return NULL;
 }

@@ -13,11 +13,11 @@
 #include "pyspy/cli.h"
 #include "pyspy/json.h"
 #include "pyspy/output.h"
+#include "pyspy/prom.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -472,123 +472,107 @@ static void h_healthz(void *ctx, const struct http_request *rq, struct http_repl
 	fputs("ok\n", r->body);
 }
 
-static void metric(FILE *out, const char *name, const char *type, const char *help, double v)
-{
-	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.15g\n", name, help, name, type, name, v);
-}
-
-static uint64_t resident_bytes(void)
-{
-	unsigned long long size = 0, rss = 0;
-	FILE *f = fopen("/proc/self/statm", "re");
-
-	if (f) {
-		if (fscanf(f, "%llu %llu", &size, &rss) != 2)
-			rss = 0;
-		fclose(f);
-	}
-	return rss * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /* GET /metrics: Prometheus text format 0.0.4. */
 static void h_metrics(void *ctx, const struct http_request *rq, struct http_reply *r)
 {
 	struct serve_ctx *x = ctx;
 	struct store_totals t;
 	struct http_counts hc;
-	struct rusage ru;
 	FILE *o = r->body;
+	uint64_t rss;
 	double cpu;
 
 	(void)rq;
 	store_totals(x->store, &t);
 	http_counts(x->http, &hc);
-	getrusage(RUSAGE_SELF, &ru);
-	cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	      (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-	r->type = "text/plain; version=0.0.4; charset=utf-8";
+	prom_self_usage(&cpu, &rss);
+	r->type = PROM_CONTENT_TYPE;
 	fprintf(o, "# HELP pyspyc_info The agent: version and instance id (random per start).\n"
 		   "# TYPE pyspyc_info gauge\npyspyc_info{version=\"%s\",instance=\"%s\"} 1\n",
 		PYSPY_VERSION, x->store->info.instance);
-	metric(o, "pyspyc_start_time_seconds", "gauge", "When the agent started (unix time).",
-	       (double)x->store->info.started_ns / 1e9);
-	metric(o, "pyspyc_ticks_sampled_total", "counter",
-	       "Ticks in which at least one process was sampled.", (double)t.samples);
-	metric(o, "pyspyc_samples_total", "counter",
-	       "Samples taken, one per process per tick.", (double)t.proc_samples);
-	metric(o, "pyspyc_sample_errors_total", "counter",
-	       "Samples that failed (torn memory, a thread that did not stop in time).",
-	       (double)t.errors);
-	metric(o, "pyspyc_late_ticks_total", "counter",
-	       "Ticks missed because the sampling thread fell behind.", (double)t.late);
-	metric(o, "pyspyc_rate_hz", "gauge",
-	       "Samples per second per process now (under --rate when over --max-overhead).",
-	       t.rate_now);
-	metric(o, "pyspyc_rate_asked_hz", "gauge", "Samples per second per process asked (--rate).",
-	       x->store->info.rate);
-	metric(o, "pyspyc_max_overhead_percent", "gauge",
-	       "The overhead budget (--max-overhead; 0: none).", x->store->info.max_overhead);
-	metric(o, "pyspyc_overhead_cpu_percent", "gauge",
-	       "The agent's CPU time in percent of the host's, over the last 5 s.", t.cpu_pct);
-	metric(o, "pyspyc_overhead_stopped_percent", "gauge",
-	       "Percent of the time a target is held stopped, on average, over the last 5 s.",
-	       t.stop_pct);
+	prom_metric(o, "pyspyc_start_time_seconds", "gauge", "When the agent started (unix time).",
+		    (double)x->store->info.started_ns / 1e9);
+	prom_metric(o, "pyspyc_ticks_sampled_total", "counter",
+		    "Ticks in which at least one process was sampled.", (double)t.samples);
+	prom_metric(o, "pyspyc_samples_total", "counter",
+		    "Samples taken, one per process per tick.", (double)t.proc_samples);
+	prom_metric(o, "pyspyc_sample_errors_total", "counter",
+		    "Samples that failed (torn memory, a thread that did not stop in time).",
+		    (double)t.errors);
+	prom_metric(o, "pyspyc_late_ticks_total", "counter",
+		    "Ticks missed because the sampling thread fell behind.", (double)t.late);
+	prom_metric(o, "pyspyc_rate_hz", "gauge",
+		    "Samples per second per process now (under --rate when over --max-overhead).",
+		    t.rate_now);
+	prom_metric(o, "pyspyc_rate_asked_hz", "gauge",
+		    "Samples per second per process asked (--rate).",
+		    x->store->info.rate);
+	prom_metric(o, "pyspyc_max_overhead_percent", "gauge",
+		    "The overhead budget (--max-overhead; 0: none).", x->store->info.max_overhead);
+	prom_metric(o, "pyspyc_overhead_cpu_percent", "gauge",
+		    "The agent's CPU time in percent of the host's, over the last 5 s.", t.cpu_pct);
+	prom_metric(o, "pyspyc_overhead_stopped_percent", "gauge",
+		    "Percent of the time a target is held stopped, on average, over the last 5 s.",
+		    t.stop_pct);
 	fprintf(o, "# HELP pyspyc_rate_limited Whether the rate is under --rate, and which cost "
 		   "passed the budget.\n# TYPE pyspyc_rate_limited gauge\n"
 		   "pyspyc_rate_limited{reason=\"cpu\"} %d\npyspyc_rate_limited{reason=\"stopped\"} %d\n",
 		t.rate_reason && strcmp(t.rate_reason, "cpu") == 0,
 		t.rate_reason && strcmp(t.rate_reason, "stopped") == 0);
-	metric(o, "pyspyc_rate_changes_total", "counter",
-	       "Times the overhead budget changed the rate.", (double)t.rate_changes);
-	metric(o, "pyspyc_targets", "gauge", "Processes sampled now.", (double)t.targets);
-	metric(o, "pyspyc_attaches_total", "counter", "Processes attached to.", (double)t.attached);
-	metric(o, "pyspyc_detaches_total", "counter", "Processes dropped (exited or failed).",
-	       (double)t.detached);
-	metric(o, "pyspyc_attach_errors_total", "counter",
-	       "Processes that could not be attached to (other than not Python).",
-	       (double)t.attach_errors);
-	metric(o, "pyspyc_attach_cpu_seconds_total", "counter",
-	       "CPU time of the sampling thread spent attaching (divide by "
-	       "pyspyc_attaches_total for the cost of one).", (double)t.attach_cpu_ns / 1e9);
-	metric(o, "pyspyc_attach_seconds_total", "counter",
-	       "Wall time from finding a process to having attached to it, over all attaches.",
-	       (double)t.attach_ns / 1e9);
-	metric(o, "pyspyc_stop_seconds_total", "counter",
-	       "Time target threads were held stopped, over all samples (divide by "
-	       "pyspyc_samples_total for the stop time per sample).", (double)t.stopped_ns / 1e9);
-	metric(o, "pyspyc_windows", "gauge", "Closed windows kept.", (double)t.nwindows);
-	metric(o, "pyspyc_windows_closed_total", "counter", "Windows closed.",
-	       (double)t.windows_closed);
-	metric(o, "pyspyc_windows_evicted_total", "counter",
-	       "Windows dropped (older than the retention, or for memory).",
-	       (double)t.windows_evicted);
-	metric(o, "pyspyc_windows_evicted_memory_total", "counter",
-	       "Windows dropped before their time to keep the memory bound.",
-	       (double)t.evicted_for_memory);
-	metric(o, "pyspyc_slices", "gauge", "One-second slices kept.", (double)t.nslices);
-	metric(o, "pyspyc_store_bytes", "gauge", "Memory held by windows and slices.",
-	       (double)t.bytes);
-	metric(o, "pyspyc_store_max_bytes", "gauge", "The bound on pyspyc_store_bytes.",
-	       (double)SERVE_MAX_BYTES);
-	metric(o, "pyspyc_window_max_stacks", "gauge",
-	       "The bound on distinct stacks per window (and per slice).",
-	       (double)SERVE_WINDOW_MAX_STACKS);
-	metric(o, "pyspyc_pruned_samples_total", "counter",
-	       "Samples of rare stacks merged into '[pruned: rare stacks]' by the bound.",
-	       (double)t.pruned);
-	metric(o, "pyspyc_functions", "gauge",
-	       "Distinct functions in the dictionary (since it last started over).",
-	       (double)t.nfuncs);
-	metric(o, "pyspyc_function_dictionary_renewals_total", "counter",
-	       "Times the function dictionary started over, past its bound (see the next).",
-	       (double)t.func_renewals);
-	metric(o, "pyspyc_function_dictionary_max", "gauge",
-	       "The dictionary starts over when a window closes with more functions than this.",
-	       (double)SERVE_FDICT_RENEW);
-	metric(o, "pyspyc_cpu_seconds_total", "counter", "CPU time of the agent (user and system).",
-	       cpu);
-	metric(o, "pyspyc_resident_bytes", "gauge", "Resident memory of the agent.",
-	       (double)resident_bytes());
+	prom_metric(o, "pyspyc_rate_changes_total", "counter",
+		    "Times the overhead budget changed the rate.", (double)t.rate_changes);
+	prom_metric(o, "pyspyc_targets", "gauge", "Processes sampled now.", (double)t.targets);
+	prom_metric(o, "pyspyc_attaches_total", "counter", "Processes attached to.",
+		    (double)t.attached);
+	prom_metric(o, "pyspyc_detaches_total", "counter", "Processes dropped (exited or failed).",
+		    (double)t.detached);
+	prom_metric(o, "pyspyc_attach_errors_total", "counter",
+		    "Processes that could not be attached to (other than not Python).",
+		    (double)t.attach_errors);
+	prom_metric(o, "pyspyc_attach_cpu_seconds_total", "counter",
+		    "CPU time of the sampling thread spent attaching (divide by "
+		    "pyspyc_attaches_total for the cost of one).", (double)t.attach_cpu_ns / 1e9);
+	prom_metric(o, "pyspyc_attach_seconds_total", "counter",
+		    "Wall time from finding a process to having attached to it, over all attaches.",
+		    (double)t.attach_ns / 1e9);
+	prom_metric(o, "pyspyc_stop_seconds_total", "counter",
+		    "Time target threads were held stopped, over all samples (divide by "
+		    "pyspyc_samples_total for the stop time per sample).",
+		    (double)t.stopped_ns / 1e9);
+	prom_metric(o, "pyspyc_windows", "gauge", "Closed windows kept.", (double)t.nwindows);
+	prom_metric(o, "pyspyc_windows_closed_total", "counter", "Windows closed.",
+		    (double)t.windows_closed);
+	prom_metric(o, "pyspyc_windows_evicted_total", "counter",
+		    "Windows dropped (older than the retention, or for memory).",
+		    (double)t.windows_evicted);
+	prom_metric(o, "pyspyc_windows_evicted_memory_total", "counter",
+		    "Windows dropped before their time to keep the memory bound.",
+		    (double)t.evicted_for_memory);
+	prom_metric(o, "pyspyc_slices", "gauge", "One-second slices kept.", (double)t.nslices);
+	prom_metric(o, "pyspyc_store_bytes", "gauge", "Memory held by windows and slices.",
+		    (double)t.bytes);
+	prom_metric(o, "pyspyc_store_max_bytes", "gauge", "The bound on pyspyc_store_bytes.",
+		    (double)SERVE_MAX_BYTES);
+	prom_metric(o, "pyspyc_window_max_stacks", "gauge",
+		    "The bound on distinct stacks per window (and per slice).",
+		    (double)SERVE_WINDOW_MAX_STACKS);
+	prom_metric(o, "pyspyc_pruned_samples_total", "counter",
+		    "Samples of rare stacks merged into '[pruned: rare stacks]' by the bound.",
+		    (double)t.pruned);
+	prom_metric(o, "pyspyc_functions", "gauge",
+		    "Distinct functions in the dictionary (since it last started over).",
+		    (double)t.nfuncs);
+	prom_metric(o, "pyspyc_function_dictionary_renewals_total", "counter",
+		    "Times the function dictionary started over, past its bound (see the next).",
+		    (double)t.func_renewals);
+	prom_metric(o, "pyspyc_function_dictionary_max", "gauge",
+		    "The dictionary starts over when a window closes with more functions than "
+		    "this.", (double)SERVE_FDICT_RENEW);
+	prom_metric(o, "pyspyc_cpu_seconds_total", "counter",
+		    "CPU time of the agent (user and system).",
+		    cpu);
+	prom_metric(o, "pyspyc_resident_bytes", "gauge", "Resident memory of the agent.",
+		    (double)rss);
 	fprintf(o, "# HELP pyspyc_http_requests_total HTTP requests answered, by status class.\n"
 		   "# TYPE pyspyc_http_requests_total counter\n"
 		   "pyspyc_http_requests_total{code=\"2xx\"} %llu\n"
@@ -599,13 +583,13 @@ static void h_metrics(void *ctx, const struct http_request *rq, struct http_repl
 }
 
 const struct http_route serve_routes[] = {
-	{ "/", h_root, "seconds,pid,match,processes" },
-	{ "/stacks", h_stacks, "from,until,format,pid,match,processes,full_filenames" },
-	{ "/v1/windows", h_windows, "since,max" },
-	{ "/v1/info", h_info, "" },
-	{ "/targets", h_targets, "" },
-	{ "/metrics", h_metrics, "" },
-	{ "/healthz", h_healthz, "" },
-	{ "/debug/pprof/profile", h_pprof, "seconds" },
+	{ "/", h_root, "seconds,pid,match,processes", NULL },
+	{ "/stacks", h_stacks, "from,until,format,pid,match,processes,full_filenames", NULL },
+	{ "/v1/windows", h_windows, "since,max", NULL },
+	{ "/v1/info", h_info, "", NULL },
+	{ "/targets", h_targets, "", NULL },
+	{ "/metrics", h_metrics, "", NULL },
+	{ "/healthz", h_healthz, "", NULL },
+	{ "/debug/pprof/profile", h_pprof, "seconds", NULL },
 };
 const size_t serve_nroutes = sizeof(serve_routes) / sizeof(serve_routes[0]);

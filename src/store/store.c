@@ -294,6 +294,7 @@ int store_begin(struct store_db *s)
 	if (rc)
 		return rc;
 	s->in_tx = true;
+	s->tx_rows = 0;
 	rc = store_load_tiers(s);
 	if (rc)
 		store_rollback(s);
@@ -308,6 +309,11 @@ void store_rollback(struct store_db *s)
 	s->in_tx = false;
 	/* Ids handed out in the transaction are gone with it. */
 	store_caches_clear(s);
+}
+
+uint64_t store_tx_rows(const struct store_db *s)
+{
+	return s->tx_rows;
 }
 
 int store_commit(struct store_db *s)

@@ -127,6 +127,7 @@ struct store_db {
 	/* Write path, valid inside a transaction. */
 	struct store_tier_state tiers[STORE_NTIERS];
 	int64_t newest;           /* newest bucket end put (tier 0's rolled_until) */
+	uint64_t tx_rows;         /* rows put in this transaction (store_tx_rows) */
 	/* Caches of ids (kept across transactions, emptied on rollback). */
 	struct idmap funcs, frames, stacks, series;
 	/* Statements composed once per store (the backend caches them by address). */

@@ -523,6 +523,8 @@ int store_put(struct store_db *s, const struct store_batch *b)
 		rc = put_window(s, b, &b->windows[i], &a, fids, sids, ids, blob, blobcap);
 	if (rc == 0)
 		rc = write_rows(s, &a);
+	if (rc == 0)
+		s->tx_rows += a.n;
 	if (rc == 0 && b->agent)
 		rc = write_cursor(s, b);
 out:

@@ -25,18 +25,19 @@ static const char *const headers[] = {
 
 /* The page's own state (its query string): any names, read by its script. */
 static const struct http_route routes[] = {
-	{ "/", web_page, "*" },
-	{ "/assets/", web_asset, "" },
-	{ "/api/v1/info", web_api_info, "" },
-	{ "/api/v1/series", web_api_series, "from,until,service,host,pid" },
-	{ "/api/v1/timeline", web_api_timeline, "from,until,group,service,host,pid" },
+	{ "/", web_page, "*", NULL },
+	{ "/assets/", web_asset, "", NULL },
+	{ "/api/v1/info", web_api_info, "", NULL },
+	{ "/api/v1/series", web_api_series, "from,until,service,host,pid", NULL },
+	{ "/api/v1/timeline", web_api_timeline, "from,until,group,service,host,pid", NULL },
 	{ "/api/v1/flamegraph", web_api_flamegraph,
-	  "from,until,service,host,pid,full_filenames,format" },
+	  "from,until,service,host,pid,full_filenames,format", NULL },
 };
 
 struct web_server {
 	struct web_ctx ctx;
 	struct http_server *http;
+	struct http_route *routes;   /* routes[] and the config's extra routes */
 };
 
 struct store_db *web_db_get(struct web_ctx *x)
@@ -71,7 +72,7 @@ struct web_server *web_start(const struct web_config *c, int *status, char *err,
 {
 	struct store_options so = { .read_only = true };
 	struct web_server *w = calloc(1, sizeof(*w));
-	sigset_t block, old;
+	size_t nroutes = sizeof(routes) / sizeof(routes[0]);
 	int e;
 
 	if (!w) {
@@ -88,16 +89,20 @@ struct web_server *web_start(const struct web_config *c, int *status, char *err,
 			goto fail;
 		}
 	}
-	/* The HTTP threads inherit this mask: signals go to the main thread. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
+	w->routes = calloc(nroutes + c->nextra_routes, sizeof(*w->routes));
+	if (!w->routes) {
+		snprintf(err, cap, "out of memory");
+		*status = 1;
+		goto fail;
+	}
+	memcpy(w->routes, routes, sizeof(routes));
+	if (c->nextra_routes)
+		memcpy(w->routes + nroutes, c->extra_routes,
+		       c->nextra_routes * sizeof(*w->routes));
 	w->http = http_start(&(struct http_config){
 				     .listen = c->listen, .token_file = c->token_file,
-				     .routes = routes, .nroutes = sizeof(routes) / sizeof(routes[0]),
+				     .listen_opt = c->listen_opt, .token_opt = c->token_opt,
+				     .routes = w->routes, .nroutes = nroutes + c->nextra_routes,
 				     .ctx = &w->ctx, .headers = headers,
 				     .help = "see /api/v1/info, or man pyspy-c",
 				     .token_cookie = true,
@@ -105,7 +110,6 @@ struct web_server *web_start(const struct web_config *c, int *status, char *err,
 				     .max_params = 24, .max_param_len = 4096,
 				     .memory_per_conn = 65536 },
 			     err, cap);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!w->http) {
 		*status = strncmp(err, "invalid value", 13) == 0 ||
 			  strncmp(err, "refusing", 8) == 0 ? 2 : 1;
@@ -126,6 +130,7 @@ void web_stop(struct web_server *w)
 		store_close(w->ctx.db[i]);
 	pthread_cond_destroy(&w->ctx.freed);
 	pthread_mutex_destroy(&w->ctx.lock);
+	free(w->routes);
 	free(w);
 }
 

@@ -20,6 +20,7 @@ import uuid
 
 try:
     from http.client import HTTPConnection
+    from urllib.parse import quote
 except ImportError:  # pragma: no cover
     raise
 
@@ -566,43 +567,57 @@ def test_gunicorn_workers_followed_across_recycling(procs, tmp_path):
     e2elib.assert_not_harmed(g.pid, "gunicorn master")
 
 
+class Prometheus(object):
+    """Debian's Prometheus on loopback, scraping one target on loopback every second
+    (also used by test_collect_metrics)."""
+
+    def __init__(self, procs, tmp_path, target_port):
+        prometheus = shutil.which("prometheus")
+        assert prometheus, "prometheus (Debian's prometheus) is needed for this test"
+        self.port = _free_port()
+        self.log_path = str(tmp_path / "prometheus.log")
+        conf = tmp_path / "prometheus.yml"
+        conf.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
+                        "  - job_name: pyspyc\n    static_configs:\n      - targets: ['127.0.0.1:%d']\n"
+                        % target_port)
+        log = open(self.log_path, "wb")
+        procs.start([prometheus, "--config.file=%s" % conf, "--storage.tsdb.path=%s" % (tmp_path / "tsdb"),
+                     "--web.listen-address=127.0.0.1:%d" % self.port], stdout=log, stderr=log)
+
+    def query(self, q):
+        """The result list of an instant query, or None while Prometheus does not answer."""
+        try:
+            c = HTTPConnection("127.0.0.1", self.port, timeout=5)
+            c.request("GET", "/api/v1/query?query=" + quote(q))
+            body = json.loads(c.getresponse().read().decode())
+            c.close()
+        except (OSError, ValueError):
+            return None
+        return body.get("data", {}).get("result", [])
+
+    def wait(self, q, ok, timeout=60):
+        """The result of q once ok(result) holds."""
+        deadline, res = time.time() + timeout, None
+        while time.time() < deadline:
+            time.sleep(1)
+            res = self.query(q)
+            if res is not None and ok(res):
+                return res
+        raise AssertionError("prometheus never answered %s as wanted (last: %r):\n%s" % (
+            q, res, e2elib.file_text(self.log_path)[-3000:]))
+
+
 def test_prometheus_scrapes_the_agent(procs, tmp_path):
     """A real Prometheus (Debian's) scrapes /metrics on loopback: the target is up and
     pyspyc_samples_total arrives."""
-    prometheus = shutil.which("prometheus")
-    assert prometheus, "prometheus (Debian's prometheus) is needed for this test"
     interp = _python()
     marker = "pyspyc-serve-test-" + uuid.uuid4().hex
     p = _start_busy(procs, interp, marker)
     a = Agent(procs, tmp_path, ["--match", re.escape(marker)])
     a.wait_targets(lambda pids: p.pid in pids, 10, "the target attached")
-    port = _free_port()
-    conf = tmp_path / "prometheus.yml"
-    conf.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
-                    "  - job_name: pyspyc\n    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % a.port)
-    log = open(str(tmp_path / "prometheus.log"), "wb")
-    procs.start([prometheus, "--config.file=%s" % conf, "--storage.tsdb.path=%s" % (tmp_path / "tsdb"),
-                 "--web.listen-address=127.0.0.1:%d" % port], stdout=log, stderr=log)
-    deadline = time.time() + 60
-    result = None
-    while time.time() < deadline:
-        time.sleep(1)
-        try:
-            c = HTTPConnection("127.0.0.1", port, timeout=5)
-            c.request("GET", "/api/v1/query?query=pyspyc_samples_total")
-            body = json.loads(c.getresponse().read().decode())
-            c.close()
-        except (OSError, ValueError):
-            continue
-        res = body.get("data", {}).get("result", [])
-        if res and float(res[0]["value"][1]) > 0:
-            result = res
-            break
-    assert result, "prometheus never got pyspyc_samples_total:\n" + e2elib.file_text(str(tmp_path / "prometheus.log"))[-3000:]
-    c = HTTPConnection("127.0.0.1", port, timeout=5)
-    c.request("GET", "/api/v1/query?query=up")
-    up = json.loads(c.getresponse().read().decode())["data"]["result"]
-    c.close()
+    prom = Prometheus(procs, tmp_path, a.port)
+    prom.wait("pyspyc_samples_total", lambda res: res and float(res[0]["value"][1]) > 0)
+    up = prom.query("up")
     assert up and up[0]["value"][1] == "1", up
     assert a.stop().rc == 0
 

@@ -28,5 +28,6 @@ int unit_store_postgres(void);
 int unit_feed(void);
 int unit_agents(void);
 int unit_json(void);
+int unit_collect_metrics(void);
 
 #endif

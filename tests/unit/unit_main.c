@@ -35,6 +35,7 @@ static const struct {
 	{ "feed", unit_feed },
 	{ "agents", unit_agents },
 	{ "json", unit_json },
+	{ "collect_metrics", unit_collect_metrics },
 };
 
 int main(int argc, char **argv)
