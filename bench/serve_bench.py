@@ -24,11 +24,13 @@ agent samples the 4 at 100 Hz for SECONDS, then 4 `record` processes do, in
 the same run, then the agent again at nice -5 (what the systemd unit in
 contrib/ sets).  Taken = samples / (rate x targets x wall).
 
-"slowdown": one target doing fixed work (workloads/work.py, timing itself)
-plus 49 idle targets, all sampled by one agent at 100 Hz blocking; pairs of
-runs of the same work with and without the agent running, interleaved;
-the median ratio profiled/plain.  The agent is pinned to CPU 0 and the
-working target to CPU 1.
+"slowdown": one target doing fixed work (workloads/work.py, timing itself,
+about 2 s a run) plus 49 idle targets, all sampled by one agent at 100 Hz;
+rounds of three runs of the same work (no agent, agent blocking, agent
+--nonblocking, in turn first), the median ratio of each against the plain
+run of its round, and the share of the run the targets were held stopped
+(pyspyc_stop_seconds_total).  The agent is pinned to CPU 0 and the working
+target to CPU 1.
 
 Figures are printed as a table and written to bench/out/serve.json.  No
 figure is a pass or fail.  The machine is shared: the driver reports how
@@ -247,12 +249,14 @@ def section_load(seconds, err_path, res):
     res["load"] = rows
 
 
-def section_slowdown(seconds, err_path, res, pairs=9):
-    """work.py (timing itself) + 49 idle targets under one agent; interleaved pairs."""
+def section_slowdown(seconds, err_path, res, rounds=7):
+    """work.py (timing itself) + 49 idle targets under one agent; interleaved runs."""
     sys.path.insert(0, os.path.join(HERE, "workloads"))
     procs = Procs()
     marker = "pyspyc-bench-" + uuid.uuid4().hex
-    ratios = []
+    kinds = ("plain", "blocking", "nonblocking")
+    elapsed = dict((k, []) for k in kinds)
+    stop_share = []
     try:
         start_targets(procs, 49, "idle", marker)
         w = procs.start(["taskset", "-c", "1", PY, os.path.join(HERE, "workloads", "work.py"),
@@ -267,32 +271,48 @@ def section_slowdown(seconds, err_path, res, pairs=9):
                     raise SystemExit("work.py ended")
                 if line.startswith(b"{"):
                     return json.loads(line)
-        units = request("calibrate 0.5")["units"]
+
+        def stopped_s(port):
+            m = re.search(r"^pyspyc_stop_seconds_total (\S+)", get(port, "/metrics").decode(), re.M)
+            return float(m.group(1))
+        units = request("calibrate 2")["units"]
         request("run %d" % units)
-        for i in range(pairs):
-            got = {}
-            for what in (("plain", "profiled") if i % 2 == 0 else ("profiled", "plain")):
+        for i in range(rounds):
+            # Each kind first, second and last in turn.
+            for what in kinds[i % 3:] + kinds[:i % 3]:
                 if what == "plain":
-                    got[what] = request("run %d" % units)["elapsed"]
+                    elapsed[what].append(request("run %d" % units)["elapsed"])
                     continue
                 sub = Procs()
                 try:
-                    a, port = start_agent(sub, marker, err_path, 50)
+                    a, port = start_agent(sub, marker, err_path, 50, blocking=what == "blocking")
                     os.sched_setaffinity(a.pid, {0})
                     time.sleep(1)
-                    got[what] = request("run %d" % units)["elapsed"]
+                    s0 = stopped_s(port)
+                    took = request("run %d" % units)["elapsed"]
+                    if what == "blocking":
+                        stop_share.append((stopped_s(port) - s0) / took)
+                    elapsed[what].append(took)
                 finally:
                     sub.stop_all()
-            ratios.append(got["profiled"] / got["plain"])
     finally:
         procs.stop_all()
-    ratios.sort()
-    med = ratios[len(ratios) // 2]
-    print("slowdown: work.py + 49 idle targets, one agent at 100 Hz blocking: median ratio "
-          "%.4f (%.2f%% slower), min %.4f, max %.4f, %d pairs" % (
-              med, 100 * (med - 1), ratios[0], ratios[-1], len(ratios)))
+
+    def median(v):
+        v = sorted(v)
+        return v[len(v) // 2]
+    out = {"elapsed": elapsed, "stop_share": stop_share}
+    for k in ("blocking", "nonblocking"):
+        ratios = sorted(p / q for p, q in zip(elapsed[k], elapsed["plain"]))
+        out[k] = {"ratios": ratios, "median": median(ratios)}
+        print("slowdown: work.py (2 s runs) + 49 idle targets, one agent at 100 Hz %-11s: median "
+              "ratio %.4f (%.2f%% slower), min %.4f, max %.4f, %d runs" % (
+                  k, out[k]["median"], 100 * (out[k]["median"] - 1), ratios[0], ratios[-1],
+                  len(ratios)))
+    print("slowdown: blocking, time the targets were held stopped: %.2f%% of the run (median)" % (
+        100 * median(stop_share)))
     sys.stdout.flush()
-    res["slowdown"] = {"ratios": ratios, "median": med}
+    res["slowdown"] = out
 
 
 def main():

@@ -184,6 +184,21 @@ static int load_agents(const struct collect_config *c, struct store_db *db,
 		(void)len;
 	}
 	total = c->nagents + nf;
+	/* Each agent once: polled twice, its windows would be counted twice. */
+	for (size_t i = 0; i < total; i++) {
+		const struct collect_agent *a = i < c->nagents ? &c->agents[i] : &fa[i - c->nagents];
+		for (size_t k = 0; k < i; k++) {
+			const struct collect_agent *b = k < c->nagents ? &c->agents[k] :
+							&fa[k - c->nagents];
+			if (strcmp(a->addr, b->addr) == 0) {
+				say("agent '%s' listed twice (%s and %s)", a->addr,
+				    k < c->nagents ? "--agent" : "the agents file",
+				    i < c->nagents ? "--agent" : "the agents file");
+				collect_agents_free(fa, nf);
+				return -1;
+			}
+		}
+	}
 	st = calloc(total ? total : 1, sizeof(*st));
 	if (!st)
 		return -1;

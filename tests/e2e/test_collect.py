@@ -190,6 +190,21 @@ def test_usage_errors(tmp_path, args, pattern):
     assert_error(run_profiler(tmp_path, ["collect"] + args), 2, pattern)
 
 
+def test_agent_listed_twice(tmp_path):
+    """An agent given twice (twice by --agent, or by --agent and in the agents file) would be
+    polled twice and its windows counted twice: refused, naming where it came from."""
+    store = str(tmp_path / "s.db")
+    assert_error(run_profiler(tmp_path, ["collect", "--store", store, "--once", "--agent",
+                                         "127.0.0.1:1", "--agent", "127.0.0.1:1 service=b"]),
+                 2, r"^collect: agent '127\.0\.0\.1:1' listed twice \(--agent and --agent\)$")
+    listed = tmp_path / "agents.txt"
+    listed.write_text("127.0.0.1:2\n127.0.0.1:1 host=h\n")
+    assert_error(run_profiler(tmp_path, ["collect", "--store", store, "--once", "--agent",
+                                         "127.0.0.1:1", "--agents", str(listed)]),
+                 2, r"^collect: agent '127\.0\.0\.1:1' listed twice \(--agent and the agents "
+                    r"file\)$")
+
+
 def test_postgresql_two_collectors(agents, procs, tmp_path):
     """Two collectors writing one PostgreSQL store at once (a server started here)."""
     script = os.path.join(e2elib.REPO, "tests", "unit", "pg-server")
