@@ -825,3 +825,35 @@ def test_function_dictionary_starts_over(procs, tmp_path, sid):
         for frame in line.rsplit(" ", 1)[0].split(";"):
             name = frame.split(" ")[0]
             assert name == "<module>" or name in ran, "/stacks names %s:\n%s" % (name, line)
+
+
+def test_collect_with_token(procs, tmp_path):
+    """A collector polls an agent that wants a bearer token (token=FILE): with the right one
+    the agent's windows reach the store, with a wrong one nothing is stored and the 401 is
+    said, and the token never shows in what the collector prints."""
+    interp = _python()
+    marker = "pyspyc-serve-test-" + uuid.uuid4().hex
+    p = _start_busy(procs, interp, marker)
+    secret = "tok-" + uuid.uuid4().hex
+    tok, wrong = str(tmp_path / "agent.token"), str(tmp_path / "wrong.token")
+    for path, text in ((tok, secret), (wrong, "not-" + secret)):
+        with open(path, "w") as f:
+            f.write(text + "\n")
+        os.chmod(path, 0o600)
+    a = Agent(procs, tmp_path, ["--token-file", tok, "--match", re.escape(marker), "--window", "1"])
+    deadline = time.time() + 10
+    while "attach pid %d " % p.pid not in a.err():
+        assert time.time() < deadline, "the target was not attached:\n" + a.err()
+        time.sleep(0.1)
+    time.sleep(3)
+    store = str(tmp_path / "fleet.db")
+    bad = e2elib.run_profiler(tmp_path, ["collect", "--store", store, "--once", "--agent",
+                                         "127.0.0.1:%d host=h token=%s" % (a.port, wrong)])
+    assert bad.rc != 0 and "401" in bad.err and secret not in bad.err + bad.out, bad.describe()
+    good = e2elib.run_profiler(tmp_path, ["collect", "--store", store, "--once", "-v", "--agent",
+                                          "127.0.0.1:%d host=h token=%s" % (a.port, tok)])
+    assert good.rc == 0 and secret not in good.err + good.out, good.describe()
+    q = e2elib.run_profiler(tmp_path, ["query", "--store", store, "--from", "-10m", "--host", "h"])
+    assert q.rc == 0, q.describe()
+    stacks = parse_folded(q.out, threads=False)
+    assert any(s.frames[-1][0] == "serve_leaf" for s in stacks), q.describe() + good.describe()
