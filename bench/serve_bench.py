@@ -26,9 +26,10 @@ contrib/ sets).  Taken = samples / (rate x targets x wall).
 
 "slowdown": one target doing fixed work (workloads/work.py, timing itself,
 about 2 s a run) plus 49 idle targets, all sampled by one agent at 100 Hz;
-rounds of three runs of the same work (no agent, agent blocking, agent
---nonblocking, in turn first), the median ratio of each against the plain
-run of its round, and the share of the run the targets were held stopped
+rounds of four runs of the same work (no agent, agent blocking, agent
+--nonblocking, agent blocking with the default --max-overhead 1 after 11 s
+to settle; in turn first), the median ratio of each against the plain run
+of its round, and the share of the run the targets were held stopped
 (pyspyc_stop_seconds_total).  The agent is pinned to CPU 0 and the working
 target to CPU 1.
 
@@ -128,11 +129,11 @@ def measure(procs_list, seconds):
 HOG = "while True:\n    pass\n"
 
 
-def start_agent(procs, marker, err_path, n, blocking=True, nice=0, extra=()):
+def start_agent(procs, marker, err_path, n, blocking=True, nice=0, extra=(), budget=0):
     """An agent matching marker; returns (Popen, port) once it samples n targets."""
-    # The budget off: this measures the cost of the rate asked.
+    # The budget off by default: this measures the cost of the rate asked.
     args = [PYSPY, "serve", "--listen", "127.0.0.1:0", "--match", marker, "--rate", str(RATE),
-            "--max-overhead", "0"] + list(extra)
+            "--max-overhead", str(budget)] + list(extra)
     if not blocking:
         args.append("--nonblocking")
     if nice:
@@ -254,9 +255,11 @@ def section_slowdown(seconds, err_path, res, rounds=7):
     sys.path.insert(0, os.path.join(HERE, "workloads"))
     procs = Procs()
     marker = "pyspyc-bench-" + uuid.uuid4().hex
-    kinds = ("plain", "blocking", "nonblocking")
+    # "budget": blocking with the default --max-overhead 1 (the others run with it off)
+    kinds = ("plain", "blocking", "nonblocking", "budget")
     elapsed = dict((k, []) for k in kinds)
     stop_share = []
+    budget_rates = []
     try:
         start_targets(procs, 49, "idle", marker)
         w = procs.start(["taskset", "-c", "1", PY, os.path.join(HERE, "workloads", "work.py"),
@@ -273,25 +276,31 @@ def section_slowdown(seconds, err_path, res, rounds=7):
                     return json.loads(line)
 
         def stopped_s(port):
-            m = re.search(r"^pyspyc_stop_seconds_total (\S+)", get(port, "/metrics").decode(), re.M)
+            m = re.search(r"^pyspyc_stop_seconds_total (\S+)", get(port, "/metrics"), re.M)
             return float(m.group(1))
         units = request("calibrate 2")["units"]
         request("run %d" % units)
         for i in range(rounds):
             # Each kind first, second and last in turn.
-            for what in kinds[i % 3:] + kinds[:i % 3]:
+            for what in kinds[i % 4:] + kinds[:i % 4]:
                 if what == "plain":
                     elapsed[what].append(request("run %d" % units)["elapsed"])
                     continue
                 sub = Procs()
                 try:
-                    a, port = start_agent(sub, marker, err_path, 50, blocking=what == "blocking")
+                    a, port = start_agent(sub, marker, err_path, 50, blocking=what != "nonblocking",
+                                          budget=1 if what == "budget" else 0)
                     os.sched_setaffinity(a.pid, {0})
-                    time.sleep(1)
+                    # The budget acts on 5 s of measurement: give it two.
+                    time.sleep(11 if what == "budget" else 1)
                     s0 = stopped_s(port)
                     took = request("run %d" % units)["elapsed"]
                     if what == "blocking":
                         stop_share.append((stopped_s(port) - s0) / took)
+                    if what == "budget":
+                        m = re.search(r"^pyspyc_rate_hz (\S+)", get(port, "/metrics"),
+                                      re.M)
+                        budget_rates.append(float(m.group(1)))
                     elapsed[what].append(took)
                 finally:
                     sub.stop_all()
@@ -301,8 +310,8 @@ def section_slowdown(seconds, err_path, res, rounds=7):
     def median(v):
         v = sorted(v)
         return v[len(v) // 2]
-    out = {"elapsed": elapsed, "stop_share": stop_share}
-    for k in ("blocking", "nonblocking"):
+    out = {"elapsed": elapsed, "stop_share": stop_share, "budget_rates": budget_rates}
+    for k in ("blocking", "nonblocking", "budget"):
         ratios = sorted(p / q for p, q in zip(elapsed[k], elapsed["plain"]))
         out[k] = {"ratios": ratios, "median": median(ratios)}
         print("slowdown: work.py (2 s runs) + 49 idle targets, one agent at 100 Hz %-11s: median "
@@ -311,6 +320,8 @@ def section_slowdown(seconds, err_path, res, rounds=7):
                   len(ratios)))
     print("slowdown: blocking, time the targets were held stopped: %.2f%% of the run (median)" % (
         100 * median(stop_share)))
+    print("slowdown: with the default --max-overhead 1 the agent kept %s Hz" % (
+        ", ".join("%.0f" % r for r in budget_rates)))
     sys.stdout.flush()
     res["slowdown"] = out
 
