@@ -83,6 +83,14 @@ struct target {
 	uint64_t signals_redirected; /* see redirect_to_main() in ptrace.c */
 	uint64_t reads;     /* system calls spent reading memory */
 	/*
+	 * Time threads were held stopped by us: from the first stop seen while
+	 * holding to the resume (target_resume), summed.  The wait for a
+	 * thread to reach its stop is not in it: it runs, or waits for a CPU,
+	 * until then.
+	 */
+	uint64_t held_ns;
+	int64_t held_since;  /* 0: none held now */
+	/*
 	 * Tests and fuzzing only (tests/fuzz): when set, every read of the
 	 * target's memory goes through this instead of process_vm_readv(),
 	 * with its contract (bytes read up to the first that could not be,

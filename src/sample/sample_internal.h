@@ -25,6 +25,7 @@ struct sproc {
 	int64_t asked_at;       /* when this tick's early stop was asked, or 0 */
 	bool states_read;       /* target_read_states() done for this tick */
 	bool showed_none;       /* its last sample was taken and counted no thread */
+	uint64_t held_seen;     /* target.held_ns counted so far (sampler.c) */
 };
 
 /* A descendant that is not Python (yet): when to look again. */

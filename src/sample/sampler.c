@@ -502,6 +502,23 @@ static void note_stop_wait(struct sproc *p, int64_t took, bool early)
 	}
 }
 
+/*
+ * The time this sample held p's threads stopped: from their stop to the
+ * resume (target.held_ns; the wait for a thread to reach its stop is not
+ * in it, it runs or waits for a CPU until then).  Asked early, it stopped
+ * while other processes were sampled, at a moment not seen: counted from
+ * the ask.
+ */
+static void note_held(struct sproc *p, struct sampler_stats *st, int64_t asked)
+{
+	uint64_t held = p->t->held_ns - p->held_seen;
+
+	p->held_seen = p->t->held_ns;
+	if (asked && now_ns() - asked > (int64_t)held)
+		held = (uint64_t)(now_ns() - asked);
+	st->stopped_ns += held;
+}
+
 /* Whether every thread of t was asleep (S or D) at its last state read. */
 static bool all_asleep(const struct target *t)
 {
@@ -524,7 +541,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	struct target *t = p->t;
 	struct py_sample *s = p->s;
 	uint64_t degraded = p->pi->degraded;
-	int64_t stop_at = 0;
+	int64_t asked_at = 0;
 	int rc = 0;
 
 	/*
@@ -585,14 +602,14 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	}
 	if (stop) {
 		int64_t asked = p->asked_at, t0 = now_ns();
-		/* The target's stop began when it was asked, early or now. */
-		stop_at = asked ? asked : t0;
+
+		asked_at = asked;
 		p->asked_at = 0;
 		rc = stop_for_sample(p, o, st);
 		note_stop_wait(p, now_ns() - t0, asked != 0);
 		if (rc) {
 			target_resume(t);
-			st->stopped_ns += (uint64_t)(now_ns() - stop_at);
+			note_held(p, st, asked_at);
 			if (rc == -PERR_GONE)
 				return rc;
 			count_failure(st, p, rc);
@@ -612,7 +629,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	 */
 	if (stop && (rc || !p->native)) {
 		target_resume(t);
-		st->stopped_ns += (uint64_t)(now_ns() - stop_at);
+		note_held(p, st, asked_at);
 	}
 	if (rc == -PERR_GONE || t->gone)
 		return -PERR_GONE;
@@ -634,7 +651,7 @@ static int take_sample(struct sproc *p, struct profile *prof, const struct sampl
 	p->showed_none = rc == 0 && !p->native && none_counted(p, o);
 	if (stop && p->native) {
 		target_resume(t);
-		st->stopped_ns += (uint64_t)(now_ns() - stop_at);
+		note_held(p, st, asked_at);
 	}
 	return rc ? rc : 1;
 }

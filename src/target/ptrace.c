@@ -220,6 +220,17 @@ static bool redirect_to_main(struct target *t, struct target_thread *th, int sig
 	return syscall(SYS_tgkill, t->pid, t->pid, sig) == 0;
 }
 
+static int64_t now_ns(void);
+
+/* A thread reached the stop we asked for: held until target_resume(). */
+static void hold(struct target *t, struct target_thread *th)
+{
+	th->stopped = true;
+	th->expect_stop = false;
+	if (!t->held_since)
+		t->held_since = now_ns();
+}
+
 static void handle_status(struct target *t, pid_t tid, int status)
 {
 	struct target_thread *th = target_thread_by_tid(t, tid);
@@ -261,8 +272,7 @@ static void handle_status(struct target *t, pid_t tid, int status)
 			return;
 		}
 		if (t->holding) {
-			th->stopped = true;
-			th->expect_stop = false;
+			hold(t, th);
 		} else {
 			th->expect_stop = false;
 			resume_thread(t, th);
@@ -286,8 +296,7 @@ static void handle_status(struct target *t, pid_t tid, int status)
 		}
 		/* Our interrupt may still be queued; it will be seen later. */
 		if (t->holding && th->expect_stop) {
-			th->stopped = true;
-			th->expect_stop = false;
+			hold(t, th);
 		} else {
 			resume_thread(t, th);
 		}
@@ -302,8 +311,7 @@ static void handle_status(struct target *t, pid_t tid, int status)
 	t->signals_forwarded++;
 	th->pending_sig = redirect_to_main(t, th, sig) ? 0 : sig;
 	if (t->holding && th->expect_stop) {
-		th->stopped = true;
-		th->expect_stop = false;
+		hold(t, th);
 	} else {
 		resume_thread(t, th);
 	}
@@ -511,6 +519,10 @@ void target_resume(struct target *t)
 			resume_thread(t, th);
 	}
 	t->holding = false;
+	if (t->held_since) {
+		t->held_ns += (uint64_t)(now_ns() - t->held_since);
+		t->held_since = 0;
+	}
 	/*
 	 * Our own stops left a SIGCHLD pending, which would wake the
 	 * sampler's wait at once for nothing: take it, then handle every

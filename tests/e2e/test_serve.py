@@ -747,7 +747,9 @@ def test_max_overhead_lowers_the_rate(procs, tmp_path):
     time.sleep(3.5)
     metrics = a.get("/metrics").decode()
     m = dict(re.findall(r"^(pyspyc_[a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$", metrics, re.M))
-    assert float(m["pyspyc_rate_hz"]) <= lowered and float(m["pyspyc_rate_asked_hz"]) == 200, metrics
+    # (The log gives one decimal under 10 Hz: 4.4 for 4.4128...)
+    assert float(m["pyspyc_rate_hz"]) <= lowered + 0.05 and \
+        float(m["pyspyc_rate_asked_hz"]) == 200, metrics
     assert float(m["pyspyc_rate_changes_total"]) >= 1, metrics
     assert float(m['pyspyc_rate_limited{reason="cpu"}']) + \
         float(m['pyspyc_rate_limited{reason="stopped"}']) == 1, metrics
