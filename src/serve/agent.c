@@ -193,6 +193,7 @@ int serve_run(const struct serve_config *c)
 	struct discover d;
 	struct serve_ctx sctx = { .c = c };
 	struct http_server *http = NULL;
+	struct http_config hc;
 	struct sampler_opts so = c->so;
 	struct native_options nopts = { .show_internal = c->native_all,
 					.debug_dirs = getenv("PYSPY_C_DEBUG_DIRS") };
@@ -235,11 +236,8 @@ int serve_run(const struct serve_config *c)
 	 * reads them through its signalfd. */
 	cli_block_stop_signals();
 	sctx.store = store;
-	http = http_start(&(struct http_config){ .listen = c->listen,
-						 .token_file = c->token_file,
-						 .routes = serve_routes, .nroutes = serve_nroutes,
-						 .ctx = &sctx },
-			  err, sizeof(err));
+	serve_http_config(&sctx, c, &hc);
+	http = http_start(&hc, err, sizeof(err));
 	if (!http) {
 		status = cli_error(strncmp(err, "invalid value", 13) == 0 ||
 				   strncmp(err, "refusing", 8) == 0 ? 2 : 1, "%s", err);

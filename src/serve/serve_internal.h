@@ -214,12 +214,12 @@ void discover_release(struct discover *d);
 size_t discover_scan(void *ctx, pid_t *out, size_t cap);
 
 /* api.c: the routes. */
-extern const struct http_route serve_routes[];
-extern const size_t serve_nroutes;
 struct serve_ctx {
 	struct store *store;
 	struct http_server *http;
 	const struct serve_config *c;
 };
+/* The HTTP server's configuration (tests/fuzz's too). */
+void serve_http_config(struct serve_ctx *x, const struct serve_config *c, struct http_config *out);
 
 #endif

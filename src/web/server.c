@@ -34,6 +34,20 @@ static const struct http_route routes[] = {
 	  "from,until,service,host,pid,full_filenames,format" },
 };
 
+void web_http_config(struct web_ctx *x, const struct web_config *c, struct http_config *out)
+{
+	*out = (struct http_config){
+		.listen = c->listen, .token_file = c->token_file,
+		.routes = routes, .nroutes = sizeof(routes) / sizeof(routes[0]),
+		.ctx = x, .headers = headers,
+		.help = "see /api/v1/info, or man pyspy-c",
+		.token_cookie = true,
+		/* the page's URL: its view, zoom path, search */
+		.max_params = 24, .max_param_len = 4096,
+		.memory_per_conn = 65536,
+	};
+}
+
 struct web_server {
 	struct web_ctx ctx;
 	struct http_server *http;
@@ -71,6 +85,7 @@ struct web_server *web_start(const struct web_config *c, int *status, char *err,
 {
 	struct store_options so = { .read_only = true };
 	struct web_server *w = calloc(1, sizeof(*w));
+	struct http_config hc;
 	sigset_t block, old;
 	int e;
 
@@ -95,16 +110,8 @@ struct web_server *web_start(const struct web_config *c, int *status, char *err,
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
-	w->http = http_start(&(struct http_config){
-				     .listen = c->listen, .token_file = c->token_file,
-				     .routes = routes, .nroutes = sizeof(routes) / sizeof(routes[0]),
-				     .ctx = &w->ctx, .headers = headers,
-				     .help = "see /api/v1/info, or man pyspy-c",
-				     .token_cookie = true,
-				     /* the page's URL: its view, zoom path, search */
-				     .max_params = 24, .max_param_len = 4096,
-				     .memory_per_conn = 65536 },
-			     err, cap);
+	web_http_config(&w->ctx, c, &hc);
+	w->http = http_start(&hc, err, cap);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!w->http) {
 		*status = strncmp(err, "invalid value", 13) == 0 ||
