@@ -77,7 +77,8 @@ static int64_t clock_ns(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Every slice: measure the costs and keep the rate within --max-overhead. */
+/* Every slice: measure the costs and keep the rate within --max-overhead;
+ * count what could not be read of the targets (for /metrics). */
 static void keep_pace(struct agent *a, const struct sampler_window *w)
 {
 	char why[256];
@@ -92,6 +93,8 @@ static void keep_pace(struct agent *a, const struct sampler_window *w)
 		fprintf(stderr, "pyspy-c: %s\n", why);
 	}
 	pthread_mutex_lock(&a->store->lock);
+	a->store->totals.degraded += w->degraded;
+	a->store->totals.dropped += w->dropped;
 	a->store->totals.rate_now = a->pace.rate;
 	a->store->totals.cpu_pct = a->pace.cpu_pct;
 	a->store->totals.stop_pct = a->pace.stop_pct;

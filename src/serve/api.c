@@ -620,6 +620,13 @@ static void h_metrics(void *ctx, const struct http_request *rq, struct http_repl
 	metric(o, "pyspyc_sample_errors_total", "counter",
 	       "Samples that failed (torn memory, a thread that did not stop in time).",
 	       (double)t.errors);
+	metric(o, "pyspyc_degraded_total", "counter",
+	       "Parts of samples that could not be read and were shown degraded (a name, a "
+	       "file, a line, the rest of a frame chain of a target that lies).",
+	       (double)t.degraded);
+	metric(o, "pyspyc_thread_samples_dropped_total", "counter",
+	       "Thread samples left out: a thread of a running target (--nonblocking) that "
+	       "could not be read.", (double)t.dropped);
 	metric(o, "pyspyc_late_ticks_total", "counter",
 	       "Ticks missed because the sampling thread fell behind.", (double)t.late);
 	metric(o, "pyspyc_rate_hz", "gauge",

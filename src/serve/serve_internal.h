@@ -111,6 +111,8 @@ struct store_info {
 /* Counts since the start, for /metrics. */
 struct store_totals {
 	uint64_t samples, proc_samples, errors, late, pruned, stopped_ns;
+	uint64_t degraded, dropped;  /* of a target that lies: parts shown degraded,
+					thread samples left out (sampler_stats) */
 	uint64_t windows_closed, windows_evicted, slices_evicted, evicted_for_memory;
 	uint64_t attached, detached, attach_errors;
 	uint64_t attach_cpu_ns, attach_ns;  /* spent attaching, over all attaches */
