@@ -175,6 +175,10 @@ bench/out/store-bench: $(BUILD)/bench/store_bench.o $(LIB_OBJS)
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+# fuzz_http needs the servers (libmicrohttpd) and an SQLite store.
+ifneq ($(HAVE_MHD)$(HAVE_SQLITE),11)
+FUZZ_SRCS := $(filter-out tests/fuzz/fuzz_http.c,$(FUZZ_SRCS))
+endif
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_LIB_OBJS := $(LIB_OBJS:$(BUILD)/%.o=build-fuzz/%.o)
 
@@ -190,6 +194,9 @@ build-fuzz/gen/web_assets.o: build-fuzz/gen/web_assets.c
 build-fuzz/fuzz_%: build-fuzz/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PC_LIBS) $(STORE_LIBS) -lm
+
+# fuzz_http fills its store with the unit tests' fixture.
+build-fuzz/fuzz_http: build-fuzz/tests/unit/store_fixture.o
 
 # Writes fuzz_walk's seeds from live processes (tests/fuzz/seed.py).
 build-fuzz/snapshot: build-fuzz/tests/fuzz/snapshot.o $(FUZZ_LIB_OBJS)

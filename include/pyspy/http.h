@@ -26,6 +26,7 @@
 #define HTTP_MAX_PARAMS 8            /* query parameters per request */
 #define HTTP_MAX_PARAM_LEN 256       /* bytes per parameter value */
 #define HTTP_MAX_TOKEN 256
+#define HTTP_MAX_HEADERS 4           /* a server's own response headers */
 /* What a server may allow instead (struct http_config), at most. */
 #define HTTP_MAX_PARAMS_CAP 32
 #define HTTP_MAX_PARAM_LEN_CAP 8192
@@ -97,7 +98,8 @@ struct http_config {
 	const struct http_route *routes;
 	size_t nroutes;
 	void *ctx;                    /* handed to every handler */
-	/* Headers added to every response: name, value, name, value, ..., NULL. */
+	/* Headers added to every response: name, value, name, value, ..., NULL
+	   (at most HTTP_MAX_HEADERS pairs). */
 	const char *const *headers;
 	const char *cache_control;    /* NULL: "no-store" */
 	const char *help;             /* where a 404 points to, e.g. "see /v1/info" */
@@ -126,6 +128,46 @@ struct http_server;
  */
 struct http_server *http_start(const struct http_config *c, char *err, size_t errlen);
 void http_stop(struct http_server *s);
+
+/*
+ * The server without its socket (tests/fuzz): http_start() is http_new()
+ * and then the socket and libmicrohttpd's threads.  The port is the one
+ * asked ("127.0.0.1:0": 0), as the Host check compares it.
+ */
+struct http_server *http_new(const struct http_config *c, char *err, size_t errlen);
+
+/*
+ * One request as the dispatcher sees it: what the server reads of a
+ * connection (libmicrohttpd has split and decoded the request line and
+ * the headers).  http_handle() runs the dispatcher and the route's
+ * handler on it and fills 'out' with the complete answer: the server's
+ * threads call it for every request, and so does tests/fuzz/fuzz_http.c.
+ */
+struct http_arg {
+	const char *key, *value;      /* value NULL: "?key" without '=' */
+};
+struct http_input {
+	const char *method, *url;     /* url: the path, decoded, without the query */
+	const char *host;             /* the Host header, NULL: none */
+	const char *authorization;    /* the Authorization header, NULL: none */
+	const char *cookie;           /* the cookie HTTP_TOKEN_COOKIE, NULL: none */
+	const struct http_arg *args;  /* the query's parameters, in order */
+	size_t nargs;
+};
+#define HTTP_OUT_HEADERS (10 + HTTP_MAX_HEADERS)
+struct http_output {
+	int status;
+	const void *body;             /* 'len' bytes */
+	size_t len;
+	size_t nheaders;
+	const char *headers[HTTP_OUT_HEADERS][2];  /* name, value */
+	/* What it owns (http_output_release). */
+	char *buf, *location, *set_cookie;
+	char disposition[160];
+};
+/* 0, or -1 when out of memory (no answer: the connection is closed). */
+int http_handle(struct http_server *s, const struct http_input *in, struct http_output *out);
+void http_output_release(struct http_output *out);
 
 /* The value of query parameter 'name', or NULL (bounded, checked by the dispatcher). */
 const char *http_param(const struct http_request *rq, const char *name);

@@ -48,6 +48,8 @@ struct sampler_window {
 	unsigned interps;          /* interpreters in its last sample */
 	uint64_t stopped_ns;       /* time threads were held stopped in it */
 	uint64_t proc_samples;     /* samples taken, one per process per tick */
+	uint64_t degraded;         /* parts shown degraded in it (sampler_stats.degraded) */
+	uint64_t dropped;          /* thread samples left out in it (sampler_stats.dropped) */
 	/* Every process sampled in the window (those that left it too). */
 	const struct sampler_proc *procs;
 	size_t nprocs;

@@ -10,7 +10,9 @@
  * connection that the request line and headers must fit (else 431/414,
  * answered by libmicrohttpd).
  *
- * One dispatcher runs before any handler: GET or HEAD (405), a known
+ * One dispatcher runs before any handler (http_handle(), which takes
+ * the request as plain strings: the fuzz target feeds it without a
+ * socket): GET or HEAD (405), a known
  * path (404), the Host header (421: a page in a browser that rebinds a
  * name of its own to 127.0.0.1 must not read the agent), the bearer
  * token (401, compared in constant time), and the query (400: at most
@@ -72,7 +74,6 @@ struct http_server {
 };
 
 struct http_request {
-	struct MHD_Connection *conn;
 	const char *url;
 	char *location, *set_cookie;   /* a redirect of the token's visit (malloc'ed) */
 	bool head;
@@ -246,23 +247,22 @@ static bool host_ok(const struct http_server *s, const char *host)
 	return false;
 }
 
-static MHD_RESULT collect_param(void *cls, enum MHD_ValueKind kind, const char *key,
-				const char *value)
+/* One parameter of the query; false once there are too many. */
+static bool add_param(struct http_request *rq, const char *key, const char *value)
 {
-	struct http_request *rq = cls;
-
-	(void)kind;
 	if (rq->nparams == rq->max_params) {
 		rq->too_many = true;
-		return MHD_NO;
+		return false;
 	}
+	if (!key)
+		key = "";
 	if (!value)
 		value = "";
 	if (strlen(key) > 64 || strlen(value) > rq->max_param_len)
 		rq->too_long = true;
 	rq->keys[rq->nparams] = key;
 	rq->values[rq->nparams++] = value;
-	return MHD_YES;
+	return true;
 }
 
 /* A parameter's name for a message: at most 64 bytes, printable ASCII. */
@@ -352,28 +352,28 @@ static bool token_visit(struct http_server *s, struct http_request *rq, struct h
 	return true;
 }
 
-static void dispatch(struct http_server *s, struct MHD_Connection *conn, const char *url,
-		     const char *method, struct http_request *rq, struct http_reply *r)
+static void dispatch(struct http_server *s, const struct http_input *in, struct http_request *rq,
+		     struct http_reply *r)
 {
 	const struct http_route *route = NULL;
+	const char *method = in->method ? in->method : "";
 	char name[65];
 
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		http_reply_text(r, 405, "method %s not allowed: only GET and HEAD", method);
+		http_reply_text(r, 405, "method %s not allowed: only GET and HEAD",
+				printable(method, name));
 		return;
 	}
 	rq->head = strcmp(method, "HEAD") == 0;
-	if (!host_ok(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"))) {
+	if (!host_ok(s, in->host)) {
 		http_reply_text(r, 421, "bad Host header: this server answers to localhost, "
 				"127.0.0.1 or [::1] on port %u only", s->port);
 		return;
 	}
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, rq);
-	if (s->token_len &&
-	    !token_ok(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization")) &&
-	    !(s->token_cookie &&
-	      secret_equal(s->cookie, s->cookie_len,
-			   MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, HTTP_TOKEN_COOKIE)))) {
+	for (size_t i = 0; i < in->nargs && add_param(rq, in->args[i].key, in->args[i].value); i++)
+		;
+	if (s->token_len && !token_ok(s, in->authorization) &&
+	    !(s->token_cookie && secret_equal(s->cookie, s->cookie_len, in->cookie))) {
 		if (s->token_cookie && !rq->too_many && token_visit(s, rq, r))
 			return;
 		if (s->token_cookie)
@@ -388,7 +388,7 @@ static void dispatch(struct http_server *s, struct MHD_Connection *conn, const c
 	for (size_t i = 0; i < s->nroutes && !route; i++) {
 		const char *p = s->routes[i].path;
 		size_t pl = strlen(p);
-		if (pl > 1 && p[pl - 1] == '/' ? strncmp(p, url, pl) == 0 : strcmp(p, url) == 0)
+		if (pl > 1 && p[pl - 1] == '/' ? strncmp(p, rq->url, pl) == 0 : strcmp(p, rq->url) == 0)
 			route = &s->routes[i];
 	}
 	if (!route) {
@@ -423,18 +423,113 @@ static void dispatch(struct http_server *s, struct MHD_Connection *conn, const c
 	route->handler(route->ctx ? route->ctx : s->ctx, rq, r);
 }
 
+static void add_header(struct http_output *out, const char *name, const char *value)
+{
+	if (out->nheaders < HTTP_OUT_HEADERS) {
+		out->headers[out->nheaders][0] = name;
+		out->headers[out->nheaders++][1] = value;
+	}
+}
+
+int http_handle(struct http_server *s, const struct http_input *in, struct http_output *out)
+{
+	struct http_request rq = { .url = in->url ? in->url : "", .max_params = s->max_params,
+				   .max_param_len = s->max_param_len };
+	struct http_reply r = { .status = 500, .type = "text/plain; charset=utf-8" };
+	char *buf = NULL;
+	size_t len = 0;
+
+	memset(out, 0, sizeof(*out));
+	__atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
+	r.body = open_memstream(&buf, &len);
+	if (!r.body)
+		return -1;
+	dispatch(s, in, &rq, &r);
+	if (fclose(r.body) != 0) {
+		free(buf);
+		free(rq.location);
+		free(rq.set_cookie);
+		return -1;
+	}
+	out->status = r.status;
+	if (r.data) {
+		free(buf);
+		out->body = r.data;
+		out->len = r.len;
+	} else {
+		out->buf = buf;
+		out->body = buf;
+		out->len = len;
+	}
+	out->location = rq.location;
+	out->set_cookie = rq.set_cookie;
+	add_header(out, "Content-Type", r.type);
+	add_header(out, "X-Content-Type-Options", "nosniff");
+	add_header(out, "Cache-Control", r.cache ? r.cache : s->cache_control ?
+		   s->cache_control : "no-store");
+	for (const char *const *h = s->headers; h && h[0] && h[1]; h += 2)
+		add_header(out, h[0], h[1]);
+	if (rq.location)
+		add_header(out, "Location", rq.location);
+	if (rq.set_cookie)
+		add_header(out, "Set-Cookie", rq.set_cookie);
+	if (r.filename) {
+		snprintf(out->disposition, sizeof(out->disposition), "attachment; filename=\"%s\"",
+			 r.filename);
+		add_header(out, "Content-Disposition", out->disposition);
+	}
+	if (r.status == 401)
+		add_header(out, "WWW-Authenticate", "Bearer");
+	if (r.status == 405)
+		add_header(out, "Allow", "GET, HEAD");
+	if (r.status >= 500)
+		__atomic_add_fetch(&s->s5xx, 1, __ATOMIC_RELAXED);
+	else if (r.status >= 400)
+		__atomic_add_fetch(&s->s4xx, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&s->s2xx, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+void http_output_release(struct http_output *out)
+{
+	free(out->buf);
+	free(out->location);
+	if (out->set_cookie)
+		explicit_bzero(out->set_cookie, strlen(out->set_cookie));
+	free(out->set_cookie);
+	memset(out, 0, sizeof(*out));
+}
+
+/* The query's parameters of a connection: at most cap (one past the limit tells "too many"). */
+struct gathered {
+	struct http_arg *args;
+	size_t n, cap;
+};
+
+static MHD_RESULT gather_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+			     const char *value)
+{
+	struct gathered *g = cls;
+
+	(void)kind;
+	if (g->n == g->cap)
+		return MHD_NO;
+	g->args[g->n++] = (struct http_arg){ key, value };
+	return MHD_YES;
+}
+
 static MHD_RESULT answer(void *cls, struct MHD_Connection *conn, const char *url,
 			 const char *method, const char *version, const char *upload_data,
 			 size_t *upload_data_size, void **con_cls)
 {
 	static int first_call;
 	struct http_server *s = cls;
-	struct http_request rq = { .conn = conn, .url = url, .max_params = s->max_params,
-				   .max_param_len = s->max_param_len };
-	struct http_reply r = { .status = 500, .type = "text/plain; charset=utf-8" };
+	struct http_arg args[HTTP_MAX_PARAMS_CAP + 1];
+	struct gathered g = { args, 0, s->max_params + 1 };
+	struct http_input in;
+	struct http_output out;
 	struct MHD_Response *resp;
-	char *buf = NULL;
-	size_t len = 0;
 	MHD_RESULT ret;
 
 	(void)version;
@@ -452,61 +547,34 @@ static MHD_RESULT answer(void *cls, struct MHD_Connection *conn, const char *url
 		return MHD_YES;
 handle:
 	*con_cls = s;
-	__atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
-	r.body = open_memstream(&buf, &len);
-	if (!r.body)
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, gather_arg, &g);
+	in = (struct http_input){
+		.method = method, .url = url,
+		.host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"),
+		.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     "Authorization"),
+		.cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, HTTP_TOKEN_COOKIE),
+		.args = args, .nargs = g.n,
+	};
+	if (http_handle(s, &in, &out) != 0)
 		return MHD_NO;
-	dispatch(s, conn, url, method, &rq, &r);
-	if (fclose(r.body) != 0) {
-		free(buf);
-		ret = MHD_NO;
-		goto out;
-	}
-	if (r.data) {
-		free(buf);
-		resp = MHD_create_response_from_buffer(r.len, (void *)r.data,
-						       MHD_RESPMEM_PERSISTENT);
+	if (out.buf) {
+		resp = MHD_create_response_from_buffer(out.len, out.buf, MHD_RESPMEM_MUST_FREE);
+		if (resp)
+			out.buf = NULL; /* libmicrohttpd's now */
 	} else {
-		resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-		if (!resp)
-			free(buf);
+		resp = MHD_create_response_from_buffer(out.len, (void *)out.body,
+						       MHD_RESPMEM_PERSISTENT);
 	}
 	if (!resp) {
-		ret = MHD_NO;
-		goto out;
+		http_output_release(&out);
+		return MHD_NO;
 	}
-	MHD_add_response_header(resp, "Content-Type", r.type);
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, "Cache-Control", r.cache ? r.cache : s->cache_control ?
-				s->cache_control : "no-store");
-	for (const char *const *h = s->headers; h && h[0] && h[1]; h += 2)
-		MHD_add_response_header(resp, h[0], h[1]);
-	if (rq.location)
-		MHD_add_response_header(resp, "Location", rq.location);
-	if (rq.set_cookie)
-		MHD_add_response_header(resp, "Set-Cookie", rq.set_cookie);
-	if (r.filename) {
-		char cd[160];
-		snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", r.filename);
-		MHD_add_response_header(resp, "Content-Disposition", cd);
-	}
-	if (r.status == 401)
-		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-	if (r.status == 405)
-		MHD_add_response_header(resp, "Allow", "GET, HEAD");
-	if (r.status >= 500)
-		__atomic_add_fetch(&s->s5xx, 1, __ATOMIC_RELAXED);
-	else if (r.status >= 400)
-		__atomic_add_fetch(&s->s4xx, 1, __ATOMIC_RELAXED);
-	else
-		__atomic_add_fetch(&s->s2xx, 1, __ATOMIC_RELAXED);
-	ret = MHD_queue_response(conn, (unsigned)r.status, resp);
+	for (size_t i = 0; i < out.nheaders; i++)
+		MHD_add_response_header(resp, out.headers[i][0], out.headers[i][1]);
+	ret = MHD_queue_response(conn, (unsigned)out.status, resp);
 	MHD_destroy_response(resp);
-out:
-	free(rq.location);
-	if (rq.set_cookie)
-		explicit_bzero(rq.set_cookie, strlen(rq.set_cookie));
-	free(rq.set_cookie);
+	http_output_release(&out);
 	return ret;
 }
 
@@ -545,11 +613,11 @@ static struct MHD_Daemon *start_daemon(struct http_server *s, bool v6)
 				MHD_OPTION_END);
 }
 
-struct http_server *http_start(const struct http_config *c, char *err, size_t errlen)
+/* The server without its socket; *a gets the address and token (release it). */
+static struct http_server *make_server(const struct http_config *c, struct http_listen *a,
+				       char *err, size_t errlen)
 {
 	struct http_server *s = calloc(1, sizeof(*s));
-	struct http_listen a = { 0 };
-	sigset_t block, old;
 
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
@@ -568,12 +636,20 @@ struct http_server *http_start(const struct http_config *c, char *err, size_t er
 	s->max_param_len = c->max_param_len && c->max_param_len <= HTTP_MAX_PARAM_LEN_CAP ?
 			   c->max_param_len : HTTP_MAX_PARAM_LEN;
 	s->memory_per_conn = c->memory_per_conn ? c->memory_per_conn : HTTP_MEMORY_PER_CONN;
+	for (size_t i = 0; c->headers && c->headers[i]; i++)
+		if (i >= 2 * HTTP_MAX_HEADERS) {
+			snprintf(err, errlen, "too many response headers (at most %d)",
+				 HTTP_MAX_HEADERS);
+			goto fail;
+		}
 	if (http_listen_check(c->listen, c->token_file, c->listen_opt ? c->listen_opt : "--listen",
-			      c->token_opt ? c->token_opt : "--token-file", &a, err, errlen) != 0)
+			      c->token_opt ? c->token_opt : "--token-file", a, err, errlen) != 0)
 		goto fail;
-	s->loopback = a.loopback;
-	memcpy(s->token, a.token, sizeof(s->token));
-	s->token_len = a.token_len;
+	s->loopback = a->loopback;
+	s->port = ntohs(a->v6 ? ((struct sockaddr_in6 *)&a->ss)->sin6_port :
+				((struct sockaddr_in *)&a->ss)->sin_port);
+	memcpy(s->token, a->token, sizeof(s->token));
+	s->token_len = a->token_len;
 	if (s->token_len) {
 		FILE *f = fmemopen(s->cookie, sizeof(s->cookie), "w");
 		if (!f) {
@@ -584,6 +660,29 @@ struct http_server *http_start(const struct http_config *c, char *err, size_t er
 		fclose(f);
 		s->cookie_len = strlen(s->cookie);
 	}
+	return s;
+fail:
+	http_stop(s);
+	return NULL;
+}
+
+struct http_server *http_new(const struct http_config *c, char *err, size_t errlen)
+{
+	struct http_listen a = { 0 };
+	struct http_server *s = make_server(c, &a, err, errlen);
+
+	http_listen_release(&a);
+	return s;
+}
+
+struct http_server *http_start(const struct http_config *c, char *err, size_t errlen)
+{
+	struct http_listen a = { 0 };
+	struct http_server *s = make_server(c, &a, err, errlen);
+	sigset_t block, old;
+
+	if (!s)
+		goto fail;
 	if (open_socket(s, &a, c->listen, err, errlen) != 0)
 		goto fail;
 	/* The threads inherit this mask: these signals go to the caller's threads. */

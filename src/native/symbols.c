@@ -548,6 +548,52 @@ uint32_t nsym_lookup(struct native *n, uint64_t pc)
 }
 
 /*
+ * The outermost DW_TAG_inlined_subroutine under 'parent' that holds pc
+ * (pc relative to the module's DWARF): the DIEs holding pc are followed
+ * down from the CU, looking also into DIEs that hold functions without
+ * holding code themselves (namespaces, classes).  Bounded in depth and in
+ * the DIEs looked at, for a file's DWARF may be anything.  Our own walk,
+ * not dwarf_getscopes(): that one leaks the scopes it has collected when
+ * it fails half way (libdw of elfutils 0.188, on corrupt DWARF; found by
+ * tests/fuzz/fuzz_native.c), and collects more than this needs.
+ * Returns 1 found, 0 not under parent, -1 the bound was met.
+ */
+#define INLINE_MAX_DEPTH 64
+#define INLINE_MAX_DIES 100000u
+
+static int outermost_inline(Dwarf_Die *parent, Dwarf_Addr pc, int depth, unsigned *budget,
+			    Dwarf_Die *out)
+{
+	Dwarf_Die c;
+
+	if (depth >= INLINE_MAX_DEPTH || dwarf_child(parent, &c) != 0)
+		return 0;
+	do {
+		int tag = dwarf_tag(&c), rc;
+
+		if (*budget == 0)
+			return -1;
+		(*budget)--;
+		if (dwarf_haspc(&c, pc) == 1) {
+			if (tag == DW_TAG_inlined_subroutine) {
+				*out = c;
+				return 1;
+			}
+			/* The one DIE here that holds pc: what we look for is inside. */
+			return outermost_inline(&c, pc, depth + 1, budget, out);
+		}
+		if (tag == DW_TAG_namespace || tag == DW_TAG_class_type ||
+		    tag == DW_TAG_structure_type || tag == DW_TAG_union_type ||
+		    tag == DW_TAG_module) {
+			rc = outermost_inline(&c, pc, depth + 1, budget, out);
+			if (rc != 0)
+				return rc;
+		}
+	} while (dwarf_siblingof(&c, &c) == 0);
+	return 0;
+}
+
+/*
  * The line of an address, in the function its symbol names: when the
  * address is in code inlined into that function, the line of the call
  * of the outermost inlined function (DW_AT_call_line), not a line of a
@@ -558,9 +604,10 @@ void nsym_lines(struct native *n, struct nsym *s)
 	Dwfl_Module *dm;
 	Dwfl_Line *dl;
 	Dwarf_Addr bias;
-	Dwarf_Die *cu, *scopes = NULL;
+	Dwarf_Die *cu, in;
 	const char *file;
-	int line = 0, nscopes;
+	int line = 0;
+	unsigned budget = INLINE_MAX_DIES;
 
 	if (s->lines_done)
 		return;
@@ -571,28 +618,22 @@ void nsym_lines(struct native *n, struct nsym *s)
 	if (!dl || !(file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL)) || line <= 0)
 		return;
 	cu = dwfl_module_addrdie(dm, s->pc, &bias);
-	if (cu && (nscopes = dwarf_getscopes(cu, s->pc - bias, &scopes)) > 0) {
-		for (int i = nscopes - 1; i >= 0; i--) {
-			Dwarf_Attribute a;
-			Dwarf_Word cl, cf;
-			Dwarf_Files *files;
-			size_t nfiles;
-			const char *f;
-			if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
-				continue;
-			/* the outermost inlined call: a line of the named function */
-			if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &a), &cl) == 0 &&
-			    dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &a), &cf) == 0 &&
-			    dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && cf < nfiles &&
-			    (f = dwarf_filesrc(files, cf, NULL, NULL)) != NULL && cl > 0 &&
-			    cl < (1u << 30)) {
-				file = f;
-				line = (int)cl;
-			}
-			break;
+	if (cu && outermost_inline(cu, s->pc - bias, 0, &budget, &in) == 1) {
+		/* the outermost inlined call: a line of the named function */
+		Dwarf_Attribute a;
+		Dwarf_Word cl, cf;
+		Dwarf_Files *files;
+		size_t nfiles;
+		const char *f;
+		if (dwarf_formudata(dwarf_attr(&in, DW_AT_call_line, &a), &cl) == 0 &&
+		    dwarf_formudata(dwarf_attr(&in, DW_AT_call_file, &a), &cf) == 0 &&
+		    dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && cf < nfiles &&
+		    (f = dwarf_filesrc(files, cf, NULL, NULL)) != NULL && cl > 0 &&
+		    cl < (1u << 30)) {
+			file = f;
+			line = (int)cl;
 		}
 	}
-	free(scopes);
 	s->sym.file = nsym_intern(n, file);
 	s->sym.line = s->sym.file ? line : 0;
 }

@@ -743,6 +743,8 @@ static void window_of(const struct sampler_stats *st, const struct sampler_stats
 		.interps = st->interps,
 		.stopped_ns = st->stopped_ns - mark->stopped_ns,
 		.proc_samples = st->proc_samples - mark->proc_samples,
+		.degraded = st->degraded - mark->degraded,
+		.dropped = st->dropped - mark->dropped,
 	};
 }
 

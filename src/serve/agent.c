@@ -78,7 +78,8 @@ static int64_t clock_ns(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Every slice: measure the costs and keep the rate within --max-overhead. */
+/* Every slice: measure the costs and keep the rate within --max-overhead;
+ * count what could not be read of the targets (for /metrics). */
 static void keep_pace(struct agent *a, const struct sampler_window *w)
 {
 	char why[256];
@@ -93,6 +94,8 @@ static void keep_pace(struct agent *a, const struct sampler_window *w)
 		fprintf(stderr, "pyspy-c: %s\n", why);
 	}
 	pthread_mutex_lock(&a->store->lock);
+	a->store->totals.degraded += w->degraded;
+	a->store->totals.dropped += w->dropped;
 	a->store->totals.rate_now = a->pace.rate;
 	a->store->totals.cpu_pct = a->pace.cpu_pct;
 	a->store->totals.stop_pct = a->pace.stop_pct;
@@ -226,6 +229,7 @@ int serve_run(const struct serve_config *c)
 	struct discover d;
 	struct serve_ctx sctx = { .c = c };
 	struct http_server *http = NULL;
+	struct http_config hc;
 	struct sampler_opts so = c->so;
 	struct native_options nopts = { .show_internal = c->native_all,
 					.debug_dirs = getenv("PYSPY_C_DEBUG_DIRS") };
@@ -272,11 +276,8 @@ int serve_run(const struct serve_config *c)
 	 * reads them through its signalfd. */
 	cli_block_stop_signals();
 	sctx.store = store;
-	http = http_start(&(struct http_config){ .listen = c->listen,
-						 .token_file = c->token_file,
-						 .routes = serve_routes, .nroutes = serve_nroutes,
-						 .ctx = &sctx },
-			  err, sizeof(err));
+	serve_http_config(&sctx, c, &hc);
+	http = http_start(&hc, err, sizeof(err));
 	if (!http) {
 		status = cli_error(strncmp(err, "invalid value", 13) == 0 ||
 				   strncmp(err, "refusing", 8) == 0 ? 2 : 1, "%s", err);

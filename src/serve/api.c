@@ -49,6 +49,102 @@ static void put_all(struct chunk **c, size_t n)
 	free(c);
 }
 
+/*
+ * Whether glibc's regcomp() would build a tree of more than 'limit' nodes
+ * for the extended regular expression re: it copies what '+' and '{m,n}'
+ * repeat (x+ is x x*, x{3} is x x x), so nested repetitions multiply,
+ * "a++++++++..." doubling per '+', and 256 bytes from the net could ask
+ * for more memory than the machine has.  An estimate from above: each
+ * atom, group and bracket expression counts its size, a repetition
+ * multiplies the size of what it repeats.
+ */
+#define REGEX_MAX_NODES 4096
+#define REGEX_MAX_DEPTH 64
+
+static bool regex_too_big(const char *re, double limit)
+{
+	double size[REGEX_MAX_DEPTH + 1] = { 0 }; /* per open group: its size so far */
+	double last[REGEX_MAX_DEPTH + 1] = { 0 }; /* the size of its last item */
+	int d = 0;
+
+	for (const char *p = re; *p; p++) {
+		double item = 1;
+
+		switch (*p) {
+		case '(':
+			if (d == REGEX_MAX_DEPTH)
+				return true;
+			d++;
+			size[d] = last[d] = 0;
+			continue;
+		case ')':
+			if (d == 0)
+				break; /* an ordinary character */
+			item = size[d] + 1;
+			d--;
+			break;
+		case '|':
+			last[d] = 0;
+			continue;
+		case '*':
+		case '?':
+			size[d] += 1;
+			last[d] += 1;
+			continue;
+		case '+':
+			size[d] += last[d] + 1;
+			last[d] = 2 * last[d] + 1;
+			if (size[d] > limit)
+				return true;
+			continue;
+		case '{': {
+			/* {m}, {m,}, {m,n}: up to max(m, n) copies (m + 1 for "{m,}") */
+			char *end;
+			double m = strtod(p + 1, &end), n = m;
+			if (end == p + 1 || m < 0)
+				break; /* not an interval: an ordinary '{' */
+			if (*end == ',') {
+				const char *q = end + 1;
+				n = *q == '}' ? m + 1 : strtod(q, &end);
+			}
+			if (n < m)
+				n = m;
+			size[d] += last[d] * (n > 1 ? n - 1 : 0) + 1;
+			last[d] = last[d] * (n > 1 ? n : 1) + 1;
+			if (size[d] > limit)
+				return true;
+			continue;
+		}
+		case '[':
+			/* a bracket expression is one node: skip to its end */
+			if (p[1] == '^')
+				p++;
+			if (p[1] == ']')
+				p++;
+			while (p[1] && p[1] != ']')
+				p++;
+			if (p[1])
+				p++;
+			break;
+		case '\\':
+			if (p[1])
+				p++;
+			break;
+		default:
+			break;
+		}
+		size[d] += item;
+		last[d] = item;
+		if (size[d] > limit)
+			return true;
+	}
+	while (d > 0) {
+		size[d - 1] += size[d];
+		d--;
+	}
+	return size[0] > limit;
+}
+
 /* pid= and match= (and processes=1): the filter of a stacks query. */
 static int parse_filter(const struct http_request *rq, struct http_reply *r,
 			struct query_filter *f, regex_t *re)
@@ -78,6 +174,11 @@ static int parse_filter(const struct http_request *rq, struct http_reply *r,
 						"not allowed");
 				return -1;
 			}
+		if (regex_too_big(m, REGEX_MAX_NODES)) {
+			http_reply_text(r, 400, "bad value for 'match': too many repetitions (the "
+					"expression would take more than %d nodes)", REGEX_MAX_NODES);
+			return -1;
+		}
 		if (regcomp(re, m, REG_EXTENDED | REG_NOSUB) != 0) {
 			http_reply_text(r, 400, "bad value for 'match': not an extended regular "
 					"expression");
@@ -499,6 +600,13 @@ static void h_metrics(void *ctx, const struct http_request *rq, struct http_repl
 	prom_metric(o, "pyspyc_sample_errors_total", "counter",
 		    "Samples that failed (torn memory, a thread that did not stop in time).",
 		    (double)t.errors);
+	prom_metric(o, "pyspyc_degraded_total", "counter",
+		    "Parts of samples that could not be read and were shown degraded (a name, a "
+		    "file, a line, the rest of a frame chain of a target that lies).",
+		    (double)t.degraded);
+	prom_metric(o, "pyspyc_thread_samples_dropped_total", "counter",
+		    "Thread samples left out: a thread of a running target (--nonblocking) that "
+		    "could not be read.", (double)t.dropped);
 	prom_metric(o, "pyspyc_late_ticks_total", "counter",
 		    "Ticks missed because the sampling thread fell behind.", (double)t.late);
 	prom_metric(o, "pyspyc_rate_hz", "gauge",
@@ -582,7 +690,7 @@ static void h_metrics(void *ctx, const struct http_request *rq, struct http_repl
 		(unsigned long long)hc.status_5xx);
 }
 
-const struct http_route serve_routes[] = {
+static const struct http_route serve_routes[] = {
 	{ "/", h_root, "seconds,pid,match,processes", NULL },
 	{ "/stacks", h_stacks, "from,until,format,pid,match,processes,full_filenames", NULL },
 	{ "/v1/windows", h_windows, "since,max", NULL },
@@ -592,4 +700,10 @@ const struct http_route serve_routes[] = {
 	{ "/healthz", h_healthz, "", NULL },
 	{ "/debug/pprof/profile", h_pprof, "seconds", NULL },
 };
-const size_t serve_nroutes = sizeof(serve_routes) / sizeof(serve_routes[0]);
+static const size_t serve_nroutes = sizeof(serve_routes) / sizeof(serve_routes[0]);
+
+void serve_http_config(struct serve_ctx *x, const struct serve_config *c, struct http_config *out)
+{
+	*out = (struct http_config){ .listen = c->listen, .token_file = c->token_file,
+				     .routes = serve_routes, .nroutes = serve_nroutes, .ctx = x };
+}

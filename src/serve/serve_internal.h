@@ -128,6 +128,8 @@ struct store_info {
 /* Counts since the start, for /metrics. */
 struct store_totals {
 	uint64_t samples, proc_samples, errors, late, pruned, stopped_ns;
+	uint64_t degraded, dropped;  /* of a target that lies: parts shown degraded,
+					thread samples left out (sampler_stats) */
 	uint64_t windows_closed, windows_evicted, slices_evicted, evicted_for_memory;
 	uint64_t attached, detached, attach_errors;
 	uint64_t attach_cpu_ns, attach_ns;  /* spent attaching, over all attaches */
@@ -234,12 +236,12 @@ void discover_release(struct discover *d);
 size_t discover_scan(void *ctx, pid_t *out, size_t cap);
 
 /* api.c: the routes. */
-extern const struct http_route serve_routes[];
-extern const size_t serve_nroutes;
 struct serve_ctx {
 	struct store *store;
 	struct http_server *http;
 	const struct serve_config *c;
 };
+/* The HTTP server's configuration (tests/fuzz's too). */
+void serve_http_config(struct serve_ctx *x, const struct serve_config *c, struct http_config *out);
 
 #endif

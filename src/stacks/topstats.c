@@ -109,7 +109,8 @@ int top_stats_add_window(struct top_stats *ts, const struct profile *prof)
 			e->own_sum += count;
 		}
 	}
-	memset(ts->stamp, 0, ts->nslots * sizeof(*ts->stamp));
+	if (ts->nslots)
+		memset(ts->stamp, 0, ts->nslots * sizeof(*ts->stamp));
 	return 0;
 }
 
@@ -166,7 +167,8 @@ size_t top_stats_sorted(struct top_stats *ts, enum top_sort by,
 		if (ts->e[i].total_sum || ts->e[i].total)
 			ts->sorted[n++] = &ts->e[i];
 	sort_by = by;
-	qsort(ts->sorted, n, sizeof(*ts->sorted), compare);
+	if (n) /* none yet: sorted may still be NULL, which qsort must not get */
+		qsort(ts->sorted, n, sizeof(*ts->sorted), compare);
 	*rows = ts->sorted;
 	return n;
 }

@@ -34,6 +34,21 @@ static const struct http_route routes[] = {
 	  "from,until,service,host,pid,full_filenames,format", NULL },
 };
 
+void web_http_config(struct web_ctx *x, const struct web_config *c, struct http_config *out)
+{
+	*out = (struct http_config){
+		.listen = c->listen, .token_file = c->token_file,
+		.listen_opt = c->listen_opt, .token_opt = c->token_opt,
+		.routes = routes, .nroutes = sizeof(routes) / sizeof(routes[0]),
+		.ctx = x, .headers = headers,
+		.help = "see /api/v1/info, or man pyspy-c",
+		.token_cookie = true,
+		/* the page's URL: its view, zoom path, search */
+		.max_params = 24, .max_param_len = 4096,
+		.memory_per_conn = 65536,
+	};
+}
+
 struct web_server {
 	struct web_ctx ctx;
 	struct http_server *http;
@@ -73,6 +88,7 @@ struct web_server *web_start(const struct web_config *c, int *status, char *err,
 	struct store_options so = { .read_only = true };
 	struct web_server *w = calloc(1, sizeof(*w));
 	size_t nroutes = sizeof(routes) / sizeof(routes[0]);
+	struct http_config hc;
 	int e;
 
 	if (!w) {
@@ -99,17 +115,10 @@ struct web_server *web_start(const struct web_config *c, int *status, char *err,
 	if (c->nextra_routes)
 		memcpy(w->routes + nroutes, c->extra_routes,
 		       c->nextra_routes * sizeof(*w->routes));
-	w->http = http_start(&(struct http_config){
-				     .listen = c->listen, .token_file = c->token_file,
-				     .listen_opt = c->listen_opt, .token_opt = c->token_opt,
-				     .routes = w->routes, .nroutes = nroutes + c->nextra_routes,
-				     .ctx = &w->ctx, .headers = headers,
-				     .help = "see /api/v1/info, or man pyspy-c",
-				     .token_cookie = true,
-				     /* the page's URL: its view, zoom path, search */
-				     .max_params = 24, .max_param_len = 4096,
-				     .memory_per_conn = 65536 },
-			     err, cap);
+	web_http_config(&w->ctx, c, &hc);
+	hc.routes = w->routes;
+	hc.nroutes = nroutes + c->nextra_routes;
+	w->http = http_start(&hc, err, cap);
 	if (!w->http) {
 		*status = strncmp(err, "invalid value", 13) == 0 ||
 			  strncmp(err, "refusing", 8) == 0 ? 2 : 1;

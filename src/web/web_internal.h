@@ -28,6 +28,9 @@ struct web_ctx {
 	pthread_cond_t freed;
 };
 
+/* The HTTP server's configuration (routes, headers, limits); tests/fuzz's too. */
+void web_http_config(struct web_ctx *x, const struct web_config *c, struct http_config *out);
+
 /* A connection of the pool for this request (waits for one), and back. */
 struct store_db *web_db_get(struct web_ctx *x);
 void web_db_put(struct web_ctx *x, struct store_db *db);

@@ -9,6 +9,7 @@ Runs on the interpreters of interpreters.CORRUPT_IDS (2.7, 3.8, 3.11, 3.12,
 
 import json
 import re
+import time
 
 import pytest
 
@@ -190,4 +191,51 @@ def test_dump(procs, corrupt_interp, tmp_path, locals_):
         want = tail[-1]
         if (top["function"], top["line"] if want[2] is not None else None) != (want[0], want[2]):
             errors.append("thread %r: top frame %r, expected %r" % (name, top, want))
+    assert not errors, "\n".join(errors) + "\n" + run.describe()
+
+
+def test_serve(procs, corrupt_interp, tmp_path):
+    """The agent on the lying target: it keeps running, each closed window holds every
+    healthy thread's exact stack once per sample taken, and /metrics counts what was
+    shown degraded."""
+    from test_serve import Agent
+    w, c = _start(procs, corrupt_interp, tmp_path)
+    a = Agent(procs, tmp_path, ["--pid", w.pid, "--rate", RATE, "--window", 1, "--idle"],
+              env=e2elib.profiler_env(w.interp))
+    try:
+        deadline = time.time() + 30
+        while len(a.json("/v1/windows?since=0")["windows"]) < 3 and time.time() < deadline:
+            time.sleep(0.2)
+        windows = a.json("/v1/windows?since=0")["windows"]
+        metrics = a.get("/metrics").decode()
+    finally:
+        run = a.stop()
+    e2elib.assert_not_harmed(w.pid)
+    assert run.rc == 0, run.describe()
+    assert len(windows) >= 3, "%d windows in 30 s\n%s" % (len(windows), run.describe())
+    want = {}
+    for t in w.truth["threads"]:
+        key = tuple(e2elib.expected_frames(t, False, False, w.interp.chroot))
+        want[key] = want.get(key, 0) + 1
+    errors = []
+    taken = failed = 0
+    for win in windows[:3]:
+        procs_ = [p for p in win["processes"] if p["pid"] == int(w.pid)]
+        assert len(procs_) == 1, win["processes"]
+        taken += procs_[0]["samples"]
+        failed += procs_[0]["errors"]
+        got = {}
+        for s in win["stacks"]:
+            key = tuple((win["functions"][i]["name"], win["functions"][i]["short_file"], line)
+                        for i, line in s["frames"])
+            got[key] = got.get(key, 0) + s["count"]
+        for key, nthreads in want.items():
+            if got.get(key, 0) < nthreads * procs_[0]["samples"]:
+                errors.append("window %d: healthy stack %r: %d samples, expected %d x %d" % (
+                    win["seq"], key, got.get(key, 0), nthreads, procs_[0]["samples"]))
+    assert taken >= 0.5 * RATE * 3, "only %d samples in 3 windows\n%s" % (taken, run.describe())
+    # Stop timeouts on a loaded machine, never the target's memory (as record).
+    assert failed <= 0.05 * taken, "%d of %d samples failed\n%s" % (failed, taken, run.describe())
+    m = re.search(r"^pyspyc_degraded_total (\S+)$", metrics, re.M)
+    assert m and float(m.group(1)) > 0, "no degraded parts counted:\n" + metrics
     assert not errors, "\n".join(errors) + "\n" + run.describe()

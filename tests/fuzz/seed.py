@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Write the seed corpora of the fuzz targets from this machine's interpreters.
 
-    /usr/bin/python3 tests/fuzz/seed.py        (from anywhere; root for the chroots)
+    /usr/bin/python3 tests/fuzz/seed.py [TARGET...]   (from anywhere; root for the chroots)
 
 Seeds are made in a temporary folder, then merged into tests/fuzz/corpus/TARGET/
 by the fuzz target itself (libFuzzer's -merge=1: only inputs that add coverage
@@ -31,6 +31,12 @@ the same inputs.
                  RLIMIT_CORE raised), shrunk under 64 KiB: every note kept,
                  the segments' memory left out but for the top of the stack
                  of the thread that dumped
+  http           the requests of tests/e2e/test_serve.py and test_web.py (and
+                 a few more of each route), in fuzz_http's line format
+  native         small ELF files with their stacks of return addresses: a few
+                 extension modules of the pyenv interpreters (with DWARF),
+                 small libraries of the machine, the vdso, and a program built
+                 by gcc with inlined calls (with DWARF, and stripped)
 """
 import glob
 import hashlib
@@ -372,8 +378,161 @@ def seed_core(interps):
     return n
 
 
+# Requests of tests/e2e/test_serve.py and test_web.py, for fuzz_http:
+# (server: 0 serve, 1 serve with a token, 2 web, 3 web with a token,
+#  method, path and query as sent, headers).
+HTTP_TOKEN = "fuzz-token-0123456789abcdef"
+HTTP_REQUESTS = [
+    (0, "GET", "/?seconds=2", {}), (0, "GET", "/?seconds=600", {}),
+    (0, "GET", "/?processes=1", {}), (0, "GET", "/?pid=100&match=app", {}),
+    (0, "GET", "/stacks?from=-2&full_filenames=1", {}),
+    (0, "GET", "/stacks?format=speedscope&from=-30", {}),
+    (0, "GET", "/stacks?from=-30&format=svg", {}), (0, "GET", "/stacks?format=pprof", {}),
+    (0, "GET", "/stacks?format=chrometrace", {}), (0, "GET", "/stacks?format=nonsense", {}),
+    (0, "GET", "/stacks?from=-10&until=-20", {}), (0, "GET", "/stacks?match=(", {}),
+    (0, "GET", "/stacks?match=(a*)*%5C1", {}), (0, "GET", "/stacks?pid=-3", {}),
+    (0, "GET", "/stacks?processes=1&match=^python", {}),
+    (0, "GET", "/debug/pprof/profile?seconds=1", {}),
+    (0, "GET", "/targets", {}), (0, "GET", "/v1/info", {}), (0, "HEAD", "/v1/info", {}),
+    (0, "GET", "/v1/windows?since=0", {}), (0, "GET", "/v1/windows?since=0&max=1000", {}),
+    (0, "GET", "/v1/windows?since=1&max=1", {}), (0, "GET", "/v1/windows?max=0", {}),
+    (0, "GET", "/v1/windows?since=-1", {}), (0, "GET", "/v1/windows?since=x", {}),
+    (0, "GET", "/metrics", {}), (0, "GET", "/healthz", {"Host": "localhost:8123"}),
+    (0, "GET", "/healthz", {"Host": "evil.example"}), (0, "POST", "/metrics", {}),
+    (0, "GET", "/nope", {}),
+    (1, "GET", "/metrics", {"Authorization": "Bearer " + HTTP_TOKEN}),
+    (1, "GET", "/metrics", {"Authorization": "Bearer wrong"}),
+    (1, "GET", "/v1/windows?since=0", {"Authorization": "bearer " + HTTP_TOKEN}),
+    (2, "GET", "/api/v1/info", {}), (2, "GET", "/", {}), (2, "HEAD", "/", {}),
+    (2, "GET", "/?view=flame&zoom=a;b&q=x", {}),
+    (2, "GET", "/assets/index.html", {}), (2, "GET", "/assets/nope.js", {}),
+    (2, "GET", "/assets/../Makefile", {}), (2, "POST", "/api/v1/info", {}),
+    (2, "GET", "/api/v1/info", {"Host": "evil.example"}),
+    (2, "GET", "/api/v1/flamegraph", {}), (2, "GET", "/api/v1/flamegraph?from=-1h", {}),
+    (2, "GET", "/api/v1/flamegraph?format=folded&from=-1h&host=h1", {}),
+    (2, "GET", "/api/v1/flamegraph?format=speedscope&service=web", {}),
+    (2, "GET", "/api/v1/flamegraph?format=pprof&pid=100", {}),
+    (2, "GET", "/api/v1/flamegraph?full_filenames=1&from=now-30m&until=now", {}),
+    (2, "GET", "/api/v1/flamegraph?from=yesterday", {}),
+    (2, "GET", "/api/v1/flamegraph?until=2026-02-30", {}),
+    (2, "GET", "/api/v1/flamegraph?from=-1h&until=-2h", {}),
+    (2, "GET", "/api/v1/flamegraph?from=now&until=now", {}),
+    (2, "GET", "/api/v1/flamegraph?pid=abc", {}), (2, "GET", "/api/v1/flamegraph?pid=1.5", {}),
+    (2, "GET", "/api/v1/flamegraph?format=svg", {}),
+    (2, "GET", "/api/v1/flamegraph?full_filenames=yes", {}),
+    (2, "GET", "/api/v1/flamegraph?frm=1", {}),
+    (2, "GET", "/api/v1/flamegraph?from=-1h&from=-2h", {}),
+    (2, "GET", "/api/v1/timeline?group=host&from=-1h", {}),
+    (2, "GET", "/api/v1/timeline?from=2026-01-01T00:00:00Z&until=%2B1d&service=worker", {}),
+    (2, "GET", "/api/v1/timeline?group=pid", {}),
+    (2, "GET", "/api/v1/series?from=-1h&until=now", {}),
+    (2, "GET", "/api/v1/series?host=h1&pid=", {}), (2, "GET", "/api/v1/series?until=soon", {}),
+    (2, "GET", "/api/v1/series?group=host", {}), (2, "GET", "/api/v1/info?x=1", {}),
+    (2, "GET", "/api/v1/series?service=" + "a" * 5000, {}),
+    (2, "GET", "/api/v1/series?" + "&".join("p%d=1" % i for i in range(40)), {}),
+    (3, "GET", "/api/v1/info", {"Authorization": "Bearer " + HTTP_TOKEN}),
+    (3, "GET", "/api/v1/info", {"Cookie": HTTP_TOKEN}),
+    (3, "GET", "/?token=" + HTTP_TOKEN + "&view=x%20y", {}),
+    (3, "GET", "/api/v1/series?token=wrong", {}), (3, "GET", "/nope", {}),
+]
+
+
+def seed_http():
+    import urllib.parse
+    n = 0
+    for server, method, target, headers in HTTP_REQUESTS:
+        path, _, query = target.partition("?")
+        lines = [b"S%d" % server, b"M" + method.encode(),
+                 b"U" + urllib.parse.unquote_to_bytes(path)]
+        for name, tag in (("Host", b"H"), ("Authorization", b"A"), ("Cookie", b"C")):
+            if name in headers:
+                lines.append(tag + headers[name].encode())
+        for part in query.split("&") if query else []:
+            k, eq, v = part.partition("=")
+            lines.append(b"Q" + urllib.parse.unquote_to_bytes(k) +
+                         (b"=" + urllib.parse.unquote_to_bytes(v) if eq else b""))
+        n += save("http", b"\n".join(lines) + b"\n")
+    return n
+
+
+NATIVE_SRC = r"""
+#include <stdlib.h>
+static inline __attribute__((always_inline)) int inner(int x) { return x * 3 + (x >> 2); }
+__attribute__((noinline)) int leaf(int x) { return inner(x) + (int)random(); }
+__attribute__((noinline)) int middle(int x) { return leaf(x + 1) * 2 + inner(x); }
+__attribute__((noinline)) int outer(int x) { int a[16]; a[x & 15] = middle(x); return a[3]; }
+int main(int argc, char **argv) { (void)argv; return outer(argc); }
+"""
+
+
+def native_input(image, rip, returns):
+    """fuzz_native's input: the image, a stack of return addresses, rip."""
+    base = 0x7f1200000000
+    stack = b"".join(struct.pack("<Q", base + r) for r in returns) + b"\0" * 64
+    return image + stack + struct.pack("<IH", rip, len(stack))
+
+
+def function_addresses(path):
+    """(address, size) of the defined functions of an ELF file, by nm."""
+    out = subprocess.run(["nm", "-S", "--defined-only", path], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL).stdout.decode("ascii", "replace")
+    if not out.strip():
+        out = subprocess.run(["nm", "-D", "-S", "--defined-only", path], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL).stdout.decode("ascii", "replace")
+    found = []
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 4 and f[2] in "tTwW":
+            found.append((int(f[0], 16), int(f[1], 16)))
+    return sorted(set(found))
+
+
+def seed_native(interps):
+    files = []
+    for py in sorted(glob.glob("/root/.pyenv/versions/*/lib/python*/lib-dynload/*.so")):
+        if os.path.getsize(py) <= 60000:
+            files.append(py)
+    files = files[::7][:12]
+    for lib in sorted(glob.glob("/usr/lib/x86_64-linux-gnu/lib*.so.*")):
+        if os.path.isfile(lib) and not os.path.islink(lib) and os.path.getsize(lib) <= 40000:
+            files.append(lib)
+    files = files[:20]
+    d = tempfile.mkdtemp(prefix="native-", dir=STAGE)
+    src = os.path.join(d, "prog.c")
+    with open(src, "w") as f:
+        f.write(NATIVE_SRC)
+    for opts in (["-O2", "-g"], ["-O1", "-g", "-fno-omit-frame-pointer"], ["-O2", "-g", "-s"]):
+        out = os.path.join(d, "prog%d" % len(files))
+        if subprocess.run(["gcc"] + opts + ["-o", out, src]).returncode == 0:
+            files.append(out)
+    n = 0
+    for path in files:
+        with open(path, "rb") as f:
+            image = f.read()
+        funcs = function_addresses(path)
+        if not funcs:
+            n += save("native", native_input(image, 0x1000, [0x1100, 0x1200]))
+            continue
+        for i in range(min(3, len(funcs))):
+            rip = funcs[i * len(funcs) // 3][0]
+            rets = [a + min(s, 16) // 2 for a, s in funcs[::max(1, len(funcs) // 4)]][:4]
+            n += save("native", native_input(image, rip, rets))
+    # The vdso of a process of ours: a real image with unwind tables, no DWARF.
+    with open("/proc/self/maps") as f:
+        for line in f:
+            if line.rstrip().endswith("[vdso]"):
+                lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+                with open("/proc/self/mem", "rb") as mem:
+                    mem.seek(lo)
+                    image = mem.read(hi - lo)
+                n += save("native", native_input(image, 0x800, [0x900, 0xa00]))
+    shutil.rmtree(d)
+    return n
+
+
 def main():
     interps = interpreters()
+    wanted = sys.argv[1:]
     print("interpreters: %s" % ", ".join(i[0] for i in interps))
     for target, fn in (("linetable", lambda: seed_linetable(interps)),
                        ("pystr", lambda: seed_pystr(interps)),
@@ -382,7 +541,11 @@ def main():
                        ("walk", lambda: seed_walk(interps)),
                        ("timearg", seed_timearg),
                        ("feed", lambda: seed_feed(interps)),
-                       ("core", lambda: seed_core(interps))):
+                       ("core", lambda: seed_core(interps)),
+                       ("http", seed_http),
+                       ("native", lambda: seed_native(interps))):
+        if wanted and target not in wanted:
+            continue
         made = fn()
         fuzzer = os.path.join(REPO, "build-fuzz", "fuzz_" + target)
         dest = os.path.join(CORPUS, target)
