@@ -139,7 +139,8 @@
         view.root = Flame.build(fl);
         view.data = fl;
       }
-      drawAll();
+      performance.mark('pyspy:built-' + g);
+      drawAll(g);
       const empty = state.cmp
         ? (!view.root.total ? 'no samples in interval B' : !view.before.total ? 'no samples in interval A' : '')
         : (!view.root.total ? 'no samples in this range' + (Object.keys(f).length ? ' for these filters' : '') : '');
@@ -228,13 +229,16 @@
   }
 
   // ---- drawing -------------------------------------------------------------------
-  function drawAll() {
+  // g: the load that draws (bench/web times its phases by these marks).
+  function drawAll(g) {
     if (!view) return;
     drawTimeline();
     drawControls();
     if (!view.root) return;
     drawFlame();
+    if (g) performance.mark('pyspy:flame-' + g);
     drawTables();
+    if (g) performance.mark('pyspy:tables-' + g);
     drawDownloads();
   }
 
