@@ -105,8 +105,7 @@
     const range = { from: state.from, until: state.until };
     const f = filters();
     try {
-      const timelineP = api('/api/v1/timeline', Object.assign({}, range, f, { group: state.group }));
-      const seriesP = loadSeries(range);
+      // The flame graph asked for first: it takes the server longest.
       let flameP;
       if (state.cmp) {
         flameP = Promise.all([
@@ -116,6 +115,8 @@
       } else {
         flameP = api('/api/v1/flamegraph', Object.assign({}, range, f));
       }
+      const timelineP = api('/api/v1/timeline', Object.assign({}, range, f, { group: state.group }));
+      const seriesP = loadSeries(range);
       // The timeline and filters first (quick), the flame graph when it comes.
       flameP.catch(() => {});
       const [tl, series] = await Promise.all([timelineP, seriesP]);
