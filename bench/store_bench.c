@@ -3,6 +3,7 @@
  * times of synthetic fleet windows, on SQLite or PostgreSQL.
  *
  *   store-bench --store URL [--processes N] [--hours H] [--stacks S]
+ *   store-bench --store URL --migrate
  *
  * N processes (4 per agent, agents spread over 3 services) send one 10 s
  * window each per round, 100 Hz: 1000 samples over 50 stacks drawn with a
@@ -13,7 +14,10 @@
  * last 15 minutes, 24 hours and 7 days (of what exists), all processes.
  * Prints one JSON object on stdout: wall and CPU seconds (this process
  * only: a PostgreSQL server's own CPU is not in it), windows and samples
- * per second, bytes on disk per sample, query times.
+ * per second, bytes on disk per sample, query times.  With --migrate it
+ * only opens an existing store as a writer (which migrates an older
+ * schema) and prints the seconds that took and the bytes before and
+ * after.
  */
 #define _GNU_SOURCE
 #include "pyspy/stacks.h"
@@ -24,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #define PER_AGENT 4
 #define SERVICES 3
@@ -101,6 +106,37 @@ static double query_time(struct store_db *s, int64_t span, uint64_t *samples, si
 	return t;
 }
 
+/* Open 'url' as a writer: an older schema is migrated. */
+static int migrate_store(const char *url)
+{
+	struct store_options o = { 0 };
+	char errbuf[1024];
+	uint64_t before = 0, after = 0;
+	double t, cpu;
+	int err;
+	struct store_db *s;
+	struct stat st;
+
+	/* An SQLite file's size before (a reader cannot open an older schema). */
+	if (stat(url, &st) == 0)
+		before = (uint64_t)st.st_size;
+	t = now_s();
+	cpu = (double)clock() / CLOCKS_PER_SEC;
+	s = store_open(url, &o, &err, errbuf, sizeof(errbuf));
+	t = now_s() - t;
+	cpu = (double)clock() / CLOCKS_PER_SEC - cpu;
+	if (!s) {
+		fprintf(stderr, "store-bench: %s\n", errbuf);
+		return 1;
+	}
+	store_size(s, &after);
+	store_close(s);
+	printf("{\"store\": \"%s\", \"migrate_wall_s\": %.2f, \"migrate_cpu_s\": %.2f, "
+	       "\"file_bytes_before\": %llu, \"bytes_after\": %llu}\n", url, t, cpu,
+	       (unsigned long long)before, (unsigned long long)after);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *url = NULL;
@@ -111,21 +147,29 @@ int main(int argc, char **argv)
 	char errbuf[1024];
 	int err;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--store") == 0)
-			url = argv[i + 1];
+	bool migrate = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--migrate") == 0)
+			migrate = true;
+		else if (i + 1 == argc)
+			url = NULL, processes = 0;   /* an option without its value */
+		else if (strcmp(argv[i], "--store") == 0)
+			url = argv[++i];
 		else if (strcmp(argv[i], "--processes") == 0)
-			processes = atoi(argv[i + 1]);
+			processes = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--hours") == 0)
-			hours = atof(argv[i + 1]);
+			hours = atof(argv[++i]);
 		else if (strcmp(argv[i], "--stacks") == 0)
-			stacks = atoi(argv[i + 1]);
+			stacks = atoi(argv[++i]);
 	}
 	if (!url || processes < PER_AGENT || hours <= 0 || stacks < 10) {
 		fprintf(stderr, "usage: store-bench --store URL [--processes N] [--hours H] "
-			"[--stacks S]\n");
+			"[--stacks S]\n       store-bench --store URL --migrate\n");
 		return 2;
 	}
+	if (migrate)
+		return migrate_store(url);
 	for (int i = 0; i < SERVICES; i++)
 		make_service(&sv[i], i, stacks);
 

@@ -2,10 +2,13 @@
 // takes to show a view, in Debian's Chromium (headless, playwright-core from
 // tests/browser/node_modules): for each run a fresh page opens PAGE_URL and
 // waits until the view is drawn and painted.  Prints one JSON object:
-// per run, ms from navigation start to the answers being in (fetched), to
-// drawn (the page's own performance marks), to painted (two animation
-// frames later); each API request's time (request start to response end:
-// server and transfer) and size; the number of flame graph elements.
+// per run, ms from navigation start to the answers being in and parsed
+// (fetched), the flame graph's tree built (built), its elements made
+// (flame), the functions table made (tables), everything drawn (drawn: the
+// page's own performance marks), and painted (two animation frames later:
+// style, layout and paint); each API request's time (request start to
+// response end: server and transfer), its end and size; the number of
+// flame graph elements.
 'use strict';
 const path = require('path');
 const { chromium } = require(path.join(__dirname, '..', 'tests', 'browser', 'node_modules', 'playwright-core'));
@@ -33,11 +36,15 @@ const { chromium } = require(path.join(__dirname, '..', 'tests', 'browser', 'nod
           state: document.body.dataset.state,
           status: document.querySelector('[data-testid="status"]').textContent,
           fetched_ms: mark('pyspy:fetched-'),
+          built_ms: mark('pyspy:built-'),
+          flame_ms: mark('pyspy:flame-'),
+          tables_ms: mark('pyspy:tables-'),
           drawn_ms: mark('pyspy:drawn-'),
           painted_ms: Math.round(painted),
           frames: document.querySelectorAll('[data-testid="frame"]').length,
           requests: performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/')).map((e) => ({
-            api: new URL(e.name).pathname, ms: Math.round(e.responseEnd - e.startTime), bytes: e.decodedBodySize,
+            api: new URL(e.name).pathname, ms: Math.round(e.responseEnd - e.startTime),
+            end_ms: Math.round(e.responseEnd), bytes: e.decodedBodySize,
           })),
         });
       }))));

@@ -105,8 +105,7 @@
     const range = { from: state.from, until: state.until };
     const f = filters();
     try {
-      const timelineP = api('/api/v1/timeline', Object.assign({}, range, f, { group: state.group }));
-      const seriesP = loadSeries(range);
+      // The flame graph asked for first: it takes the server longest.
       let flameP;
       if (state.cmp) {
         flameP = Promise.all([
@@ -116,6 +115,8 @@
       } else {
         flameP = api('/api/v1/flamegraph', Object.assign({}, range, f));
       }
+      const timelineP = api('/api/v1/timeline', Object.assign({}, range, f, { group: state.group }));
+      const seriesP = loadSeries(range);
       // The timeline and filters first (quick), the flame graph when it comes.
       flameP.catch(() => {});
       const [tl, series] = await Promise.all([timelineP, seriesP]);
@@ -139,7 +140,8 @@
         view.root = Flame.build(fl);
         view.data = fl;
       }
-      drawAll();
+      performance.mark('pyspy:built-' + g);
+      drawAll(g);
       const empty = state.cmp
         ? (!view.root.total ? 'no samples in interval B' : !view.before.total ? 'no samples in interval A' : '')
         : (!view.root.total ? 'no samples in this range' + (Object.keys(f).length ? ' for these filters' : '') : '');
@@ -228,13 +230,16 @@
   }
 
   // ---- drawing -------------------------------------------------------------------
-  function drawAll() {
+  // g: the load that draws (bench/web times its phases by these marks).
+  function drawAll(g) {
     if (!view) return;
     drawTimeline();
     drawControls();
     if (!view.root) return;
     drawFlame();
+    if (g) performance.mark('pyspy:flame-' + g);
     drawTables();
+    if (g) performance.mark('pyspy:tables-' + g);
     drawDownloads();
   }
 

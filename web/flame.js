@@ -8,7 +8,14 @@
 
 const Flame = (function () {
   const ROW = 18;          // px per row
-  const MIN_WIDTH = 1;     // px: narrower boxes (and their children) are not drawn
+  // px: narrower boxes (and their children) are not drawn.  A box is drawn
+  // 1 px narrower than its share (the gap between neighbours): under 2 px
+  // nothing of it would show, and a day of a fleet has thousands of those.
+  const MIN_WIDTH = 2;
+  // px: narrower boxes are 'thin': no text (no room for a character inside
+  // the padding; the text of thousands of thin boxes was most of the page's
+  // layout time) and no padding (which would widen them past their share).
+  const MIN_TEXT = 10;
   const MAX_DEPTH = 4096;  // a stack deeper than this is cut (the server bounds it already)
 
   // The frame's identity across requests (indices are per response): also
@@ -17,9 +24,10 @@ const Flame = (function () {
     return file ? name + '@' + file + ':' + line : name;
   }
 
-  function newNode(key, name, file, line, parent) {
+  // fn: the function's identity (name and file, any line), for the table.
+  function newNode(key, name, file, line, fn, parent) {
     return {
-      key, name, file, line, parent,
+      key, name, file, line, fn, parent,
       depth: parent ? parent.depth + 1 : 0,
       total: 0, self: 0, children: new Map(),
       base: 0,       // diff: the same path's total in the "before" tree
@@ -30,9 +38,13 @@ const Flame = (function () {
   // data: the JSON of /api/v1/flamegraph.  Malformed entries are skipped.
   function build(data) {
     const frames = Array.isArray(data.frames) ? data.frames : [];
-    const keys = frames.map((f) => Array.isArray(f)
-      ? frameKey(String(f[0]), String(f[1] || ''), Number(f[2]) || 0) : '?');
-    const root = newNode('', 'all', '', 0, null);
+    // Per frame, once: its texts and keys (a frame is in many stacks).
+    const info = frames.map((f) => {
+      if (!Array.isArray(f)) return null;
+      const name = String(f[0]), file = String(f[1] || ''), line = Number(f[2]) || 0;
+      return { key: frameKey(name, file, line), name, file, line, fn: name + '\u0000' + file };
+    });
+    const root = newNode('', 'all', '', 0, 'all\u0000', null);
     for (const st of Array.isArray(data.stacks) ? data.stacks : []) {
       if (!Array.isArray(st) || !Array.isArray(st[1])) continue;
       const count = Number(st[0]);
@@ -41,13 +53,12 @@ const Flame = (function () {
       n.total += count;
       const idx = st[1];
       for (let j = 0; j < idx.length && j < MAX_DEPTH; j++) {
-        const i = idx[j];
-        const f = frames[i];
-        if (!Array.isArray(f)) continue;
-        let c = n.children.get(keys[i]);
+        const f = info[idx[j]];
+        if (!f) continue;
+        let c = n.children.get(f.key);
         if (!c) {
-          c = newNode(keys[i], String(f[0]), String(f[1] || ''), Number(f[2]) || 0, n);
-          n.children.set(keys[i], c);
+          c = newNode(f.key, f.name, f.file, f.line, f.fn, n);
+          n.children.set(f.key, c);
         }
         c.total += count;
         n = c;
@@ -124,7 +135,7 @@ const Flame = (function () {
     const m = new Map();
     const onPath = new Map();
     const walk = (n) => {
-      const k = n.name + '\u0000' + n.file;
+      const k = n.fn;
       let f = m.get(k);
       if (!f) { f = { key: k, name: n.name, file: n.file, self: 0, total: 0 }; m.set(k, f); }
       f.self += n.self;
@@ -180,15 +191,15 @@ const Flame = (function () {
     let maxRow = 0;
     const box = (n, x, w, cls) => {
       const d = document.createElement('div');
+      const thin = w < MIN_TEXT;
       d.className = 'frame' + (cls ? ' ' + cls : '') + (n.hit ? ' hit' : '') +
-        (searching && !n.hit ? ' dim' : '');
+        (searching && !n.hit ? ' dim' : '') + (thin ? ' thin' : '');
       d.setAttribute('data-testid', 'frame');
-      d.dataset.i = String(nodes.length);
-      d.style.left = x + 'px';
-      d.style.width = Math.max(0, w - 1) + 'px';
-      d.style.top = n.depth * ROW + 'px';
-      d.style.background = opts.diff ? diffColor(change(n, root) / scale, opts.cb) : normalColor(n);
-      d.textContent = n.name;
+      d.setAttribute('data-i', String(nodes.length));
+      // One style text, not four properties (each would be parsed apart).
+      d.style.cssText = 'left:' + x + 'px;width:' + Math.max(0, w - 1) + 'px;top:' + n.depth * ROW +
+        'px;background:' + (opts.diff ? diffColor(change(n, root) / scale, opts.cb) : normalColor(n));
+      if (!thin) d.textContent = n.name;
       nodes.push(n);
       frag.appendChild(d);
       maxRow = Math.max(maxRow, n.depth);

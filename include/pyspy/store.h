@@ -196,6 +196,8 @@ struct store_query_info {
 	size_t nspans;
 	struct store_span spans[STORE_MAX_SPANS];
 	bool exact;
+	bool by_process;          /* read from the counts of each process (a host or
+				     pid filter), else from the sums per service */
 };
 /*
  * The profile of [from, until) (Unix seconds) for the series passing

@@ -52,6 +52,7 @@ long output_utf8_next(const unsigned char *s, size_t len, size_t *used)
 void output_json_string(FILE *out, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	const unsigned char *run = p;   /* characters written as they are, from here to p */
 	size_t len = strlen((const char *)p);
 
 	fputc('"', out);
@@ -59,6 +60,15 @@ void output_json_string(FILE *out, const char *s)
 		size_t used;
 		long cp = output_utf8_next(p, len, &used);
 
+		if (cp >= 0x20 && cp != '"' && cp != '\\' && cp != 0x7f && cp != 0x2028 &&
+		    cp != 0x2029) {
+			/* One write per run, not per character (a flame graph's
+			   JSON is megabytes of names). */
+			p += used;
+			len -= used;
+			continue;
+		}
+		fwrite(run, 1, (size_t)(p - run), out);
 		if (cp < 0) {
 			fputs(REPLACEMENT, out);
 		} else if (cp == '"' || cp == '\\') {
@@ -70,17 +80,16 @@ void output_json_string(FILE *out, const char *s)
 			fputs("\\t", out);
 		} else if (cp == '\r') {
 			fputs("\\r", out);
-		} else if (cp < 0x20 || cp == 0x7f) {
-			fprintf(out, "\\u%04lx", cp);
-		} else if (cp == 0x2028 || cp == 0x2029) {
-			/* valid JSON, but not valid JavaScript before ES2019 */
-			fprintf(out, "\\u%04lx", cp);
 		} else {
-			fwrite(p, 1, used, out);
+			/* controls, DEL; U+2028 and U+2029: valid JSON, but not
+			   valid JavaScript before ES2019 */
+			fprintf(out, "\\u%04lx", cp);
 		}
 		p += used;
 		len -= used;
+		run = p;
 	}
+	fwrite(run, 1, (size_t)(p - run), out);
 	fputc('"', out);
 }
 

@@ -7,7 +7,9 @@
  * rows stream in, not by the database: a day of a 100-process fleet is
  * millions of rows, and SQLite's GROUP BY sorts them first (measured: 1.3 s
  * against 0.4 s for the scan alone).  Then the distinct stacks, and their
- * frames, are read by id, a few thousand per statement.
+ * frames, are read by id, a few thousand per statement.  A query that
+ * names no host and no pid reads the sums per service (service_counts),
+ * not the counts of each process.
  */
 #include "store_internal.h"
 
@@ -247,13 +249,22 @@ static int read_failed(struct store_db *s, int rc)
 struct profile *store_query(struct store_db *s, int64_t from, int64_t until,
 			    const struct store_filter *f, struct store_query_info *info, int *err)
 {
-	/* Without a filter the series need not be read at all. */
-	static const char counts_all[] =
-		"SELECT c.stack, c.count FROM counts c"
-		" WHERE c.tier = $1 AND c.bucket >= $2 AND c.bucket < $3";
-	static const char counts_some[] =
-		"SELECT c.stack, c.count FROM counts c JOIN series s ON s.id = c.series"
-		" WHERE c.tier = $1 AND c.bucket >= $2 AND c.bucket < $3" FILTER_SQL;
+	/*
+	 * [by process][filtered]: a filter that names no host and no pid is
+	 * answered by the sums per service (service_counts: a day of a
+	 * 100-process fleet is 30 times fewer rows); without a filter the
+	 * series need not be read at all.
+	 */
+#define COUNTS_SQL(table) \
+	{ "SELECT c.stack, c.count FROM " table " c" \
+	  " WHERE c.tier = $1 AND c.bucket >= $2 AND c.bucket < $3", \
+	  "SELECT c.stack, c.count FROM " table " c JOIN series s ON s.id = c.series" \
+	  " WHERE c.tier = $1 AND c.bucket >= $2 AND c.bucket < $3" FILTER_SQL }
+	static const char *const counts[2][2] = {
+		COUNTS_SQL("service_counts"), COUNTS_SQL("counts"),
+	};
+#undef COUNTS_SQL
+	bool by_process = f && (f->host || f->pid > 0);
 	bool filtered = f && (f->service || f->host || f->pid > 0);
 	static const char totals[] =
 		"SELECT CAST(SUM(t.samples) AS BIGINT), CAST(SUM(t.errors) AS BIGINT)"
@@ -281,6 +292,7 @@ struct profile *store_query(struct store_db *s, int64_t from, int64_t until,
 		goto out;
 	info->nspans = store_plan(from, until, s->tiers, STORE_NTIERS - 1, info->spans);
 	info->exact = true;
+	info->by_process = by_process;
 	for (size_t i = 0; i < info->nspans; i++) {
 		const struct store_span *sp = &info->spans[i];
 		struct sql_val p[6] = { SQL_I(sp->tier), SQL_I(sp->from), SQL_I(sp->until) };
@@ -288,7 +300,7 @@ struct profile *store_query(struct store_db *s, int64_t from, int64_t until,
 		filter_params(f, p + 3);
 		if (!sp->exact)
 			info->exact = false;
-		if ((rc = store_exec(s, filtered ? counts_some : counts_all, p, filtered ? 6 : 3,
+		if ((rc = store_exec(s, counts[by_process][filtered], p, filtered ? 6 : 3,
 				     count_row, &q)) ||
 		    (rc = store_exec(s, totals, p, 6, totals_row, &q)))
 			goto out;

@@ -3,9 +3,9 @@
  *
  * Every commit rolls up the 10-minute and 1-hour buckets that closed:
  * those that end at or before the end of the newest minute stored.  Each
- * is the sum of the 1-minute buckets it spans, written once; a window
- * that arrives after its bucket was rolled up is added to the coarse
- * tier directly by store_put.  tiers.rolled_until records how far each
+ * is the sum of the 1-minute buckets it spans (counts, service_counts and
+ * totals alike), written once; a window that arrives after its bucket
+ * was rolled up is added to the coarse tier directly by store_put.  tiers.rolled_until records how far each
  * tier is complete, tiers.expired_before what retention deleted.
  *
  * Retention cuts at whole hours (the coarsest width), so the edge of
@@ -25,13 +25,17 @@ static int64_t floor_to(int64_t t, int64_t w)
 
 int store_rollup_tx(struct store_db *s)
 {
-	static const char counts[] =
-		"INSERT INTO counts (tier, bucket, series, stack, count)"
-		" SELECT $1, bucket - (bucket % $2), series, stack, SUM(count) FROM counts"
-		" WHERE tier = 0 AND bucket >= $3 AND bucket < $4"
-		" GROUP BY bucket - (bucket % $2), series, stack"
-		" ON CONFLICT (tier, bucket, series, stack) DO UPDATE"
-		" SET count = counts.count + excluded.count";
+#define ROLLUP_COUNTS(table) \
+		"INSERT INTO " table " (tier, bucket, series, stack, count)" \
+		" SELECT $1, bucket - (bucket % $2), series, stack, SUM(count) FROM " table \
+		" WHERE tier = 0 AND bucket >= $3 AND bucket < $4" \
+		" GROUP BY bucket - (bucket % $2), series, stack" \
+		" ON CONFLICT (tier, bucket, series, stack) DO UPDATE" \
+		" SET count = " table ".count + excluded.count"
+	static const char *const counts[] = {
+		ROLLUP_COUNTS("counts"), ROLLUP_COUNTS("service_counts"),
+	};
+#undef ROLLUP_COUNTS
 	static const char totals[] =
 		"INSERT INTO totals (tier, bucket, series, samples, errors, late, stacked)"
 		" SELECT $1, bucket - (bucket % $2), series, SUM(samples), SUM(errors), SUM(late),"
@@ -53,7 +57,8 @@ int store_rollup_tx(struct store_db *s)
 			continue;
 		{
 			struct sql_val p[] = { SQL_I(t), SQL_I(w), SQL_I(lo), SQL_I(hi) };
-			if ((rc = store_exec(s, counts, p, 4, NULL, NULL)) ||
+			if ((rc = store_exec(s, counts[0], p, 4, NULL, NULL)) ||
+			    (rc = store_exec(s, counts[1], p, 4, NULL, NULL)) ||
 			    (rc = store_exec(s, totals, p, 4, NULL, NULL)))
 				return rc;
 		}
@@ -89,10 +94,12 @@ int store_expire(struct store_db *s, int64_t now, uint64_t *deleted)
 {
 	static const char *const counting[] = {
 		"SELECT COUNT(*) FROM counts WHERE tier = $1 AND bucket < $2",
+		"SELECT COUNT(*) FROM service_counts WHERE tier = $1 AND bucket < $2",
 		"SELECT COUNT(*) FROM totals WHERE tier = $1 AND bucket < $2",
 	};
 	static const char *const deleting[] = {
 		"DELETE FROM counts WHERE tier = $1 AND bucket < $2",
+		"DELETE FROM service_counts WHERE tier = $1 AND bucket < $2",
 		"DELETE FROM totals WHERE tier = $1 AND bucket < $2",
 	};
 	static const char mark[] = "UPDATE tiers SET expired_before = $1 WHERE tier = $2";
@@ -111,7 +118,7 @@ int store_expire(struct store_db *s, int64_t now, uint64_t *deleted)
 				cut = floor_to(s->tiers[c].rolled_until, coarsest);
 		if (cut <= s->tiers[t].kept_from)
 			continue;
-		for (int k = 0; k < 2; k++) {
+		for (size_t k = 0; k < sizeof(deleting) / sizeof(deleting[0]); k++) {
 			struct sql_val p[] = { SQL_I(t), SQL_I(cut) };
 			if ((rc = store_exec(s, counting[k], p, 2, count_row, &n)) ||
 			    (rc = store_exec(s, deleting[k], p, 2, NULL, NULL)))

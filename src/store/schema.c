@@ -10,9 +10,9 @@
  * hostile agent chooses the length of); two writers racing may store one
  * text twice, which only costs a row: queries add stacks up by content.
  *
- * counts and totals are keyed time first: (tier, bucket, series, stack),
- * so a range of one tier is one index range and retention deletes a
- * prefix.  tiers holds, per tier, how far it is rolled up and expired.
+ * counts, service_counts and totals are keyed time first: (tier, bucket,
+ * series, stack), so a range of one tier is one index range and retention
+ * deletes a prefix.  tiers holds, per tier, how far it is rolled up and expired.
  */
 #include "store_internal.h"
 
@@ -56,9 +56,81 @@ static const char schema_v2[] =
 	" WHERE c.tier = totals.tier AND c.bucket = totals.bucket"
 	" AND c.series = totals.series), 0);\n";
 
+/*
+ * service_counts: the counts of every tier summed over the processes of a
+ * service (host, pid, start time, thread, program and Python version
+ * summed away), keyed like counts; its series is the service's aggregate
+ * series (store_service_series: pid -1, every other label empty).  A
+ * query that names no host and no pid reads it instead of counts: a day
+ * of a 100-process fleet is 30 times fewer rows.  store_put writes it in
+ * the transaction that writes counts, the rollups and retention treat it
+ * like counts.  The rows already stored are summed into it by
+ * fill_service_counts, in the migration's transaction.
+ */
+static const char schema_v3[] =
+	"CREATE TABLE service_counts (tier INTEGER NOT NULL, bucket BIGINT NOT NULL,"
+	" series BIGINT NOT NULL, stack BIGINT NOT NULL, count BIGINT NOT NULL,"
+	" PRIMARY KEY (tier, bucket, series, stack)){norowid};\n";
+
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static int name_row(void *ctx, const struct sql_val *c, int n)
+{
+	struct names *x = ctx;
+
+	if (n != 1 || c[0].t != SQL_TEXT)
+		return -STORE_ECORRUPT;
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 16;
+		char **v = realloc(x->v, cap * sizeof(*v));
+		if (!v)
+			return -STORE_ENOMEM;
+		x->v = v;
+		x->cap = cap;
+	}
+	if (!(x->v[x->n] = strdup(c[0].p)))
+		return -STORE_ENOMEM;
+	x->n++;
+	return 0;
+}
+
+/* The aggregate series of every service stored, then every count summed into it. */
+static int fill_service_counts(struct store_db *s)
+{
+	static const char services[] = "SELECT DISTINCT service FROM series WHERE pid >= 0";
+	static const char fill[] =
+		"INSERT INTO service_counts (tier, bucket, series, stack, count)"
+		" SELECT c.tier, c.bucket, a.id, c.stack, SUM(c.count) FROM counts c"
+		" JOIN series s ON s.id = c.series"
+		" JOIN (SELECT service, MIN(id) AS id FROM series WHERE pid = -1 GROUP BY service) a"
+		" ON a.service = s.service"
+		" GROUP BY c.tier, c.bucket, a.id, c.stack";
+	struct names x = { 0 };
+	int64_t id;
+	int rc;
+
+	rc = store_exec(s, services, NULL, 0, name_row, &x);
+	for (size_t i = 0; i < x.n && rc == 0; i++)
+		rc = store_service_series(s, x.v[i], &id);
+	if (rc == 0)
+		rc = store_exec(s, fill, NULL, 0, NULL, NULL);
+	if (rc == -STORE_ENOMEM)
+		rc = store_fail(s, rc, "cannot migrate '%s': out of memory", s->url);
+	else if (rc == -STORE_ECORRUPT)
+		rc = store_fail(s, rc, "cannot migrate '%s': a series is malformed", s->url);
+	for (size_t i = 0; i < x.n; i++)
+		free(x.v[i]);
+	free(x.v);
+	return rc;
+}
+
 const struct store_migration store_migrations[] = {
-	{ "create the schema", schema_v1 },
-	{ "count the samples with a stack per bucket", schema_v2 },
+	{ "create the schema", schema_v1, NULL },
+	{ "count the samples with a stack per bucket", schema_v2, NULL },
+	{ "sum the counts per service", schema_v3, fill_service_counts },
 };
 const size_t store_nmigrations = sizeof(store_migrations) / sizeof(store_migrations[0]);
 
@@ -121,11 +193,15 @@ int store_migrate(struct store_db *s)
 		}
 		rc = be->script(s, text);
 		free(text);
+		if (rc == 0 && store_migrations[ver].fill)
+			rc = store_migrations[ver].fill(s);
 		if (rc || (rc = be->version_set(s, ver + 1)) || (rc = be->commit(s)))
 			goto fail;
 	}
 	return be->commit(s);
 fail:
 	be->rollback(s);
+	/* Ids a step interned are gone with it. */
+	store_caches_clear(s);
 	return rc;
 }

@@ -205,6 +205,7 @@ void store_close(struct store_db *s)
 	free(s->sql_stacks);
 	for (int i = 0; i < 2; i++) {
 		free(s->sql_counts[i]);
+		free(s->sql_service[i]);
 		free(s->sql_totals[i]);
 	}
 	free(s->url);

@@ -67,10 +67,15 @@ struct sql_val {
 /* Called once per result row; non-zero stops (and is returned by exec). */
 typedef int (*sql_row_fn)(void *ctx, const struct sql_val *cols, int ncols);
 
-/* One schema migration: the text with {id}, {blob}, {norowid} filled per backend. */
+/*
+ * One schema migration: the text with {id}, {blob}, {norowid} filled per
+ * backend, then 'fill' (NULL: none), in the same transaction, for what
+ * SQL alone cannot do (hashes of new rows).
+ */
 struct store_migration {
 	const char *what;
 	const char *sql;
+	int (*fill)(struct store_db *s);
 };
 extern const struct store_migration store_migrations[];
 extern const size_t store_nmigrations;
@@ -131,7 +136,8 @@ struct store_db {
 	/* Caches of ids (kept across transactions, emptied on rollback). */
 	struct idmap funcs, frames, stacks, series;
 	/* Statements composed once per store (the backend caches them by address). */
-	char *sql_frames, *sql_stacks, *sql_counts[2], *sql_totals[2]; /* [0] one row, [1] many */
+	char *sql_frames, *sql_stacks;
+	char *sql_counts[2], *sql_service[2], *sql_totals[2]; /* [0] one row, [1] many */
 };
 
 /* Set s->err ("cannot WHAT 'url': ...") and return err. */
@@ -144,6 +150,11 @@ int store_exec(struct store_db *s, const char *sql, const struct sql_val *p, int
 int store_load_tiers(struct store_db *s);
 /* Roll up closed buckets, inside the caller's transaction. */
 int store_rollup_tx(struct store_db *s);
+/*
+ * The id of the aggregate series of 'service' (pid -1, every other label
+ * empty: the key of its service_counts rows), interned like a process's.
+ */
+int store_service_series(struct store_db *s, const char *service, int64_t *id);
 /* Forget every cached id (after a rollback: they may be gone). */
 void store_caches_clear(struct store_db *s);
 

@@ -5,10 +5,11 @@
  * their content, inserted when new; ids cached across transactions and
  * forgotten on a rollback).  The batch's counts are added up in memory
  * per (tier, bucket, series, stack) first, then written with one upsert
- * each.  A window counts in the 1-minute bucket that holds its middle;
- * when the coarser bucket of that time was rolled up already (a late
- * window), it is added to that tier directly as well, so every tier
- * stays the sum of the finer one.
+ * each; every count goes to its process's series in counts and to its
+ * service's aggregate series in service_counts.  A window counts in the
+ * 1-minute bucket that holds its middle; when the coarser bucket of that
+ * time was rolled up already (a late window), it is added to that tier
+ * directly as well, so every tier stays the sum of the finer one.
  */
 #include "pyspy/output.h"
 #include "store_internal.h"
@@ -182,46 +183,23 @@ static int intern_stack(struct store_db *s, const int64_t *frames, size_t n, uin
 	return intern(s, &s->stacks, buf, len, sel, p, 2, ins, p, 2, id);
 }
 
-static int intern_series(struct store_db *s, const struct store_batch *b,
-			 const struct store_in_proc *pr, int64_t *id)
+/* A series by its labels, cleaned already. */
+static int intern_labels(struct store_db *s, const char *host, const char *service,
+			 const char *thread, const char *program, const char *python, int64_t pid,
+			 int64_t start, int64_t *id)
 {
 	static const char sel[] = "SELECT id FROM series WHERE hash = $1 AND host = $2"
 				  " AND service = $3 AND pid = $4 AND start_time = $5 AND thread = $6";
 	static const char ins[] = "INSERT INTO series (hash, host, service, pid, start_time, thread,"
 				  " program, python) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
 				  " RETURNING id";
-	static const struct store_in_proc none = { 0 };
-	char *b1, *b2, *b3, *b4, *b5, *key = NULL;
-	const char *host, *service, *thread, *program, *python;
-	size_t lh, ls, lt, klen;
-	int64_t pid, start;
+	size_t lh = strlen(host), ls = strlen(service), lt = strlen(thread);
+	size_t klen = lh + ls + lt + 3 + 16;
+	char *key = malloc(klen);
 	int rc;
 
-	if (!pr)
-		pr = &none;
-	host = clean_text(b->host, &b1);
-	service = clean_text(b->service, &b2);
-	thread = clean_text(pr->thread, &b3);
-	/* A command line may be long: it is only shown, so it is cut. */
-	program = clean_text_cut(pr->program, &b4, true);
-	python = clean_text(pr->python, &b5);
-	if (!host || !service || !thread || !program || !python) {
-		rc = bad(s, "a label, program or thread name is longer than 4096 bytes");
-		goto out;
-	}
-	if (pr->pid < 0 || pr->pid > INT32_MAX || pr->start_time > INT64_MAX) {
-		rc = bad(s, "a process id or start time is out of range");
-		goto out;
-	}
-	pid = pr->pid;
-	start = (int64_t)pr->start_time;
-	lh = strlen(host), ls = strlen(service), lt = strlen(thread);
-	klen = lh + ls + lt + 3 + 16;
-	key = malloc(klen);
-	if (!key) {
-		rc = store_fail(s, -STORE_ENOMEM, "cannot write '%s': out of memory", s->url);
-		goto out;
-	}
+	if (!key)
+		return store_fail(s, -STORE_ENOMEM, "cannot write '%s': out of memory", s->url);
 	memcpy(key, host, lh + 1);
 	memcpy(key + lh + 1, service, ls + 1);
 	memcpy(key + lh + ls + 2, thread, lt + 1);
@@ -233,8 +211,33 @@ static int intern_series(struct store_db *s, const struct store_batch *b,
 				       SQL_T(python) };
 		rc = intern(s, &s->series, key, klen, sel, p, 6, ins, p, 8, id);
 	}
-out:
 	free(key);
+	return rc;
+}
+
+static int intern_series(struct store_db *s, const struct store_batch *b,
+			 const struct store_in_proc *pr, int64_t *id)
+{
+	static const struct store_in_proc none = { 0 };
+	char *b1, *b2, *b3, *b4, *b5;
+	const char *host, *service, *thread, *program, *python;
+	int rc;
+
+	if (!pr)
+		pr = &none;
+	host = clean_text(b->host, &b1);
+	service = clean_text(b->service, &b2);
+	thread = clean_text(pr->thread, &b3);
+	/* A command line may be long: it is only shown, so it is cut. */
+	program = clean_text_cut(pr->program, &b4, true);
+	python = clean_text(pr->python, &b5);
+	if (!host || !service || !thread || !program || !python)
+		rc = bad(s, "a label, program or thread name is longer than 4096 bytes");
+	else if (pr->pid < 0 || pr->pid > INT32_MAX || pr->start_time > INT64_MAX)
+		rc = bad(s, "a process id or start time is out of range");
+	else
+		rc = intern_labels(s, host, service, thread, program, python, pr->pid,
+				   (int64_t)pr->start_time, id);
 	free(b1);
 	free(b2);
 	free(b3);
@@ -243,10 +246,26 @@ out:
 	return rc;
 }
 
+int store_service_series(struct store_db *s, const char *service, int64_t *id)
+{
+	char *buf;
+	const char *name = clean_text(service, &buf);
+	int rc;
+
+	if (!name)
+		rc = bad(s, "a label is longer than 4096 bytes");
+	else
+		rc = intern_labels(s, "", name, "", "", "", -1, 0, id);
+	free(buf);
+	return rc;
+}
+
 /* The batch's counts and totals, added up before they are written. */
+enum row_kind { ROW_COUNTS, ROW_SERVICE, ROW_TOTALS };
 struct agg_row {
 	int tier;
-	int64_t bucket, series, stack;   /* stack -1: a totals row */
+	enum row_kind kind;              /* the table */
+	int64_t bucket, series, stack;   /* ROW_SERVICE: the service's series; ROW_TOTALS: stack -1 */
 	uint64_t count, errors, late;
 	uint64_t stacked;                /* totals: samples with a stack */
 };
@@ -256,10 +275,10 @@ struct agg {
 	size_t n, cap;
 };
 
-static struct agg_row *agg_row(struct agg *a, int tier, int64_t bucket, int64_t series,
-			       int64_t stack)
+static struct agg_row *agg_row(struct agg *a, enum row_kind kind, int tier, int64_t bucket,
+			       int64_t series, int64_t stack)
 {
-	int64_t key[4] = { tier, bucket, series, stack };
+	int64_t key[4] = { (int64_t)kind << 8 | tier, bucket, series, stack };
 	int64_t i;
 
 	if (idmap_get(&a->index, key, sizeof(key), &i))
@@ -274,7 +293,7 @@ static struct agg_row *agg_row(struct agg *a, int tier, int64_t bucket, int64_t 
 	}
 	if (idmap_put(&a->index, key, sizeof(key), (int64_t)a->n))
 		return NULL;
-	a->rows[a->n] = (struct agg_row){ tier, bucket, series, stack, 0, 0, 0, 0 };
+	a->rows[a->n] = (struct agg_row){ tier, kind, bucket, series, stack, 0, 0, 0, 0 };
 	return &a->rows[a->n++];
 }
 
@@ -300,9 +319,14 @@ static int window_tiers(const struct store_db *s, int64_t sec, int tiers[STORE_N
 	return n;
 }
 
+/*
+ * A window's counts go to counts (its process's series) and to
+ * service_counts (the service's series, *svc, interned at the first
+ * stack of the batch).
+ */
 static int put_window(struct store_db *s, const struct store_batch *b,
 		      const struct store_in_window *w, struct agg *a, int64_t *fids,
-		      int64_t *sids, int64_t *ids, uint8_t *blob, size_t blobcap)
+		      int64_t *sids, int64_t *ids, uint8_t *blob, size_t blobcap, int64_t *svc)
 {
 	int tiers[STORE_NTIERS];
 	int64_t buckets[STORE_NTIERS], sec, unattributed = -1;
@@ -322,7 +346,7 @@ static int put_window(struct store_db *s, const struct store_batch *b,
 		if (rc)
 			return rc;
 		for (int k = 0; k < nt; k++) {
-			struct agg_row *r = agg_row(a, tiers[k], buckets[k], sids[i], -1);
+			struct agg_row *r = agg_row(a, ROW_TOTALS, tiers[k], buckets[k], sids[i], -1);
 			if (!r)
 				return store_fail(s, -STORE_ENOMEM, "cannot write: out of memory");
 			r->count += pr->samples;
@@ -359,15 +383,21 @@ static int put_window(struct store_db *s, const struct store_batch *b,
 				return rc;
 		}
 		rc = intern_stack(s, ids, st->nframes, blob, blobcap, &stack);
+		if (rc == 0 && *svc < 0)
+			rc = store_service_series(s, b->service, svc);
 		if (rc)
 			return rc;
 		for (int k = 0; k < nt; k++) {
 			/* One row at a time: agg_row() may move the rows. */
-			struct agg_row *r = agg_row(a, tiers[k], buckets[k], series, -1);
+			struct agg_row *r = agg_row(a, ROW_TOTALS, tiers[k], buckets[k], series, -1);
 			if (!r)
 				return store_fail(s, -STORE_ENOMEM, "cannot write: out of memory");
 			r->stacked += st->count;
-			r = agg_row(a, tiers[k], buckets[k], series, stack);
+			r = agg_row(a, ROW_COUNTS, tiers[k], buckets[k], series, stack);
+			if (!r)
+				return store_fail(s, -STORE_ENOMEM, "cannot write: out of memory");
+			r->count += st->count;
+			r = agg_row(a, ROW_SERVICE, tiers[k], buckets[k], *svc, stack);
 			if (!r)
 				return store_fail(s, -STORE_ENOMEM, "cannot write: out of memory");
 			r->count += st->count;
@@ -413,59 +443,65 @@ static int flush(struct store_db *s, char *const sql[2], const struct sql_val *v
 	return rc;
 }
 
+/* The upsert of each kind of row: counts, service_counts, totals. */
+#define UPSERT_COUNTS(table) \
+	{ "INSERT INTO " table " (tier, bucket, series, stack, count)", \
+	  "ON CONFLICT (tier, bucket, series, stack) DO UPDATE" \
+	  " SET count = " table ".count + excluded.count", 5 }
+static const struct {
+	const char *head, *tail;
+	int ncols;
+} upserts[] = {
+	[ROW_COUNTS] = UPSERT_COUNTS("counts"),
+	[ROW_SERVICE] = UPSERT_COUNTS("service_counts"),
+	[ROW_TOTALS] = { "INSERT INTO totals (tier, bucket, series, samples, errors, late, stacked)",
+			 "ON CONFLICT (tier, bucket, series) DO UPDATE"
+			 " SET samples = totals.samples + excluded.samples,"
+			 " errors = totals.errors + excluded.errors,"
+			 " late = totals.late + excluded.late,"
+			 " stacked = totals.stacked + excluded.stacked", 7 },
+};
+#undef UPSERT_COUNTS
+#define NKINDS (sizeof(upserts) / sizeof(upserts[0]))
+#define MAX_COLS 7
+
 static int write_rows(struct store_db *s, const struct agg *a)
 {
-	static const char counts_head[] = "INSERT INTO counts (tier, bucket, series, stack, count)";
-	static const char counts_tail[] = "ON CONFLICT (tier, bucket, series, stack) DO UPDATE"
-					  " SET count = counts.count + excluded.count";
-	static const char totals_head[] = "INSERT INTO totals (tier, bucket, series, samples,"
-					  " errors, late, stacked)";
-	static const char totals_tail[] = "ON CONFLICT (tier, bucket, series) DO UPDATE"
-					  " SET samples = totals.samples + excluded.samples,"
-					  " errors = totals.errors + excluded.errors,"
-					  " late = totals.late + excluded.late,"
-					  " stacked = totals.stacked + excluded.stacked";
-	struct sql_val pc[ROWS_PER_INSERT * 5], pt[ROWS_PER_INSERT * 7];
-	int nc = 0, nt = 0, rc = 0;
+	char **sql[NKINDS] = { s->sql_counts, s->sql_service, s->sql_totals };
+	struct sql_val v[NKINDS][ROWS_PER_INSERT * MAX_COLS];
+	int nrows[NKINDS] = { 0 }, rc = 0;
 
-	if (!s->sql_counts[0]) {
-		s->sql_counts[0] = multi_insert(counts_head, 5, 1, counts_tail);
-		s->sql_counts[1] = multi_insert(counts_head, 5, ROWS_PER_INSERT, counts_tail);
-		s->sql_totals[0] = multi_insert(totals_head, 7, 1, totals_tail);
-		s->sql_totals[1] = multi_insert(totals_head, 7, ROWS_PER_INSERT, totals_tail);
-		if (!s->sql_counts[0] || !s->sql_counts[1] || !s->sql_totals[0] ||
-		    !s->sql_totals[1])
+	for (size_t k = 0; k < NKINDS; k++) {
+		if (sql[k][0])
+			continue;
+		sql[k][0] = multi_insert(upserts[k].head, upserts[k].ncols, 1, upserts[k].tail);
+		sql[k][1] = multi_insert(upserts[k].head, upserts[k].ncols, ROWS_PER_INSERT,
+					 upserts[k].tail);
+		if (!sql[k][0] || !sql[k][1])
 			return store_fail(s, -STORE_ENOMEM, "cannot write: out of memory");
 	}
 	for (size_t i = 0; i < a->n && rc == 0; i++) {
 		const struct agg_row *r = &a->rows[i];
+		int k = r->kind, nc = upserts[k].ncols;
+		struct sql_val *p = &v[k][nrows[k]++ * nc];
 
 		if (r->count > INT64_MAX / 2 || r->errors > INT64_MAX / 2 || r->late > INT64_MAX / 2 ||
 		    r->stacked > INT64_MAX / 2)
 			return bad(s, "a count is out of range");
-		if (r->stack >= 0) {
-			struct sql_val *v = &pc[nc++ * 5];
-			v[0] = SQL_I(r->tier), v[1] = SQL_I(r->bucket), v[2] = SQL_I(r->series);
-			v[3] = SQL_I(r->stack), v[4] = SQL_I(r->count);
-			if (nc == ROWS_PER_INSERT) {
-				rc = flush(s, s->sql_counts, pc, nc, 5);
-				nc = 0;
-			}
+		p[0] = SQL_I(r->tier), p[1] = SQL_I(r->bucket), p[2] = SQL_I(r->series);
+		if (k == ROW_TOTALS) {
+			p[3] = SQL_I(r->count), p[4] = SQL_I(r->errors), p[5] = SQL_I(r->late);
+			p[6] = SQL_I(r->stacked);
 		} else {
-			struct sql_val *v = &pt[nt++ * 7];
-			v[0] = SQL_I(r->tier), v[1] = SQL_I(r->bucket), v[2] = SQL_I(r->series);
-			v[3] = SQL_I(r->count), v[4] = SQL_I(r->errors), v[5] = SQL_I(r->late);
-			v[6] = SQL_I(r->stacked);
-			if (nt == ROWS_PER_INSERT) {
-				rc = flush(s, s->sql_totals, pt, nt, 7);
-				nt = 0;
-			}
+			p[3] = SQL_I(r->stack), p[4] = SQL_I(r->count);
+		}
+		if (nrows[k] == ROWS_PER_INSERT) {
+			rc = flush(s, sql[k], v[k], nrows[k], nc);
+			nrows[k] = 0;
 		}
 	}
-	if (rc == 0)
-		rc = flush(s, s->sql_counts, pc, nc, 5);
-	if (rc == 0)
-		rc = flush(s, s->sql_totals, pt, nt, 7);
+	for (size_t k = 0; k < NKINDS && rc == 0; k++)
+		rc = flush(s, sql[k], v[k], nrows[k], upserts[k].ncols);
 	return rc;
 }
 
@@ -500,6 +536,7 @@ int store_put(struct store_db *s, const struct store_batch *b)
 	uint8_t *blob = NULL;
 	size_t blobcap = STORE_MAX_DEPTH * 10;
 	struct agg a = { 0 };
+	int64_t svc = -1;
 	int rc = 0;
 
 	if (!s->in_tx)
@@ -520,7 +557,7 @@ int store_put(struct store_db *s, const struct store_batch *b)
 		goto out;
 	}
 	for (size_t i = 0; i < b->nwindows && rc == 0; i++)
-		rc = put_window(s, b, &b->windows[i], &a, fids, sids, ids, blob, blobcap);
+		rc = put_window(s, b, &b->windows[i], &a, fids, sids, ids, blob, blobcap, &svc);
 	if (rc == 0)
 		rc = write_rows(s, &a);
 	if (rc == 0)

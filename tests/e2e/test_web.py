@@ -119,6 +119,32 @@ def test_flamegraph(web, lo, hi, filters):
     assert folded_of(full) == expected(lo, hi, full=True, **filters)
 
 
+def check_sums(w, lo, hi):
+    """The whole fleet's flame graph (read from the sums per service) equals what was
+    written, and the flame graphs of each service, each host and each pid (read from the
+    counts of each process) added up."""
+    def lines(**filters):
+        q = "from=%d&until=%d%s" % (lo, hi, "".join("&%s=%s" % kv for kv in sorted(filters.items())))
+        c = Counter()
+        for line in folded_of(w.api("/api/v1/flamegraph?" + q)).splitlines():
+            stack, n = line.rsplit(" ", 1)
+            c[stack] += int(n)
+        return c
+
+    whole = lines()
+    assert "".join("%s %d\n" % kv for kv in sorted(whole.items())) == expected(lo, hi)
+    assert whole == lines(service="web") + lines(service="worker")
+    assert whole == lines(host="h1") + lines(host="h2")
+    by_pid = lines(pid=100) + lines(pid=101) + lines(pid=200)
+    pruned = Counter({k: v for k, v in whole.items() if k.startswith("[pruned")})
+    assert pruned and whole == by_pid + pruned
+
+
+@pytest.mark.parametrize("lo,hi", [(T0, END), (T0 + 425, T0 + 2 * 3600 + 780), (T0 + 600, T0 + 660)])
+def test_flamegraph_sums(web, lo, hi):
+    check_sums(web, lo, hi)
+
+
 def test_downloads(web):
     lo, hi = T0, T0 + 3600
     q = "from=%d&until=%d" % (lo, hi)
@@ -370,27 +396,52 @@ def test_store_error_is_503(procs, tmp_path, store):  # noqa: F811
     assert w.stop().rc == 0
 
 
-def test_store_of_schema_1(procs, tmp_path, store):  # noqa: F811
-    """A store of schema 1 (no totals.stacked) is refused until a writer opens it, which
-    migrates it: then the timeline counts what it did before."""
-    copy = tmp_path / "v1.db"
+def migrated(procs, tmp_path, store, version, undo):  # noqa: F811
+    """A copy of the store made a store of schema 'version' by the statements 'undo':
+    refused by pyspy-c web until a writer (run-unit --write-store) opens it, which
+    migrates it; then pyspy-c web on it."""
+    copy = tmp_path / ("v%d.db" % version)
     shutil.copyfile(str(store), str(copy))
     db = sqlite3.connect(str(copy))
-    db.execute("ALTER TABLE totals DROP COLUMN stacked")
-    db.execute("PRAGMA user_version = 1")
+    for sql in undo + ["PRAGMA user_version = %d" % version]:
+        db.execute(sql)
     db.commit()
     db.close()
     run = run_profiler(tmp_path, ["web", "--store", copy], timeout=20)
-    assert_error(run, 8, r"schema version 1 is older .* with the collector")
+    assert_error(run, 8, r"schema version %d is older .* with the collector" % version)
     p = subprocess.run([run_unit(), "--write-store", str(copy), str(T0), "0"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
     assert p.returncode == 0, p.stderr.decode()
-    w = Web(procs, tmp_path, ["--store", copy])
+    db = sqlite3.connect(str(copy))
+    assert db.execute("SELECT COUNT(*) FROM series WHERE pid = -1").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM service_counts").fetchone()[0] > 0
+    db.close()
+    return Web(procs, tmp_path, ["--store", copy])
+
+
+# What schema 3 added: the sums per service and their series.
+UNDO_3 = ["DROP TABLE service_counts", "DELETE FROM series WHERE pid = -1"]
+
+
+def test_store_of_schema_1(procs, tmp_path, store):  # noqa: F811
+    """A store of schema 1 (no totals.stacked), once migrated: the timeline counts what
+    it did before."""
+    w = migrated(procs, tmp_path, store, 1, ["ALTER TABLE totals DROP COLUMN stacked"] + UNDO_3)
     t = w.api("/api/v1/timeline?from=%d&until=%d&group=host" % (T0, END))
     want = Counter()
     for r in model(T0, END, pruned=True):
         want[(r[0], t["groups"].index(r[1]))] += r[4]
     assert sorted(((b, g), s) for b, g, s, _ in t["points"]) == sorted(want.items())
+    assert w.stop().rc == 0
+
+
+def test_store_of_schema_2(procs, tmp_path, store):  # noqa: F811
+    """A store of schema 2 (no sums per service), once migrated: the whole fleet's flame
+    graph, read from the sums the migration built, equals what was written and the flame
+    graphs of each service, host and pid added up."""
+    w = migrated(procs, tmp_path, store, 2, UNDO_3)
+    check_sums(w, T0, END)
+    check_sums(w, T0 + 425, T0 + 2 * 3600 + 780)
     assert w.stop().rc == 0
 
 

@@ -43,14 +43,20 @@ static int work_of(int i, int64_t pid)
 
 int fx_put(struct store_db *s, int agent, int64_t t0, int first, int last)
 {
+	return fx_put_as(s, agent, NULL, t0, first, last);
+}
+
+int fx_put_as(struct store_db *s, int agent, const char *host, int64_t t0, int first, int last)
+{
 	int nw = last - first + 1, rc;
 	struct store_in_window *w = calloc((size_t)nw, sizeof(*w));
 	struct store_in_proc *procs = calloc((size_t)nw * 2, sizeof(*procs));
 	struct store_in_stack *stacks = calloc((size_t)nw * 3, sizeof(*stacks));
 	struct store_in_frame *frames = calloc((size_t)nw * 3 * 3, sizeof(*frames));
 	char instance[32];
-	struct store_batch b = { agents[agent].host, agents[agent].service, (size_t)nw, w,
-				 fx_agent_name[agent], instance, (uint64_t)last };
+	struct store_batch b = { host ? host : agents[agent].host, agents[agent].service,
+				 (size_t)nw, w, host ? host : fx_agent_name[agent], instance,
+				 (uint64_t)last };
 
 	if (!w || !procs || !stacks || !frames)
 		abort();

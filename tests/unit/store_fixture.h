@@ -27,6 +27,8 @@ extern const char *const fx_agent_name[FX_AGENTS];
  * Returns what store_begin, store_put or store_commit returned.
  */
 int fx_put(struct store_db *s, int agent, int64_t t0, int first, int last);
+/* The same windows as another agent: host 'host' (also its cursor's name). */
+int fx_put_as(struct store_db *s, int agent, const char *host, int64_t t0, int first, int last);
 /* Both agents' windows 1..n, committed every 'per_tx' windows. */
 int fx_fill(struct store_db *s, int64_t t0, int n, int per_tx);
 /*

@@ -52,6 +52,10 @@ static void test_nesting_and_commas(void **state)
 	json_array(&j);
 	json_uint(&j, 1);
 	json_null(&j);
+	json_int(&j, INT64_MIN);
+	json_int(&j, INT64_MAX);
+	json_int(&j, 0);
+	json_uint(&j, 0);
 	json_array_end(&j);
 	json_object(&j);
 	json_object_end(&j);
@@ -64,7 +68,7 @@ static void test_nesting_and_commas(void **state)
 	close_buf(&b);
 	assert_false(j.error);
 	assert_string_equal(b.text, "{\"a\":\"x\",\"b\":18446744073709551615,\"c\":-5,"
-				    "\"d\":[[1,null],{},true],\"e\":0.5,\"f\":null,\"g\":null}");
+				    "\"d\":[[1,null,-9223372036854775808,9223372036854775807,0,0],{},true],\"e\":0.5,\"f\":null,\"g\":null}");
 	free(b.text);
 }
 

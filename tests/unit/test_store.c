@@ -21,6 +21,9 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#ifdef PYSPY_HAVE_SQLITE
+#include <sqlite3.h>
+#endif
 
 #include "pyspy/stacks.h"
 #include "pyspy/store.h"
@@ -78,6 +81,8 @@ static struct store_db *new_store(struct backend *b, const char *name, char *url
 	assert_non_null(s);
 	return s;
 }
+
+static void expect_refused(const char *url, bool read_only, int want, const char *why);
 
 /* Query [from, until) with f and compare with the fixture's truth. */
 static void check_query(struct store_db *s, int n, int64_t from, int64_t until,
@@ -303,6 +308,253 @@ static void test_series_extent(void **state)
 	store_close(s);
 }
 
+/*
+ * Run 'sql' on the store behind the library's back (to make an older
+ * schema, to count rows); returns the first column of its last result's
+ * first row, 0 when none.  No single quotes in 'sql' (a shell word).
+ */
+#ifdef PYSPY_HAVE_SQLITE
+static int first_int(void *ctx, int n, char **vals, char **names)
+{
+	(void)names;
+	*(int64_t *)ctx = n > 0 && vals[0] ? strtoll(vals[0], NULL, 10) : 0;
+	return 0;
+}
+#endif
+
+static int64_t raw_sql(struct backend *b, const char *url, const char *sql)
+{
+	int64_t v = 0;
+
+	if (!b->pg) {
+#ifdef PYSPY_HAVE_SQLITE
+		sqlite3 *db;
+		char *err = NULL;
+		if (sqlite3_open_v2(url, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+			fail_msg("sqlite3_open '%s': %s", url, sqlite3_errmsg(db));
+		if (sqlite3_exec(db, sql, first_int, &v, &err) != SQLITE_OK)
+			fail_msg("'%s': %s", sql, err);
+		sqlite3_close(db);
+#else
+		fail_msg("built without SQLite");
+#endif
+	} else {
+		char cmd[4096], line[256] = "";
+		FILE *p;
+		snprintf(cmd, sizeof(cmd), "'%s' sql '%s' '%s' '%s'", b->script, b->dir,
+			 strrchr(url, '/') + 1, sql);
+		p = popen(cmd, "r");
+		if (!p)
+			fail_msg("cannot run %s", cmd);
+		if (fgets(line, sizeof(line), p))
+			v = strtoll(line, NULL, 10);
+		while (fgets(line, sizeof(line), p))
+			;
+		if (pclose(p) != 0)
+			fail_msg("failed: %s", cmd);
+	}
+	return v;
+}
+
+/* Folded texts added up: equal stacks' counts summed, lines sorted. */
+static int by_line(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *sum_folded(char *const *parts, size_t nparts)
+{
+	char **lines = NULL, *out = NULL;
+	size_t n = 0, cap = 0, len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	assert_non_null(f);
+	for (size_t i = 0; i < nparts; i++) {
+		char *copy = strdup(parts[i]), *save = NULL;
+		assert_non_null(copy);
+		for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				lines = realloc(lines, cap * sizeof(*lines));
+				assert_non_null(lines);
+			}
+			lines[n++] = strdup(l);
+		}
+		free(copy);
+	}
+	if (n)
+		qsort(lines, n, sizeof(*lines), by_line);
+	for (size_t i = 0; i < n;) {
+		char *sp = strrchr(lines[i], ' ');
+		unsigned long long count = 0;
+		size_t k = i, slen;
+		assert_non_null(sp);
+		slen = (size_t)(sp - lines[i]);
+		for (; k < n && strncmp(lines[k], lines[i], slen) == 0 && lines[k][slen] == ' '; k++)
+			count += strtoull(lines[k] + slen + 1, NULL, 10);
+		fprintf(f, "%.*s %llu\n", (int)slen, lines[i], count);
+		i = k;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+	fclose(f);
+	return out;
+}
+
+/* The folded text of a query, and whether it read the counts of each process. */
+static char *query_folded(struct store_db *s, int64_t from, int64_t until,
+			  const struct store_filter *f, bool by_process, uint64_t *samples)
+{
+	struct store_query_info qi;
+	int err;
+	struct profile *p = store_query(s, from, until, f, &qi, &err);
+	char *folded, *sorted;
+
+	if (!p)
+		fail_msg("store_query: %s", store_errmsg(s));
+	assert_int_equal(qi.by_process, by_process);
+	if (samples)
+		*samples = qi.samples;
+	folded = fx_folded(p);
+	sorted = sum_folded(&folded, 1);
+	free(folded);
+	profile_free(p);
+	return sorted;
+}
+
+static void expect_same(const char *what, int64_t from, const char *got, const char *want)
+{
+	if (strcmp(got, want) != 0)
+		fail_msg("%s from T0%+lld differs:\n--- got\n%s--- want\n%s", what,
+			 (long long)(from - T0), got, want);
+}
+
+/*
+ * A query without a host or pid reads the sums per service: they equal
+ * the counts of each process added up, over hosts and over pids, in every
+ * tier, late windows included (host h3 repeats agent h1's windows, pids
+ * too, after they were rolled up).
+ */
+static void test_service_sums(void **state)
+{
+	struct backend *b = *state;
+	char url[512];
+	struct store_db *s = new_store(b, "servicesums", url, sizeof(url));
+	static const int64_t ranges[][2] = {
+		{ T0, T0 + 3 * H }, { T0 + 7 * 60 + 5, T0 + 2 * H + 13 * 60 },
+		{ T0 + 600, T0 + 1800 }, { T0 + 125, T0 + 611 }, { T0 - H, T0 + 4 * H },
+	};
+	const struct store_filter hosts[] = { { .host = "h1" }, { .host = "h2" }, { .host = "h3" } },
+				  pids[] = { { .pid = 100 }, { .pid = 101 } },
+				  web = { .service = "web" }, worker = { .service = "worker" },
+				  web_h3 = { .service = "web", .host = "h3" };
+	int n = 3 * 360;
+
+	assert_int_equal(fx_fill(s, T0, n, 60), 0);
+	assert_int_equal(fx_put_as(s, 0, "h3", T0, 1, n), 0);
+	for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+		int64_t from = ranges[r][0], until = ranges[r][1];
+		char *all, *by_host[3], *by_pid[2], *sum, *want[2], *one;
+		uint64_t sa, sh[3], sw;
+		struct profile *p;
+
+		all = query_folded(s, from, until, NULL, false, &sa);
+		for (int h = 0; h < 3; h++)
+			by_host[h] = query_folded(s, from, until, &hosts[h], true, &sh[h]);
+		/* The truth: the fixture, and agent h1's windows again as h3. */
+		p = fx_expected(T0, n, from, until, NULL, &sw);
+		want[0] = fx_folded(p);
+		profile_free(p);
+		p = fx_expected(T0, n, from, until, &hosts[0], &sw);
+		want[1] = fx_folded(p);
+		profile_free(p);
+		sum = sum_folded(want, 2);
+		expect_same("all", from, all, sum);
+		free(sum);
+		sum = sum_folded(by_host, 3);
+		expect_same("all against the hosts", from, all, sum);
+		free(sum);
+		assert_int_equal(sa, sh[0] + sh[1] + sh[2]);
+		/* web: hosts h1 and h3, and pids 100 and 101 (on both hosts). */
+		one = query_folded(s, from, until, &web, false, &sw);
+		sum = sum_folded((char *[]){ by_host[0], by_host[2] }, 2);
+		expect_same("web against its hosts", from, one, sum);
+		free(sum);
+		assert_int_equal(sw, sh[0] + sh[2]);
+		for (int k = 0; k < 2; k++)
+			by_pid[k] = query_folded(s, from, until, &pids[k], true, NULL);
+		sum = sum_folded(by_pid, 2);
+		expect_same("web against its pids", from, one, sum);
+		free(sum);
+		free(one);
+		one = query_folded(s, from, until, &worker, false, NULL);
+		expect_same("worker against h2", from, one, by_host[1]);
+		free(one);
+		one = query_folded(s, from, until, &web_h3, true, NULL);
+		expect_same("web on h3 against h3", from, one, by_host[2]);
+		free(one);
+		free(all);
+		for (int k = 0; k < 3; k++)
+			free(by_host[k]);
+		for (int k = 0; k < 2; k++)
+			free(by_pid[k]);
+		free(want[0]);
+		free(want[1]);
+	}
+	store_close(s);
+}
+
+/*
+ * A store of schema 2 (no service_counts) is refused by a reader and
+ * migrated by a writer: the sums per service are built from the counts
+ * stored, in the migration's transaction, and kept from then on.
+ */
+static void test_migrate_v2(void **state)
+{
+	struct backend *b = *state;
+	char url[512];
+	struct store_db *s = new_store(b, "migrate", url, sizeof(url));
+	struct store_options o = { .create = true };
+	const struct store_filter web = { .service = "web" }, h1 = { .host = "h1" };
+	struct store_query_info qi;
+	int n = 3 * 360, err;
+
+	assert_int_equal(fx_fill(s, T0, n, 60), 0);
+	store_close(s);
+	/* What a schema-2 store holds: the same, without the sums per service. */
+	raw_sql(b, url, b->pg ? "DROP TABLE service_counts; DELETE FROM series WHERE pid = -1;"
+			" DELETE FROM schema_version WHERE version = 3"
+			: "DROP TABLE service_counts; DELETE FROM series WHERE pid = -1;"
+			" PRAGMA user_version = 2");
+	expect_refused(url, true, -STORE_EVERSION, "older");
+	s = open_url(url, &o, &err);
+	assert_non_null(s);
+	assert_true(raw_sql(b, url, "SELECT COUNT(*) FROM series WHERE pid = -1") == 2);
+	assert_true(raw_sql(b, url, "SELECT COUNT(*) FROM service_counts") > 0);
+	check_query(s, n, T0, T0 + 3 * H, NULL, &qi);
+	assert_false(qi.by_process);
+	check_query(s, n, T0 + 7 * 60 + 5, T0 + 2 * H + 13 * 60, NULL, &qi);
+	assert_false(qi.by_process);
+	check_query(s, n, T0 + 600, T0 + 1800, &web, &qi);
+	assert_false(qi.by_process);
+	check_query(s, n, T0 + 125, T0 + 611, &h1, &qi);
+	assert_true(qi.by_process);
+	/* Written on: the new windows go to both. */
+	for (int a = 0; a < FX_AGENTS; a++)
+		assert_int_equal(fx_put(s, a, T0, n + 1, n + 360), 0);
+	check_query(s, n + 360, T0, T0 + 4 * H, NULL, &qi);
+	assert_false(qi.by_process);
+	check_query(s, n + 360, T0 + 2 * H + 5, T0 + 4 * H, &web, &qi);
+	store_close(s);
+	/* Migrated once: opened again, nothing changes. */
+	s = open_url(url, &o, &err);
+	assert_non_null(s);
+	assert_true(raw_sql(b, url, "SELECT COUNT(*) FROM series WHERE pid = -1") == 2);
+	check_query(s, n + 360, T0, T0 + 4 * H, NULL, NULL);
+	store_close(s);
+}
+
 static void test_expire(void **state)
 {
 	struct backend *b = *state;
@@ -318,6 +570,10 @@ static void test_expire(void **state)
 	/* Two days and a bit later: the minutes go, the rest answers. */
 	assert_int_equal(store_expire(s, T0 + 3 * H + 2 * 86400 + H, &deleted), 0);
 	assert_true(deleted > 0);
+	/* The sums per service go with the counts. */
+	assert_int_equal(raw_sql(b, url, "SELECT COUNT(*) FROM service_counts WHERE tier = 0"), 0);
+	assert_int_equal(raw_sql(b, url, "SELECT COUNT(*) FROM counts WHERE tier = 0"), 0);
+	assert_true(raw_sql(b, url, "SELECT COUNT(*) FROM service_counts WHERE tier = 1") > 0);
 	assert_int_equal(store_tiers(s, t), 0);
 	assert_int_equal(t[0].kept_from, T0 + 3 * H);
 	assert_true(t[1].kept_from <= T0);
@@ -337,6 +593,7 @@ static void test_expire(void **state)
 	/* Two years later, everything is gone. */
 	assert_int_equal(store_expire(s, T0 + 2 * 366 * 86400, &deleted), 0);
 	assert_true(deleted > 0);
+	assert_int_equal(raw_sql(b, url, "SELECT COUNT(*) FROM service_counts"), 0);
 	p = store_query(s, T0, T0 + 3 * H, NULL, &qi, &err);
 	assert_non_null(p);
 	assert_int_equal(profile_total(p), 0);
@@ -666,6 +923,8 @@ int unit_store_sqlite(void)
 		cmocka_unit_test(test_rollup),
 		cmocka_unit_test(test_timeline),
 		cmocka_unit_test(test_series_extent),
+		cmocka_unit_test(test_service_sums),
+		cmocka_unit_test(test_migrate_v2),
 		cmocka_unit_test(test_expire),
 		cmocka_unit_test(test_cursor_atomic),
 		cmocka_unit_test(test_disk_full),
@@ -682,6 +941,8 @@ int unit_store_postgres(void)
 		cmocka_unit_test(test_rollup),
 		cmocka_unit_test(test_timeline),
 		cmocka_unit_test(test_series_extent),
+		cmocka_unit_test(test_service_sums),
+		cmocka_unit_test(test_migrate_v2),
 		cmocka_unit_test(test_expire),
 		cmocka_unit_test(test_cursor_atomic),
 		cmocka_unit_test(test_hostile),
