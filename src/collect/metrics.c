@@ -210,8 +210,9 @@ void cm_write(struct collect_metrics *m, FILE *o, int64_t now_ns, double cpu_sec
 	prom_metric(o, "pyspyc_collect_samples_written_total", "counter",
 		    "Samples written to the store.", (double)m->t.samples);
 	prom_metric(o, "pyspyc_collect_rows_written_total", "counter",
-		    "Rows of counts and totals inserted or updated in the store (1-minute "
-		    "buckets and the rolled-up ones still open).", (double)m->t.rows);
+		    "Rows of counts, their sums per service and totals inserted or updated in "
+		    "the store (1-minute buckets and the rolled-up ones still open).",
+		    (double)m->t.rows);
 	prom_metric(o, "pyspyc_collect_write_errors_total", "counter",
 		    "Rounds whose transaction could not be written.", (double)m->t.write_errors);
 	prom_metric(o, "pyspyc_collect_rounds_total", "counter",

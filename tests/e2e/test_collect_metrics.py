@@ -76,13 +76,14 @@ def wait_metrics(c, ok, what, timeout=30):
 
 
 def store_rows(store):
-    """Windows (cursors), samples and rows of the 1-minute tier in the store."""
+    """Windows (cursors), samples and rows of the 1-minute tier in the store (counts, their
+    sums per service, totals)."""
     db = sqlite3.connect(store)
     try:
         seqs = dict(db.execute("SELECT agent, last_seq FROM cursors").fetchall())
         samples = db.execute("SELECT COALESCE(SUM(samples), 0) FROM totals WHERE tier = 0").fetchone()[0]
         rows = sum(db.execute("SELECT COUNT(*) FROM %s WHERE tier = 0" % t).fetchone()[0]
-                   for t in ("counts", "totals"))
+                   for t in ("counts", "service_counts", "totals"))
     finally:
         db.close()
     return seqs, samples, rows
