@@ -253,7 +253,9 @@ int store_extent(struct store_db *s, int64_t *first, int64_t *last, bool *found)
 int store_rollup(struct store_db *s);
 /*
  * Delete buckets older than each tier's retention before 'now' (Unix
- * seconds), in their own transaction.  *deleted: rows removed (may be NULL).
+ * seconds), in their own transaction, and the stacks, frames, functions
+ * and series no kept bucket uses any more (at most once a day of
+ * retention).  *deleted: rows removed (may be NULL).
  */
 int store_expire(struct store_db *s, int64_t now, uint64_t *deleted);
 

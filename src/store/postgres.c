@@ -198,6 +198,12 @@ static int pg_begin(struct store_db *s)
 	return simple(s, "BEGIN", "write");
 }
 
+static int pg_begin_read(struct store_db *s)
+{
+	/* One snapshot for every statement of the transaction. */
+	return simple(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "read");
+}
+
 static int pg_commit(struct store_db *s)
 {
 	return simple(s, "COMMIT", "commit to");
@@ -359,6 +365,7 @@ const struct store_backend store_postgres = {
 	.version_set = pg_version_set,
 	.script = pg_script,
 	.begin = pg_begin,
+	.begin_read = pg_begin_read,
 	.exec = pg_exec,
 	.commit = pg_commit,
 	.rollback = pg_rollback,

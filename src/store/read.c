@@ -272,6 +272,7 @@ struct profile *store_query(struct store_db *s, int64_t from, int64_t until,
 		" WHERE t.tier = $1 AND t.bucket >= $2 AND t.bucket < $3" FILTER_SQL;
 	struct store_query_info local;
 	struct qctx q = { .s = s };
+	bool snapshot = false;
 	int rc;
 
 	if (!info)
@@ -287,6 +288,12 @@ struct profile *store_query(struct store_db *s, int64_t from, int64_t until,
 	if (!q.prof || !q.buf || !q.ids) {
 		rc = store_fail(s, -STORE_ENOMEM, "cannot read '%s': out of memory", s->url);
 		goto out;
+	}
+	/* One snapshot: a prune (prune.c) committing meanwhile takes no stack counted. */
+	if (!s->in_tx) {
+		if ((rc = s->be->begin_read(s)))
+			goto out;
+		snapshot = true;
 	}
 	if ((rc = store_load_tiers(s)))
 		goto out;
@@ -317,6 +324,8 @@ struct profile *store_query(struct store_db *s, int64_t from, int64_t until,
 	info->samples = q.samples;
 	info->errors = q.errors;
 out:
+	if (snapshot)
+		s->be->rollback(s);   /* read only: nothing to keep */
 	idmap_release(&q.frames);
 	idmap_release(&q.wanted);
 	idmap_release(&q.agg);

@@ -11,7 +11,8 @@
  * Retention cuts at whole hours (the coarsest width), so the edge of
  * every tier is a bucket edge of every other one and a query that
  * crosses it never counts a bucket twice (plan.c).  1-minute data is
- * only deleted once the coarser tiers hold it.
+ * only deleted once the coarser tiers hold it.  The dictionaries the
+ * deleted rows used are pruned in the same transaction (prune.c).
  */
 #include "store_internal.h"
 
@@ -127,7 +128,10 @@ int store_expire(struct store_db *s, int64_t now, uint64_t *deleted)
 		rc = store_exec(s, mark, (struct sql_val[]){ SQL_I(cut), SQL_I(t) }, 2, NULL, NULL);
 		if (rc)
 			goto fail;
+		s->tiers[t].kept_from = cut;
 	}
+	if ((rc = store_prune_tx(s, &n)))
+		goto fail;
 	rc = store_commit(s);
 	if (rc == 0 && deleted)
 		*deleted = n;

@@ -72,6 +72,24 @@ static const char schema_v3[] =
 	" series BIGINT NOT NULL, stack BIGINT NOT NULL, count BIGINT NOT NULL,"
 	" PRIMARY KEY (tier, bucket, series, stack)){norowid};\n";
 
+/*
+ * Pruning the dictionaries (prune.c): stacks and series carry the end of
+ * the last day a count used them (a day's granularity: a writer updates
+ * a row at most once a day), and dictionary.epoch counts the prunes, so
+ * that a writer whose cached ids may be gone forgets them.  The rows
+ * already stored are stamped with the day of the newest data: they are
+ * kept for a whole retention from now, never pruned early.
+ */
+static const char schema_v4[] =
+	"ALTER TABLE stacks ADD COLUMN last_used BIGINT NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE series ADD COLUMN last_used BIGINT NOT NULL DEFAULT 0;\n"
+	"UPDATE stacks SET last_used = (SELECT rolled_until - rolled_until % 86400 + 86400"
+	" FROM tiers WHERE tier = 0);\n"
+	"UPDATE series SET last_used = (SELECT rolled_until - rolled_until % 86400 + 86400"
+	" FROM tiers WHERE tier = 0);\n"
+	"CREATE TABLE dictionary (epoch BIGINT NOT NULL, pruned_until BIGINT NOT NULL);\n"
+	"INSERT INTO dictionary VALUES (0, 0);\n";
+
 struct names {
 	char **v;
 	size_t n, cap;
@@ -131,6 +149,7 @@ const struct store_migration store_migrations[] = {
 	{ "create the schema", schema_v1, NULL },
 	{ "count the samples with a stack per bucket", schema_v2, NULL },
 	{ "sum the counts per service", schema_v3, fill_service_counts },
+	{ "date the stacks and series, to prune them", schema_v4, NULL },
 };
 const size_t store_nmigrations = sizeof(store_migrations) / sizeof(store_migrations[0]);
 

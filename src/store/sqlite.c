@@ -203,6 +203,12 @@ static int sq_begin(struct store_db *s)
 	return simple(s, "BEGIN IMMEDIATE", "write");
 }
 
+static int sq_begin_read(struct store_db *s)
+{
+	/* DEFERRED: the first read takes the snapshot, and no lock is taken. */
+	return simple(s, "BEGIN", "read");
+}
+
 static int sq_commit(struct store_db *s)
 {
 	return simple(s, "COMMIT", "commit to");
@@ -367,6 +373,7 @@ const struct store_backend store_sqlite = {
 	.version_set = sq_version_set,
 	.script = sq_script,
 	.begin = sq_begin,
+	.begin_read = sq_begin_read,
 	.exec = sq_exec,
 	.commit = sq_commit,
 	.rollback = sq_rollback,

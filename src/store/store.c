@@ -177,6 +177,7 @@ struct store_db *store_open(const char *url, const struct store_options *o, int 
 	idmap_init(&s->frames);
 	idmap_init(&s->stacks);
 	idmap_init(&s->series);
+	idmap_init(&s->used);
 	rc = be->open(s, target, o);
 	if (rc == 0 && !o->read_only)
 		rc = store_migrate(s);
@@ -201,6 +202,7 @@ void store_close(struct store_db *s)
 	idmap_release(&s->frames);
 	idmap_release(&s->stacks);
 	idmap_release(&s->series);
+	idmap_release(&s->used);
 	free(s->sql_frames);
 	free(s->sql_stacks);
 	for (int i = 0; i < 2; i++) {
@@ -229,6 +231,7 @@ void store_caches_clear(struct store_db *s)
 	idmap_clear(&s->frames);
 	idmap_clear(&s->stacks);
 	idmap_clear(&s->series);
+	idmap_clear(&s->used);
 }
 
 static int tier_row(void *ctx, const struct sql_val *c, int n)
@@ -297,6 +300,8 @@ int store_begin(struct store_db *s)
 	s->in_tx = true;
 	s->tx_rows = 0;
 	rc = store_load_tiers(s);
+	if (rc == 0)
+		rc = store_check_epoch(s);
 	if (rc)
 		store_rollback(s);
 	return rc;

@@ -5,6 +5,8 @@
  *   schema.c    the schema (one text for both databases) and migrations
  *   write.c     put: interning (functions, frames, stacks, series), counts
  *   rollup.c    rollups as buckets close, retention
+ *   prune.c     the dictionaries (stacks, frames, functions, series) pruned
+ *               of what no kept bucket uses
  *   plan.c      which tier answers which part of a range (pure)
  *   read.c      query -> struct profile, timeline
  *   idmap.c     a bytes -> int64 hash map (caches, aggregation)
@@ -105,6 +107,8 @@ struct store_backend {
 	int (*version_set)(struct store_db *s, int64_t version);
 	int (*script)(struct store_db *s, const char *sql);
 	int (*begin)(struct store_db *s);
+	/* A read-only transaction that sees one snapshot (ended by rollback). */
+	int (*begin_read)(struct store_db *s);
 	int (*exec)(struct store_db *s, const char *sql, const struct sql_val *params, int n,
 		    sql_row_fn row, void *ctx);
 	int (*commit)(struct store_db *s);
@@ -133,8 +137,12 @@ struct store_db {
 	struct store_tier_state tiers[STORE_NTIERS];
 	int64_t newest;           /* newest bucket end put (tier 0's rolled_until) */
 	uint64_t tx_rows;         /* rows put in this transaction (store_tx_rows) */
-	/* Caches of ids (kept across transactions, emptied on rollback). */
+	/* Caches of ids (kept across transactions, emptied on rollback and
+	 * when another writer pruned the dictionaries: dict_epoch). */
 	struct idmap funcs, frames, stacks, series;
+	/* (kind, id) -> the last_used this writer stamped (write.c touch()). */
+	struct idmap used;
+	int64_t dict_epoch;
 	/* Statements composed once per store (the backend caches them by address). */
 	char *sql_frames, *sql_stacks;
 	char *sql_counts[2], *sql_service[2], *sql_totals[2]; /* [0] one row, [1] many */
@@ -150,6 +158,17 @@ int store_exec(struct store_db *s, const char *sql, const struct sql_val *p, int
 int store_load_tiers(struct store_db *s);
 /* Roll up closed buckets, inside the caller's transaction. */
 int store_rollup_tx(struct store_db *s);
+/*
+ * Inside store_expire's transaction, s->tiers[].kept_from as expired:
+ * delete the stacks and series no kept bucket uses, then the frames and
+ * functions no stack uses (at most once per PRUNE_EVERY of retention).
+ * *deleted += rows removed.
+ */
+int store_prune_tx(struct store_db *s, uint64_t *deleted);
+/* Read dictionary.epoch: when another writer pruned, forget cached ids. */
+int store_check_epoch(struct store_db *s);
+/* A stamp of last_used: the end of the day of 'sec'. */
+#define STORE_DAY 86400
 /*
  * The id of the aggregate series of 'service' (pid -1, every other label
  * empty: the key of its service_counts rows), interned like a process's.

@@ -10,6 +10,8 @@
  * 1-minute bucket that holds its middle; when the coarser bucket of that
  * time was rolled up already (a late window), it is added to that tier
  * directly as well, so every tier stays the sum of the finer one.
+ * Every stack and series a window uses is stamped with the end of its
+ * day (last_used), at most once a day per writer, for prune.c.
  */
 #include "pyspy/output.h"
 #include "store_internal.h"
@@ -260,6 +262,36 @@ int store_service_series(struct store_db *s, const char *service, int64_t *id)
 	return rc;
 }
 
+/*
+ * Stamp last_used of a stack or series with the end of the day of 'sec'
+ * (prune.c keeps what a kept bucket may use); skipped when this writer
+ * stamped that day or a later one already.
+ */
+enum used_kind { USED_STACK, USED_SERIES };
+static int touch(struct store_db *s, enum used_kind kind, int64_t id, int64_t sec)
+{
+	static const char *const sql[] = {
+		[USED_STACK] = "UPDATE stacks SET last_used = $1 WHERE id = $2 AND last_used < $1",
+		[USED_SERIES] = "UPDATE series SET last_used = $1 WHERE id = $2 AND last_used < $1",
+	};
+	int64_t r = sec % STORE_DAY, stamp = sec - (r < 0 ? r + STORE_DAY : r) + STORE_DAY, had;
+	uint8_t key[9];
+	int rc;
+
+	key[0] = (uint8_t)kind;
+	memcpy(key + 1, &id, 8);
+	if (idmap_get(&s->used, key, sizeof(key), &had) && had >= stamp)
+		return 0;
+	rc = store_exec(s, sql[kind], (struct sql_val[]){ SQL_I(stamp), SQL_I(id) }, 2, NULL, NULL);
+	if (rc)
+		return rc;
+	if (s->used.n >= STORE_CACHE_MAX)
+		idmap_clear(&s->used);
+	if (idmap_put(&s->used, key, sizeof(key), stamp))
+		return store_fail(s, -STORE_ENOMEM, "cannot write '%s': out of memory", s->url);
+	return 0;
+}
+
 /* The batch's counts and totals, added up before they are written. */
 enum row_kind { ROW_COUNTS, ROW_SERVICE, ROW_TOTALS };
 struct agg_row {
@@ -343,6 +375,8 @@ static int put_window(struct store_db *s, const struct store_batch *b,
 	for (size_t i = 0; i < w->nprocs; i++) {
 		const struct store_in_proc *pr = &w->procs[i];
 		rc = intern_series(s, b, pr, &sids[i]);
+		if (rc == 0)
+			rc = touch(s, USED_SERIES, sids[i], sec);
 		if (rc)
 			return rc;
 		for (int k = 0; k < nt; k++) {
@@ -367,7 +401,9 @@ static int put_window(struct store_db *s, const struct store_batch *b,
 		if (st->proc >= 0) {
 			series = sids[st->proc];
 		} else {
-			if (unattributed < 0 && (rc = intern_series(s, b, NULL, &unattributed)))
+			if (unattributed < 0 &&
+			    ((rc = intern_series(s, b, NULL, &unattributed)) ||
+			     (rc = touch(s, USED_SERIES, unattributed, sec))))
 				return rc;
 			series = unattributed;
 		}
@@ -383,8 +419,12 @@ static int put_window(struct store_db *s, const struct store_batch *b,
 				return rc;
 		}
 		rc = intern_stack(s, ids, st->nframes, blob, blobcap, &stack);
+		if (rc == 0)
+			rc = touch(s, USED_STACK, stack, sec);
 		if (rc == 0 && *svc < 0)
 			rc = store_service_series(s, b->service, svc);
+		if (rc == 0)   /* a batch's windows may span days */
+			rc = touch(s, USED_SERIES, *svc, sec);
 		if (rc)
 			return rc;
 		for (int k = 0; k < nt; k++) {

@@ -420,7 +420,9 @@ def migrated(procs, tmp_path, store, version, undo):  # noqa: F811
 
 
 # What schema 3 added: the sums per service and their series.
-UNDO_3 = ["DROP TABLE service_counts", "DELETE FROM series WHERE pid = -1"]
+UNDO_4 = ["DROP TABLE dictionary", "ALTER TABLE stacks DROP COLUMN last_used",
+          "ALTER TABLE series DROP COLUMN last_used"]
+UNDO_3 = UNDO_4 + ["DROP TABLE service_counts", "DELETE FROM series WHERE pid = -1"]
 
 
 def test_store_of_schema_1(procs, tmp_path, store):  # noqa: F811

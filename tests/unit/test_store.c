@@ -524,14 +524,22 @@ static void test_migrate_v2(void **state)
 	store_close(s);
 	/* What a schema-2 store holds: the same, without the sums per service. */
 	raw_sql(b, url, b->pg ? "DROP TABLE service_counts; DELETE FROM series WHERE pid = -1;"
-			" DELETE FROM schema_version WHERE version = 3"
+			" DROP TABLE dictionary; ALTER TABLE stacks DROP COLUMN last_used;"
+			" ALTER TABLE series DROP COLUMN last_used;"
+			" DELETE FROM schema_version WHERE version >= 3"
 			: "DROP TABLE service_counts; DELETE FROM series WHERE pid = -1;"
-			" PRAGMA user_version = 2");
+			" DROP TABLE dictionary; ALTER TABLE stacks DROP COLUMN last_used;"
+			" ALTER TABLE series DROP COLUMN last_used; PRAGMA user_version = 2");
 	expect_refused(url, true, -STORE_EVERSION, "older");
 	s = open_url(url, &o, &err);
 	assert_non_null(s);
 	assert_true(raw_sql(b, url, "SELECT COUNT(*) FROM series WHERE pid = -1") == 2);
 	assert_true(raw_sql(b, url, "SELECT COUNT(*) FROM service_counts") > 0);
+	/* Schema 4: what was stored is dated with the day of the newest data. */
+	assert_int_equal(raw_sql(b, url, "SELECT COUNT(*) FROM stacks WHERE last_used <> "
+				 "(SELECT rolled_until - rolled_until % 86400 + 86400 FROM tiers"
+				 " WHERE tier = 0)"), 0);
+	assert_int_equal(raw_sql(b, url, "SELECT COUNT(*) FROM series WHERE last_used = 0"), 0);
 	check_query(s, n, T0, T0 + 3 * H, NULL, &qi);
 	assert_false(qi.by_process);
 	check_query(s, n, T0 + 7 * 60 + 5, T0 + 2 * H + 13 * 60, NULL, &qi);
@@ -600,6 +608,97 @@ static void test_expire(void **state)
 	assert_int_equal(qi.samples, 0);
 	profile_free(p);
 	store_close(s);
+}
+
+/* One window at 'sec' of a process of host "gone" running legacy code. */
+static int put_legacy(struct store_db *s, int64_t sec)
+{
+	static const struct store_in_func funcs[] = {
+		{ "legacy_main", "/srv/old.py", "old.py", false },
+		{ "legacy", "/srv/old.py", "old.py", false },
+	};
+	static const struct store_in_frame frames[] = { { 0, 1 }, { 1, 3 } };
+	const struct store_in_proc proc = { 4242, 7, "python3 old.py", "3.9", NULL, 5, 0, 0 };
+	const struct store_in_stack stack = { 0, 5, 2, frames };
+	const struct store_in_window w = { 1, sec * 1000000000ll, (sec + 10) * 1000000000ll,
+					   5, 0, 0, 0, 1, 2, 1, &proc, funcs, &stack };
+	const struct store_batch batch = { "gone", "oldsvc", 1, &w, NULL, NULL, 0 };
+	int rc = store_begin(s);
+
+	if (rc == 0)
+		rc = store_put(s, &batch);
+	if (rc == 0)
+		rc = store_commit(s);
+	return rc;
+}
+
+static const char legacy_folded[] = "legacy_main (old.py:1);legacy (old.py:3) 5\n";
+
+/*
+ * The dictionaries lose what retention took: a stack, its frames and
+ * functions, and series used only by expired buckets go with them; what
+ * a kept bucket uses stays.  A writer that cached the ids of what was
+ * pruned (another connection) interns them anew.
+ */
+static void test_prune(void **state)
+{
+	struct backend *b = *state;
+	char url[512];
+	struct store_options o = { .create = true, .retention = { 86400, 86400, 86400 } };
+	struct store_db *s1, *s2;
+	const struct store_filter gone = { .host = "gone" };
+	int64_t day3 = T0 + 3 * 86400, stacks, frames, funcs, series;
+	uint64_t deleted = 0;
+	int n = 360, err;
+	struct profile *p;
+	char *folded;
+
+	new_url(b, "prune", url, sizeof(url));
+	s1 = open_url(url, &o, &err);
+	s2 = open_url(url, &o, &err);
+	assert_non_null(s1);
+	assert_non_null(s2);
+	/* Day 0: the fleet and the legacy process (s1); day 3: the fleet alone (s2). */
+	assert_int_equal(fx_fill(s1, T0, n, 60), 0);
+	assert_int_equal(put_legacy(s1, T0 + 600), 0);
+	for (int a = 0; a < FX_AGENTS; a++)
+		assert_int_equal(fx_put_as(s2, a, NULL, day3, 1, n), 0);
+	stacks = raw_sql(b, url, "SELECT COUNT(*) FROM stacks");
+	frames = raw_sql(b, url, "SELECT COUNT(*) FROM frames");
+	funcs = raw_sql(b, url, "SELECT COUNT(*) FROM funcs");
+	series = raw_sql(b, url, "SELECT COUNT(*) FROM series");
+	/* A day of retention, an hour into day 3's data: day 0 goes. */
+	assert_int_equal(store_expire(s2, day3 + 2 * H, &deleted), 0);
+	assert_true(deleted > 0);
+	assert_int_equal(raw_sql(b, url, "SELECT COUNT(*) FROM stacks"), stacks - 1);
+	assert_int_equal(raw_sql(b, url, "SELECT COUNT(*) FROM frames"), frames - 2);
+	assert_int_equal(raw_sql(b, url, "SELECT COUNT(*) FROM funcs"), funcs - 2);
+	/* The legacy process's series and its service's aggregate. */
+	assert_int_equal(raw_sql(b, url, "SELECT COUNT(*) FROM series"), series - 2);
+	p = store_query(s1, T0, day3 + H, &gone, NULL, &err);
+	assert_non_null(p);
+	assert_int_equal(profile_total(p), 0);
+	profile_free(p);
+	assert_int_equal(raw_sql(b, url, "SELECT epoch FROM dictionary"), 1);
+	/* Day 3 reads as written, through either connection. */
+	p = store_query(s1, day3, day3 + H, NULL, NULL, &err);
+	assert_non_null(p);
+	profile_free(p);
+	/* Once a day of retention: the same expiry again prunes nothing. */
+	assert_int_equal(store_expire(s2, day3 + 2 * H, &deleted), 0);
+	assert_int_equal(deleted, 0);
+	/* s1 cached the legacy ids: it must intern them anew, not count into
+	 * rows that are gone. */
+	assert_int_equal(put_legacy(s1, day3 + 1200), 0);
+	p = store_query(s2, day3, day3 + H, &gone, NULL, &err);
+	if (!p)
+		fail_msg("store_query: %s", store_errmsg(s2));
+	folded = fx_folded(p);
+	assert_string_equal(folded, legacy_folded);
+	free(folded);
+	profile_free(p);
+	store_close(s1);
+	store_close(s2);
 }
 
 /* The cursor commits with the data, or neither does. */
@@ -926,6 +1025,7 @@ int unit_store_sqlite(void)
 		cmocka_unit_test(test_service_sums),
 		cmocka_unit_test(test_migrate_v2),
 		cmocka_unit_test(test_expire),
+		cmocka_unit_test(test_prune),
 		cmocka_unit_test(test_cursor_atomic),
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_hostile),
@@ -944,6 +1044,7 @@ int unit_store_postgres(void)
 		cmocka_unit_test(test_service_sums),
 		cmocka_unit_test(test_migrate_v2),
 		cmocka_unit_test(test_expire),
+		cmocka_unit_test(test_prune),
 		cmocka_unit_test(test_cursor_atomic),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_foreign_postgres),
