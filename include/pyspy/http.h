@@ -89,6 +89,16 @@ int http_listen_check(const char *listen, const char *token_file, const char *li
 		      const char *token_opt, struct http_listen *out, char *err, size_t errlen);
 /* Wipe the token. */
 void http_listen_release(struct http_listen *l);
+/*
+ * A token file, as servers and the collector (an agent's token=FILE)
+ * read it: a regular file, not a symbolic link (the link's target may be
+ * anyone's file; a Kubernetes secret's DIR/..data/KEY is the file
+ * itself and follows rotation), that only its owner can read, holding one
+ * word of 16 to HTTP_MAX_TOKEN printable ASCII characters (a final
+ * newline allowed).  0 with out and *len set, or -1 with the reason.
+ */
+int http_token_read(const char *path, char out[HTTP_MAX_TOKEN + 1], size_t *len, char *err,
+		    size_t errlen);
 
 struct http_config {
 	const char *listen;           /* "ADDR:PORT", "[V6]:PORT", "localhost:PORT" */

@@ -101,34 +101,6 @@ static void say(const char *fmt, ...)
 	fprintf(stderr, "pyspy-c: collect: %s\n", line);
 }
 
-/* The first line of a token file that only its owner can read. */
-static char *read_token(const char *path, char *err, size_t cap)
-{
-	char buf[600];
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0) {
-		snprintf(err, cap, "cannot open '%s': %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & 077)) {
-		close(fd);
-		snprintf(err, cap, "'%s' can be read by others: chmod 600 it", path);
-		return NULL;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0) {
-		snprintf(err, cap, "'%s' is empty", path);
-		return NULL;
-	}
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return strdup(buf);
-}
-
 static int copy_agent(struct agent_state *s, const struct collect_agent *a, char *err, size_t cap)
 {
 	memset(s, 0, sizeof(*s));
@@ -139,8 +111,19 @@ static int copy_agent(struct agent_state *s, const struct collect_agent *a, char
 		snprintf(err, cap, "out of memory");
 		return -1;
 	}
-	if (a->token_file && !(s->token = read_token(a->token_file, err, cap)))
-		return -1;
+	if (a->token_file) {
+		char token[HTTP_MAX_TOKEN + 1];
+		size_t len;
+
+		if (http_token_read(a->token_file, token, &len, err, cap))
+			return -1;
+		s->token = strdup(token);
+		explicit_bzero(token, sizeof(token));
+		if (!s->token) {
+			snprintf(err, cap, "out of memory");
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -149,6 +132,8 @@ static void release_agent(struct agent_state *s)
 	free(s->a.addr);
 	free(s->a.host);
 	free(s->a.service);
+	if (s->token)
+		explicit_bzero(s->token, strlen(s->token));
 	free(s->token);
 	feed_free(&s->page);
 }

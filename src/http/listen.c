@@ -79,14 +79,19 @@ bad:
 	return -1;
 }
 
-/* The token: one line of a file only its owner can read. */
-static int read_token(const char *path, struct http_listen *a, char *err, size_t errlen)
+int http_token_read(const char *path, char out[HTTP_MAX_TOKEN + 1], size_t *len, char *err,
+		    size_t errlen)
 {
 	char buf[HTTP_MAX_TOKEN + 2];
 	struct stat st;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = -1;
 
+	if (fd < 0 && errno == ELOOP) {
+		snprintf(err, errlen, "cannot use token file '%s': it is a symbolic link (name "
+			 "the file itself; in a Kubernetes secret volume, DIR/..data/KEY)", path);
+		goto out;
+	}
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		snprintf(err, errlen, "cannot read token file '%s': %s", path, strerror(errno));
 		goto out;
@@ -119,8 +124,8 @@ static int read_token(const char *path, struct http_listen *a, char *err, size_t
 				 "printable ASCII", path);
 			goto out;
 		}
-	memcpy(a->token, buf, (size_t)n + 1);
-	a->token_len = (size_t)n;
+	memcpy(out, buf, (size_t)n + 1);
+	*len = (size_t)n;
 	rc = 0;
 out:
 	explicit_bzero(buf, sizeof(buf));
@@ -141,7 +146,7 @@ int http_listen_check(const char *listen, const char *token_file, const char *li
 			 "processes", listen, token_opt);
 		return 2;
 	}
-	if (token_file && read_token(token_file, out, err, errlen) != 0)
+	if (token_file && http_token_read(token_file, out->token, &out->token_len, err, errlen) != 0)
 		return 1;
 	return 0;
 }

@@ -205,6 +205,32 @@ def test_agent_listed_twice(tmp_path):
                     r"file\)$")
 
 
+def test_agent_token_files(tmp_path):
+    """An agent's token=FILE is read as the servers read theirs (src/http/listen.c): a
+    symbolic link, a file others can read and a token that is not one word of 16 to 256
+    characters are refused, each with its reason (exit 2)."""
+    good = tmp_path / "good.token"
+    good.write_text("0123456789abcdef0123\n")
+    os.chmod(str(good), 0o600)
+    link = tmp_path / "link.token"
+    os.symlink(str(good), str(link))
+    shared = tmp_path / "shared.token"
+    shared.write_text("0123456789abcdef0123\n")
+    os.chmod(str(shared), 0o640)
+    short = tmp_path / "short.token"
+    short.write_text("tooshort\n")
+    os.chmod(str(short), 0o600)
+    store = tmp_path / "s.db"
+    for path, reason in [(link, r"it is a symbolic link \(name the file itself; in a Kubernetes "
+                                r"secret volume, DIR/\.\.data/KEY\)"),
+                         (shared, r"others can read it \(mode 640; chmod 600 it\)"),
+                         (short, r"the token must be one word of 16 to 256 characters")]:
+        assert_error(run_profiler(tmp_path, ["collect", "--store", str(store), "--once",
+                                             "--agent", "127.0.0.1:1 token=%s" % path]),
+                     2, r"^collect: agent 127\.0\.0\.1:1: cannot use token file '%s': %s$"
+                        % (re.escape(str(path)), reason))
+
+
 def test_postgresql_two_collectors(agents, procs, tmp_path):
     """Two collectors writing one PostgreSQL store at once (a server started here)."""
     script = os.path.join(e2elib.REPO, "tests", "unit", "pg-server")
