@@ -138,6 +138,45 @@ static void release_agent(struct agent_state *s)
 	feed_free(&s->page);
 }
 
+struct listed {
+	const char *addr;
+	size_t index;            /* --agent first, then the agents file */
+};
+
+static int listed_by_addr(const void *a, const void *b)
+{
+	const struct listed *x = a, *y = b;
+	int c = strcmp(x->addr, y->addr);
+
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Each agent once: polled twice, its windows would be counted twice (said, -1). */
+static int listed_twice(const struct collect_config *c, const struct collect_agent *fa, size_t nf)
+{
+	size_t total = c->nagents + nf;
+	struct listed *v = malloc((total ? total : 1) * sizeof(*v));
+	int rc = 0;
+
+	if (!v) {
+		say("out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < total; i++)
+		v[i] = (struct listed){ i < c->nagents ? c->agents[i].addr : fa[i - c->nagents].addr,
+					i };
+	qsort(v, total, sizeof(*v), listed_by_addr);
+	for (size_t i = 1; i < total && rc == 0; i++)
+		if (strcmp(v[i - 1].addr, v[i].addr) == 0) {
+			say("agent '%s' listed twice (%s and %s)", v[i].addr,
+			    v[i - 1].index < c->nagents ? "--agent" : "the agents file",
+			    v[i].index < c->nagents ? "--agent" : "the agents file");
+			rc = -1;
+		}
+	free(v);
+	return rc;
+}
+
 /* The agents of the command line and the agents file; cursors from the store. */
 static int load_agents(const struct collect_config *c, struct store_db *db,
 		       struct agent_state **out, size_t *n)
@@ -169,20 +208,9 @@ static int load_agents(const struct collect_config *c, struct store_db *db,
 		(void)len;
 	}
 	total = c->nagents + nf;
-	/* Each agent once: polled twice, its windows would be counted twice. */
-	for (size_t i = 0; i < total; i++) {
-		const struct collect_agent *a = i < c->nagents ? &c->agents[i] : &fa[i - c->nagents];
-		for (size_t k = 0; k < i; k++) {
-			const struct collect_agent *b = k < c->nagents ? &c->agents[k] :
-							&fa[k - c->nagents];
-			if (strcmp(a->addr, b->addr) == 0) {
-				say("agent '%s' listed twice (%s and %s)", a->addr,
-				    k < c->nagents ? "--agent" : "the agents file",
-				    i < c->nagents ? "--agent" : "the agents file");
-				collect_agents_free(fa, nf);
-				return -1;
-			}
-		}
+	if (listed_twice(c, fa, nf)) {
+		collect_agents_free(fa, nf);
+		return -1;
 	}
 	st = calloc(total ? total : 1, sizeof(*st));
 	if (!st)
@@ -311,17 +339,34 @@ static void publish(struct collect_metrics *cm, const struct cm_totals *t,
 }
 
 /* SIGHUP: the counters of the agents still listed go on; their polling starts afresh. */
+static int state_by_addr(const void *a, const void *b)
+{
+	return strcmp((*(const struct agent_state *const *)a)->a.addr,
+		      (*(const struct agent_state *const *)b)->a.addr);
+}
+
+/* The counters of the agents still listed (old sorted once: n log n for a fleet). */
 static void carry_stats(struct agent_state *fresh, size_t nfresh, const struct agent_state *old,
 			size_t nold)
 {
-	for (size_t i = 0; i < nfresh; i++)
-		for (size_t k = 0; k < nold; k++)
-			if (strcmp(fresh[i].a.addr, old[k].a.addr) == 0) {
-				fresh[i].m = old[k].m;
-				fresh[i].m.failures = 0;
-				fresh[i].m.backoff = 0;
-				break;
-			}
+	const struct agent_state **sorted = malloc((nold ? nold : 1) * sizeof(*sorted));
+
+	if (!sorted)
+		return;   /* counters start over: only /metrics notices */
+	for (size_t k = 0; k < nold; k++)
+		sorted[k] = &old[k];
+	qsort(sorted, nold, sizeof(*sorted), state_by_addr);
+	for (size_t i = 0; i < nfresh; i++) {
+		const struct agent_state *key = &fresh[i], **hit;
+
+		hit = bsearch(&key, sorted, nold, sizeof(*sorted), state_by_addr);
+		if (hit) {
+			fresh[i].m = (*hit)->m;
+			fresh[i].m.failures = 0;
+			fresh[i].m.backoff = 0;
+		}
+	}
+	free(sorted);
 }
 
 /* An agent's page was committed: count it. */
