@@ -199,8 +199,11 @@ int store_prune_tx(struct store_db *s, uint64_t *deleted)
 		"DELETE FROM stacks WHERE last_used <= $1 RETURNING id",
 		"DELETE FROM series WHERE last_used <= $1 RETURNING id",
 	};
+	/* NOT EXISTS: an anti-join on frames' (func, line) index in both databases
+	 * (PostgreSQL's NOT IN over a subquery larger than work_mem is quadratic). */
 	static const char funcs[] =
-		"DELETE FROM funcs WHERE id NOT IN (SELECT func FROM frames) RETURNING id";
+		"DELETE FROM funcs WHERE NOT EXISTS (SELECT 1 FROM frames r WHERE r.func = funcs.id)"
+		" RETURNING id";
 	static const char mark[] = "UPDATE dictionary SET epoch = $1, pruned_until = $2";
 	struct dict_row d;
 	int64_t p = INT64_MAX;
