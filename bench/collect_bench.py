@@ -13,7 +13,9 @@ rows are).  The JSON of every window is the agent's /v1/windows format
 (pyspy-c.windows.v1), answered `max` windows at a time as the agent does.
 
 Measured, for `pyspy-c collect --store (SQLite in a temp dir) --agents FILE
---interval 10 -v`:
+--interval 10 -v`, or with BENCH_COLLECT_BACKEND=postgresql on a PostgreSQL
+server started for the run (tests/unit/pg-server: loopback, fsync=off; the
+server's CPU is printed apart, it is not the collector's):
   catch-up   the backlog of N x 360 windows: windows/s and samples/s
              written, from the collector's own "N windows written" lines;
   steady     the next STEADY seconds, one new window per agent per 10 s:
@@ -46,6 +48,8 @@ REPO = os.path.dirname(HERE)
 PYSPY = os.environ.get("PYSPY_C") or os.path.join(REPO, "pyspy-c")
 BACKLOG = int(os.environ.get("BENCH_COLLECT_BACKLOG", "360"))
 STEADY = float(os.environ.get("BENCH_COLLECT_STEADY", "60"))
+BACKEND = os.environ.get("BENCH_COLLECT_BACKEND", "sqlite")
+PG_SERVER = os.path.join(REPO, "tests", "unit", "pg-server")
 WINDOW_S = 10
 
 sys.path.insert(0, HERE)
@@ -156,6 +160,26 @@ def scrape_metrics(err_text):
             "scrape_bytes": len(body), "scrape_s": took}
 
 
+def pg_cpu(pg):
+    """CPU seconds of the PostgreSQL server's processes so far (every postgres process
+    whose command line names this server's data directory or is its child)."""
+    pid = int(open(os.path.join(pg, "data", "postmaster.pid")).readline())
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            st = open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(d) == pid or int(st[1]) == pid:
+            total += (int(st[11]) + int(st[12])) / float(tick)
+        if int(d) == pid:   # and the backends that ended (the collector's, at its exit)
+            total += (int(st[13]) + int(st[14])) / float(tick)
+    return total
+
+
 def run(n):
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -166,12 +190,22 @@ def run(n):
     per_window = window_json(0, 1, t0)[1]
     tmp = tempfile.mkdtemp(prefix="pyspyc-collect-bench-")
     coll = None
+    pg = None
+    server_cpu = None
     try:
         agents = os.path.join(tmp, "agents")
         with open(agents, "w") as f:
             for a, port in enumerate(rp.ports):
                 f.write("127.0.0.1:%d service=app host=h%04d\n" % (port, a))
         store = os.path.join(tmp, "fleet.db")
+        if BACKEND == "postgresql":
+            pg = tempfile.mkdtemp(prefix="pyspy-pg-")   # the server runs as postgres
+            url = subprocess.run([PG_SERVER, "start", pg], stdout=subprocess.PIPE,
+                                 check=True).stdout.decode().strip()
+            subprocess.run([PG_SERVER, "createdb", pg, "fleet"], check=True)
+            store = url.rsplit("/", 1)[0] + "/fleet"
+        elif BACKEND != "sqlite":
+            raise SystemExit("BENCH_COLLECT_BACKEND: sqlite or postgresql, not %r" % BACKEND)
         err = open(os.path.join(tmp, "collect.err"), "w+")
         coll = subprocess.Popen([PYSPY, "collect", "--store", store, "--agents", agents,
                                  "--interval", str(WINDOW_S), "-v", "--listen", "127.0.0.1:0"],
@@ -211,8 +245,14 @@ def run(n):
         metrics = scrape_metrics(open(err.name).read())
         coll.send_signal(signal.SIGTERM)
         coll.wait(timeout=60)
-        size = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp)
-                   if f.startswith("fleet.db"))
+        if pg:
+            size = int(subprocess.run([PG_SERVER, "sql", pg, "fleet",
+                                       "SELECT pg_database_size(current_database())"],
+                                      stdout=subprocess.PIPE, check=True).stdout)
+            server_cpu = pg_cpu(pg)
+        else:
+            size = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp)
+                       if f.startswith("fleet.db"))
         samples = written * per_window
         backlog = written0
         row = {"agents": n, "backlog_windows": backlog, "catchup_s": caught,
@@ -223,7 +263,7 @@ def run(n):
                "steady_windows_closed": closed, "steady_windows_written": steady_written,
                "peak_rss_kb": peak, "store_bytes": size,
                "bytes_per_sample": size / float(samples) if samples else None,
-               "replay_cpu_s": replay_cpu}
+               "replay_cpu_s": replay_cpu, "backend": BACKEND, "server_cpu_s": server_cpu}
         row.update(metrics)
         print("%5d agents: backlog of %d windows written in %.1f s (%.0f windows/s, %.0f samples/s, "
               "collector %.0f%% of a core); steady %.0f s: %d of %d windows closed written, collector "
@@ -232,6 +272,8 @@ def run(n):
                               row["catchup_samples_per_s"], row["catchup_cpu_pct"], steady_wall,
                               steady_written, closed, row["steady_cpu_pct"], peak / 1024.0,
                               size / 1048576.0, row["bytes_per_sample"] or 0, replay_cpu))
+        if server_cpu is not None:
+            print("       PostgreSQL server: %.0f s CPU over the run" % server_cpu)
         print("       /metrics: lag median %.1f s, max %.1f s over %d agents; %d windows written; "
               "a scrape of %.0f KiB in %.3f s" % (metrics["lag_median_s"] or 0, metrics["lag_max_s"] or 0,
                                                    metrics["lag_agents"], metrics["metrics_windows_written"],
@@ -242,6 +284,8 @@ def run(n):
         if coll and coll.poll() is None:
             coll.kill()
             coll.wait()
+        if pg:
+            subprocess.run([PG_SERVER, "stop", pg])
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -256,7 +300,8 @@ def main():
         if "\nJSON " in out:
             rows.append(json.loads(out.split("\nJSON ", 1)[1]))
     os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
-    with open(os.path.join(HERE, "out", "collect.json"), "w") as f:
+    name = "collect.json" if BACKEND == "sqlite" else "collect-%s.json" % BACKEND
+    with open(os.path.join(HERE, "out", name), "w") as f:
         json.dump({"backlog": BACKLOG, "steady_s": STEADY, "rows": rows}, f, indent=1)
 
 
