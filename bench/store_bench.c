@@ -3,6 +3,7 @@
  * times of synthetic fleet windows, on SQLite or PostgreSQL.
  *
  *   store-bench --store URL [--processes N] [--hours H] [--stacks S]
+ *               [--repeat-hours R]
  *   store-bench --store URL --migrate
  *
  * N processes (4 per agent, agents spread over 3 services) send one 10 s
@@ -18,10 +19,19 @@
  * only opens an existing store as a writer (which migrates an older
  * schema) and prints the seconds that took and the bytes before and
  * after.
+ *
+ * --repeat-hours R: after the ingest, the hourly rows of its last hour
+ * (counts, the sums per service, totals) are copied to each of the R
+ * hours before the ingested range, with one INSERT ... SELECT per table:
+ * a store as long as R more hours of this fleet (which is the same every
+ * hour), made in minutes instead of hours of ingest, for the 7-day query.
+ * Only the hourly tier is copied: an hour-aligned query reads nothing else
+ * there.  The JSON says how many hours were copied.
  */
 #define _GNU_SOURCE
 #include "pyspy/stacks.h"
 #include "pyspy/store.h"
+#include "../src/store/store_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -137,11 +147,44 @@ static int migrate_store(const char *url)
 	return 0;
 }
 
+/* --repeat-hours: the last hour ingested (before 'end') copied to the 'n' hours before 'start'. */
+static int repeat_hours(struct store_db *s, int64_t start, int64_t end, int n)
+{
+	static const char *const tables[] = {
+		"counts (tier, bucket, series, stack, count) SELECT c.tier, c.bucket - %lld"
+		" - k.n * 3600, c.series, c.stack, c.count FROM counts c",
+		"service_counts (tier, bucket, series, stack, count) SELECT c.tier,"
+		" c.bucket - %lld - k.n * 3600, c.series, c.stack, c.count FROM service_counts c",
+		"totals (tier, bucket, series, samples, errors, late, stacked) SELECT c.tier,"
+		" c.bucket - %lld - k.n * 3600, c.series, c.samples, c.errors, c.late, c.stacked"
+		" FROM totals c",
+	};
+	int64_t src = end - 3600;
+	/* Static, one each: the backends cache prepared statements by the text's address. */
+	static char sql[3][1024];
+	char into[512];
+	int rc = store_begin(s);
+
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]) && rc == 0; i++) {
+		snprintf(into, sizeof(into), tables[i], (long long)(src - start));
+		snprintf(sql[i], sizeof(sql[i]), "WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT"
+			 " n + 1 FROM k WHERE n < %d) INSERT INTO %s, k WHERE c.tier = 2 AND"
+			 " c.bucket = %lld", n, into, (long long)src);
+		rc = store_exec(s, sql[i], NULL, 0, NULL, NULL);
+	}
+	if (rc == 0)
+		rc = store_commit(s);
+	if (rc)
+		fprintf(stderr, "store-bench: --repeat-hours: %s\n", store_errmsg(s));
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *url = NULL;
 	int processes = 100, stacks = 2000;
 	double hours = 1;
+	int repeat = 0;
 	struct store_options o = { .create = true };
 	struct service sv[SERVICES];
 	char errbuf[1024];
@@ -162,10 +205,12 @@ int main(int argc, char **argv)
 			hours = atof(argv[++i]);
 		else if (strcmp(argv[i], "--stacks") == 0)
 			stacks = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--repeat-hours") == 0)
+			repeat = atoi(argv[++i]);
 	}
-	if (!url || processes < PER_AGENT || hours <= 0 || stacks < 10) {
+	if (!url || processes < PER_AGENT || hours < 1 || stacks < 10 || repeat < 0) {
 		fprintf(stderr, "usage: store-bench --store URL [--processes N] [--hours H] "
-			"[--stacks S]\n       store-bench --store URL --migrate\n");
+			"[--stacks S] [--repeat-hours R]\n       store-bench --store URL --migrate\n");
 		return 2;
 	}
 	if (migrate)
@@ -239,6 +284,10 @@ int main(int argc, char **argv)
 	double q[3], qcpu[3];
 	static const int64_t spans[3] = { 900, 86400, 7 * 86400 };
 
+	double t_repeat = now_s();
+	if (repeat && repeat_hours(s, T_END - rounds * 10, T_END, repeat))
+		return 1;
+	t_repeat = now_s() - t_repeat;
 	if (store_size(s, &bytes)) {
 		fprintf(stderr, "store-bench: %s\n", store_errmsg(s));
 		return 1;
@@ -251,13 +300,15 @@ int main(int argc, char **argv)
 	       "\"samples_per_s\": %.0f, \"bytes\": %llu, \"bytes_per_sample\": %.3f, "
 	       "\"query_15m_s\": %.4f, \"query_24h_s\": %.4f, \"query_7d_s\": %.4f, "
 	       "\"query_cpu_s\": [%.4f, %.4f, %.4f], "
-	       "\"query_samples\": [%llu, %llu, %llu], \"query_stacks\": [%zu, %zu, %zu]}\n",
+	       "\"query_samples\": [%llu, %llu, %llu], \"query_stacks\": [%zu, %zu, %zu], "
+	       "\"repeated_hours\": %d, \"repeat_s\": %.1f}\n",
 	       store_backend_name(s), processes, agents, hours, stacks,
 	       (long long)(rounds * agents), (unsigned long long)samples, t_ingest, cpu,
 	       (double)(rounds * agents) / t_ingest, (double)samples / t_ingest,
 	       (unsigned long long)bytes, (double)bytes / (double)samples, q[0], q[1], q[2], qcpu[0], qcpu[1], qcpu[2],
 	       (unsigned long long)q_samples[0], (unsigned long long)q_samples[1],
-	       (unsigned long long)q_samples[2], q_stacks[0], q_stacks[1], q_stacks[2]);
+	       (unsigned long long)q_samples[2], q_stacks[0], q_stacks[1], q_stacks[2], repeat,
+	       t_repeat);
 	store_close(s);
 	return 0;
 }
