@@ -294,8 +294,14 @@ def main():
     rows = []
     for n in counts:
         # Each count in a process of its own: the replay servers' threads and sockets go.
-        p = subprocess.run([sys.executable, __file__, "--one", str(n)], stdout=subprocess.PIPE)
-        out = p.stdout.decode()
+        child = subprocess.Popen([sys.executable, __file__, "--one", str(n)],
+                                 stdout=subprocess.PIPE)
+        try:
+            out = child.communicate()[0].decode()
+        except BaseException:   # stopped: the child cleans up (its finally) before we go
+            child.terminate()
+            child.wait()
+            raise
         sys.stdout.write(out.split("\nJSON ")[0] + ("\n" if "\nJSON " in out else ""))
         if "\nJSON " in out:
             rows.append(json.loads(out.split("\nJSON ", 1)[1]))
@@ -306,6 +312,10 @@ def main():
 
 
 if __name__ == "__main__":
+    # SIGTERM and SIGHUP end it as Ctrl-C does: the finally clauses stop the collector
+    # and a PostgreSQL server started for the run.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(1))
     if len(sys.argv) == 3 and sys.argv[1] == "--one":
         r = run(int(sys.argv[2]))
         sys.stdout.write("\nJSON " + json.dumps(r) + "\n")
