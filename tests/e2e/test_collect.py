@@ -4,6 +4,8 @@ The agents are stand-ins for `pyspy-c serve` (fake_agent.py: its
 /v1/windows format, windows of a known model, or misbehaviour on demand);
 what the store holds is read back with `pyspy-c query` and compared with
 the model, window for window.  Contract: doc/CONTRACT.md "collect".
+The fault tests run on SQLite and on PostgreSQL (Debian's server, one per
+module, started on loopback by tests/unit/pg-server; a database per test).
 """
 
 import os
@@ -60,6 +62,35 @@ def agents(procs, tmp_path):
     return Agents(procs, tmp_path)
 
 
+@pytest.fixture(scope="module")
+def pg_server():
+    """One PostgreSQL server (Debian's, tests/unit/pg-server: loopback, a temporary data
+    directory) for the module's tests; each test gets a database of its own (store)."""
+    script = os.path.join(e2elib.REPO, "tests", "unit", "pg-server")
+    d = tempfile.mkdtemp(prefix="pyspy-pg-")   # not under pytest's: the server runs as postgres
+    p = subprocess.run([script, "start", d], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=120)
+    assert p.returncode == 0, "the PostgreSQL server did not start: %s" % p.stderr.decode()
+    try:
+        yield script, d, p.stdout.decode().strip()
+    finally:
+        subprocess.run([script, "stop", d], timeout=120)
+
+
+DATABASES = iter(range(1, 1000000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The store of a test: an SQLite file, or a new database on the module's server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "fleet.db")
+    script, d, url = request.getfixturevalue("pg_server")
+    name = "fleet%d" % next(DATABASES)
+    subprocess.run([script, "createdb", d, name], check=True, timeout=60)
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
 def spec(addr, agent):
     return "%s host=h%d service=svc" % (addr, agent)
 
@@ -79,8 +110,7 @@ def collect(tmp_path, store, *args, **kw):
     return run_profiler(tmp_path, ["collect", "--store", store] + list(args), **kw)
 
 
-def test_once_twice(agents, tmp_path):
-    store = str(tmp_path / "fleet.db")
+def test_once_twice(agents, tmp_path, store):
     _, a0 = agents.start("ok", 0, "i0", 40)
     _, a1 = agents.start("ok", 1, "i1", 25)
     for _ in range(2):   # the second round finds nothing new: nothing doubles
@@ -90,9 +120,8 @@ def test_once_twice(agents, tmp_path):
         assert stored(tmp_path, store, 1) == model(1, 1, 25)
 
 
-def test_exactly_once_under_sigkill(agents, procs, tmp_path):
+def test_exactly_once_under_sigkill(agents, procs, tmp_path, store):
     """SIGKILLed at random moments while polling 3 agents: nothing lost or doubled."""
-    store = str(tmp_path / "fleet.db")
     n = 400
     addrs = [agents.start("ok", k, "i%d" % k, n, maxper=7)[1] for k in range(3)]
     args = ["collect", "--store", store, "--interval", "0.05"]
@@ -121,12 +150,11 @@ def test_exactly_once_under_sigkill(agents, procs, tmp_path):
         assert stored(tmp_path, store, k) == model(k, 1, n), "agent %d" % k
 
 
-def test_bad_agents(agents, tmp_path):
+def test_bad_agents(agents, tmp_path, store):
     """A hung, a garbage, a hostile, a flooding and an unreachable agent cost only themselves.
 
     The long name passes the decoder and is refused by the store: the round's
     transaction is written again without that agent."""
-    store = str(tmp_path / "fleet.db")
     _, good = agents.start("ok", 0, "g", 30)
     bad = {mode: agents.start(mode, k, "b", 30)[1]
            for k, mode in enumerate(["hang", "garbage", "hostile", "huge", "longname"], start=1)}
@@ -150,9 +178,8 @@ def test_bad_agents(agents, tmp_path):
             mode, run.describe())
 
 
-def test_agent_restart(agents, procs, tmp_path):
+def test_agent_restart(agents, procs, tmp_path, store):
     """A restarted agent (new instance id) is read again from its first window."""
-    store = str(tmp_path / "fleet.db")
     p, addr = agents.start("ok", 0, "first", 30)
     run = collect(tmp_path, store, "--once", "--agent", spec(addr, 0))
     assert run.rc == 0, run.describe()
@@ -231,37 +258,30 @@ def test_agent_token_files(tmp_path):
                         % (re.escape(str(path)), reason))
 
 
-def test_postgresql_two_collectors(agents, procs, tmp_path):
-    """Two collectors writing one PostgreSQL store at once (a server started here)."""
-    script = os.path.join(e2elib.REPO, "tests", "unit", "pg-server")
-    d = tempfile.mkdtemp(prefix="pyspy-pg-")   # not under pytest's: the server runs as postgres
-    p = subprocess.run([script, "start", d], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=120)
-    assert p.returncode == 0, "the PostgreSQL server did not start: %s" % p.stderr.decode()
-    try:
-        subprocess.run([script, "createdb", d, "fleet"], check=True, timeout=60)
-        store = p.stdout.decode().strip().rsplit("/", 1)[0] + "/fleet"
-        n = 150
-        sets = [[(k, agents.start("ok", k, "i%d" % k, n, maxper=5)[1]) for k in ks]
-                for ks in ([0, 1], [2, 3])]
-        argsets = [sum((["--agent", spec(a, k)] for k, a in s), []) for s in sets]
-        bgs = [e2elib.Background(procs, tmp_path, ["collect", "--store", store, "--interval",
-                                                   "0.05"] + a) for a in argsets]
-        time.sleep(2)
-        for bg in bgs:
-            assert bg.proc.poll() is None, "collector exited early:\n" + bg.result(bg.proc.returncode).describe()
-        os.kill(bgs[0].pid, signal.SIGKILL)   # one dies mid-write, the other stops cleanly
-        os.kill(bgs[1].pid, signal.SIGTERM)
-        r = bgs[1].wait(timeout=30)
-        assert r.rc == 0, r.describe()
-        bgs[0].proc.wait()
-        for a in argsets:
-            for _ in range(100):
-                run = collect(tmp_path, store, "--once", *a)
-                assert run.rc == 0, run.describe()
-                if "windows written" not in collect(tmp_path, store, "--once", "-v", *a).err:
-                    break
-        for k in range(4):
-            assert stored(tmp_path, store, k) == model(k, 1, n), "agent %d" % k
-    finally:
-        subprocess.run([script, "stop", d], timeout=120)
+def test_postgresql_two_collectors(agents, procs, tmp_path, pg_server):
+    """Two collectors writing one PostgreSQL store at once, one SIGKILLed mid-write."""
+    script, d, url = pg_server
+    subprocess.run([script, "createdb", d, "two"], check=True, timeout=60)
+    store = url.rsplit("/", 1)[0] + "/two"
+    n = 150
+    sets = [[(k, agents.start("ok", k, "i%d" % k, n, maxper=5)[1]) for k in ks]
+            for ks in ([0, 1], [2, 3])]
+    argsets = [sum((["--agent", spec(a, k)] for k, a in s), []) for s in sets]
+    bgs = [e2elib.Background(procs, tmp_path, ["collect", "--store", store, "--interval",
+                                               "0.05"] + a) for a in argsets]
+    time.sleep(2)
+    for bg in bgs:
+        assert bg.proc.poll() is None, "collector exited early:\n" + bg.result(bg.proc.returncode).describe()
+    os.kill(bgs[0].pid, signal.SIGKILL)   # one dies mid-write, the other stops cleanly
+    os.kill(bgs[1].pid, signal.SIGTERM)
+    r = bgs[1].wait(timeout=30)
+    assert r.rc == 0, r.describe()
+    bgs[0].proc.wait()
+    for a in argsets:
+        for _ in range(100):
+            run = collect(tmp_path, store, "--once", *a)
+            assert run.rc == 0, run.describe()
+            if "windows written" not in collect(tmp_path, store, "--once", "-v", *a).err:
+                break
+    for k in range(4):
+        assert stored(tmp_path, store, k) == model(k, 1, n), "agent %d" % k
