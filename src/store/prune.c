@@ -32,7 +32,6 @@
 #include <string.h>
 
 #define PRUNE_EVERY STORE_DAY
-#define IDS_PER_DELETE 500
 
 struct dict_row {
 	int64_t epoch, pruned_until;
@@ -106,43 +105,31 @@ static int stack_frames_row(void *ctx, const struct sql_val *c, int n)
 	return 0;
 }
 
-/* Frame ids not in the set, as "1,2,3" texts of IDS_PER_DELETE ids. */
+/* Frame ids not in the set. */
 struct unused {
 	const struct id_set *used;
-	char **texts;
-	size_t ntexts, cap, in_last;
-	size_t len;               /* of the last text */
+	int64_t *ids;
+	size_t n, cap;
 };
 
 static int frame_id_row(void *ctx, const struct sql_val *c, int n)
 {
 	struct unused *u = ctx;
 	int64_t one;
-	char *t;
 
 	if (n != 1 || c[0].t != SQL_INT)
 		return -STORE_ECORRUPT;
 	if (idmap_get(&u->used->m, &c[0].i, 8, &one))
 		return 0;
-	if (u->ntexts == 0 || u->in_last == IDS_PER_DELETE) {
-		if (u->ntexts == u->cap) {
-			size_t cap = u->cap ? u->cap * 2 : 8;
-			char **v = realloc(u->texts, cap * sizeof(*v));
-			if (!v)
-				return -STORE_ENOMEM;
-			u->texts = v;
-			u->cap = cap;
-		}
-		/* 20 digits and a comma per id. */
-		if (!(u->texts[u->ntexts] = malloc(IDS_PER_DELETE * 21 + 1)))
+	if (u->n == u->cap) {
+		size_t cap = u->cap ? u->cap * 2 : 256;
+		int64_t *v = realloc(u->ids, cap * sizeof(*v));
+		if (!v)
 			return -STORE_ENOMEM;
-		u->ntexts++;
-		u->in_last = 0;
-		u->len = 0;
+		u->ids = v;
+		u->cap = cap;
 	}
-	t = u->texts[u->ntexts - 1];
-	u->len += (size_t)sprintf(t + u->len, u->in_last ? ",%lld" : "%lld", (long long)c[0].i);
-	u->in_last++;
+	u->ids[u->n++] = c[0].i;
 	return 0;
 }
 
@@ -151,7 +138,6 @@ static int prune_frames(struct store_db *s, uint64_t *n)
 {
 	struct id_set used = { .buf = malloc(STORE_MAX_DEPTH * sizeof(int64_t)) };
 	struct unused u = { .used = &used };
-	char *del = NULL;
 	int rc;
 
 	idmap_init(&used.m);
@@ -162,27 +148,16 @@ static int prune_frames(struct store_db *s, uint64_t *n)
 	if ((rc = store_exec(s, "SELECT frames FROM stacks", NULL, 0, stack_frames_row, &used)) ||
 	    (rc = store_exec(s, "SELECT id FROM frames", NULL, 0, frame_id_row, &u)))
 		goto out;
-	if (u.ntexts) {
-		static const char head[] = "DELETE FROM frames WHERE id IN (";
-		size_t len = strlen(head) + strlen(s->be->ids_sql) + 16;
-
-		if (!(del = malloc(len))) {
-			rc = -STORE_ENOMEM;
-			goto out;
-		}
-		snprintf(del, len, "%s%s) RETURNING id", head, s->be->ids_sql);
-	}
-	for (size_t i = 0; i < u.ntexts && rc == 0; i++)
-		rc = store_exec(s, del, (struct sql_val[]){ SQL_T(u.texts[i]) }, 1, count_row, n);
+	rc = store_by_ids(s, &s->sql_prune_frames, "DELETE FROM frames WHERE id IN (", u.ids, u.n,
+			  NULL, NULL);
+	if (rc == 0)
+		*n += u.n;   /* read in this transaction: each of them was there */
 out:
 	if (rc == -STORE_ENOMEM)
 		rc = store_fail(s, rc, "cannot prune '%s': out of memory", s->url);
 	else if (rc == -STORE_ECORRUPT && !s->err[0])
 		rc = store_fail(s, rc, "cannot prune '%s': a stack is malformed", s->url);
-	for (size_t i = 0; i < u.ntexts; i++)
-		free(u.texts[i]);
-	free(u.texts);
-	free(del);
+	free(u.ids);
 	free(used.buf);
 	idmap_release(&used.m);
 	return rc;

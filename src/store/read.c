@@ -159,11 +159,7 @@ static int frame_row(void *ctx, const struct sql_val *c, int n)
 	return 0;
 }
 
-/*
- * Run "HEAD (the backend's subquery of ids)" over ids[0 .. n-1],
- * FRAMES_PER_QUERY at a time; *sql caches the statement's text.
- */
-static int by_ids(struct store_db *s, char **sql, const char *head, const int64_t *ids, size_t n,
+int store_by_ids(struct store_db *s, char **sql, const char *head, const int64_t *ids, size_t n,
 		  sql_row_fn row, void *ctx)
 {
 	char *list;
@@ -192,7 +188,7 @@ static int by_ids(struct store_db *s, char **sql, const char *head, const int64_
 /* Resolve every wanted frame id. */
 static int resolve_frames(struct qctx *q)
 {
-	return by_ids(q->s, &q->s->sql_frames, "SELECT f.id, f.line, fn.kind, fn.name, fn.file,"
+	return store_by_ids(q->s, &q->s->sql_frames, "SELECT f.id, f.line, fn.kind, fn.name, fn.file,"
 		      " fn.short_file FROM frames f JOIN funcs fn ON fn.id = f.func WHERE f.id IN (",
 		      q->want, q->nwant, frame_row, q);
 }
@@ -200,7 +196,7 @@ static int resolve_frames(struct qctx *q)
 /* The frames of every stack counted. */
 static int resolve_stacks(struct qctx *q)
 {
-	return by_ids(q->s, &q->s->sql_stacks, "SELECT id, frames FROM stacks WHERE id IN (",
+	return store_by_ids(q->s, &q->s->sql_stacks, "SELECT id, frames FROM stacks WHERE id IN (",
 		      q->agg_id, q->nagg, stack_row, q);
 }
 

@@ -205,6 +205,7 @@ void store_close(struct store_db *s)
 	idmap_release(&s->used);
 	free(s->sql_frames);
 	free(s->sql_stacks);
+	free(s->sql_prune_frames);
 	for (int i = 0; i < 2; i++) {
 		free(s->sql_counts[i]);
 		free(s->sql_service[i]);

@@ -144,7 +144,7 @@ struct store_db {
 	struct idmap used;
 	int64_t dict_epoch;
 	/* Statements composed once per store (the backend caches them by address). */
-	char *sql_frames, *sql_stacks;
+	char *sql_frames, *sql_stacks, *sql_prune_frames;
 	char *sql_counts[2], *sql_service[2], *sql_totals[2]; /* [0] one row, [1] many */
 };
 
@@ -174,6 +174,13 @@ int store_check_epoch(struct store_db *s);
  * empty: the key of its service_counts rows), interned like a process's.
  */
 int store_service_series(struct store_db *s, const char *service, int64_t *id);
+/*
+ * Run "HEAD (the backend's subquery of ids)" over ids[0 .. n-1], 2000 at a
+ * time (read.c).  *sql caches the statement's text: it must live as long
+ * as the store (the backends cache prepared statements by its address).
+ */
+int store_by_ids(struct store_db *s, char **sql, const char *head, const int64_t *ids, size_t n,
+		 sql_row_fn row, void *ctx);
 /* Forget every cached id (after a rollback: they may be gone). */
 void store_caches_clear(struct store_db *s);
 
