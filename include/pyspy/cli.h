@@ -114,6 +114,12 @@ int launch_attach(char *const argv[], bool seize, struct target *t, struct pyint
 bool launch_on_signal(void *ctx, int sig);
 int launch_wait(pid_t pid, int status);
 /*
+ * How a target ended, for "process N exited" messages: " (status N)" or
+ * " (killed by SIGNAME)" from a wait status, "" when it is not known
+ * (-1: a target read without ptrace, whose end we only see).
+ */
+const char *launch_exit_how(int status, char *buf, size_t len);
+/*
  * The target of a sampling command, after cli_parse(): --pid PID ('pid'),
  * or a program after "--" (*program set to it).  0, or 2 after the usage
  * error.

@@ -141,8 +141,10 @@ static int set_option(int id, const char *arg, void *ctx)
 }
 
 static void summary(const struct record_args *a, const struct sampler_stats *st,
-		    uint64_t pruned, const struct timeline *tl, const char *format)
+		    uint64_t pruned, const struct timeline *tl, const char *format, int exit_status)
 {
+	char how[48];
+
 	double eff = st->elapsed > 0 ? (double)st->taken / st->elapsed : 0;
 
 	fprintf(stderr,
@@ -207,8 +209,8 @@ static void summary(const struct record_args *a, const struct sampler_stats *st,
 		fprintf(stderr, "pyspy-c: %llu process samples taken without a read (only idle "
 			"threads in the last, none has run since)\n", (unsigned long long)st->unchanged);
 	if (st->target_exited)
-		fprintf(stderr, "pyspy-c: process %d exited; wrote the samples collected until then\n",
-			(int)a->pid);
+		fprintf(stderr, "pyspy-c: process %d exited%s; wrote the samples collected until "
+			"then\n", (int)a->pid, launch_exit_how(exit_status, how, sizeof(how)));
 }
 
 /* The folded writer, once per --interval window. */
@@ -432,7 +434,8 @@ int cmd_record(int argc, char **argv)
 	oo.samples = st.taken;
 	oo.failed = st.failed;
 	if (!a.quiet && !launched_early_exit) {
-		summary(&a, &st, stream.pruned + profile_pruned(prof), tl, fmt->name);
+		summary(&a, &st, stream.pruned + profile_pruned(prof), tl, fmt->name,
+				exit_status);
 		if (a.so.native)
 			native_report(a.so.native, stderr, a.verbose);
 	}

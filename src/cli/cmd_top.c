@@ -214,6 +214,7 @@ int cmd_top(int argc, char **argv)
 	char **program = NULL;
 	struct launch_signals signals = { 0 };
 	int exit_status = -1;
+	char how[48];
 	bool help;
 	int optind, rc, status = 0;
 
@@ -296,7 +297,8 @@ int cmd_top(int argc, char **argv)
 		status = cli_error(perr_exit_status(rc) ? perr_exit_status(rc) : 1, "%s",
 				   perr_detail(rc));
 	else if (st.target_exited)
-		fprintf(stderr, "pyspy-c: process %d exited\n", (int)a.pid);
+		fprintf(stderr, "pyspy-c: process %d exited%s\n", (int)a.pid,
+			launch_exit_how(exit_status, how, sizeof(how)));
 done:
 	if (t.pid && t.spawned && exit_status < 0)
 		exit_status = t.exit_status;

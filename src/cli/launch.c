@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -100,6 +101,26 @@ static int exit_code(int status)
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return 1;
+}
+
+const char *launch_exit_how(int status, char *buf, size_t len)
+{
+	const char *name;
+
+	if (status < 0 || len == 0)
+		return "";
+	if (WIFEXITED(status)) {
+		snprintf(buf, len, " (status %d)", WEXITSTATUS(status));
+	} else if (WIFSIGNALED(status)) {
+		name = sigabbrev_np(WTERMSIG(status));
+		if (name)
+			snprintf(buf, len, " (killed by SIG%s)", name);
+		else
+			snprintf(buf, len, " (killed by signal %d)", WTERMSIG(status));
+	} else {
+		return "";
+	}
+	return buf;
 }
 
 int launch_wait(pid_t pid, int status)

@@ -94,7 +94,8 @@ def _record(w, tmp_path, *options):
         env=e2elib.profiler_env(w.interp))
     assert run.rc == 0, "profiler failed\n" + run.describe() + "\n" + w.state()
     m = SAMPLES_RE.search(run.err)
-    assert m and int(m.group(1)) >= MIN_SAMPLES, "too few samples\n" + run.describe()
+    assert m and int(m.group(1)) >= MIN_SAMPLES, (
+        "too few samples\n" + run.describe() + "\n" + w.state())
     return run, parse_folded(run.out, threads=True)
 
 

@@ -215,7 +215,8 @@ def test_target_exit_ends_top(procs, one_interp, tmp_path):
     out, err = p.communicate(timeout=60)
     err = err.decode()
     assert p.returncode == 0, err
-    assert err == "pyspy-c: process %d exited\n" % w.pid, err
+    # It was traced (top stops threads by default): how it ended is known.
+    assert err == "pyspy-c: process %d exited (status 0)\n" % w.pid, err
 
 
 def test_sigterm_ends_top_target_unharmed(procs, one_interp, tmp_path):
