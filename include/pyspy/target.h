@@ -62,7 +62,7 @@ struct target {
 	bool gone;          /* the process exited */
 	bool pidns_differs; /* the target lives in another PID namespace */
 	bool spawned;       /* we started it (record -- PROGRAM): it is our child */
-	int exit_status;    /* spawned: its wait status once gone, else -1 */
+	int exit_status;    /* spawned or traced: its wait status once gone, else -1 */
 	int sig_fd;         /* signalfd for SIGCHLD, owned by the caller */
 	struct target_thread *threads;
 	size_t nthreads, cap_threads;
@@ -295,6 +295,12 @@ bool target_all_seized(const struct target *t);
  * Call whenever target_event_fd() is readable.
  */
 void target_poll(struct target *t);
+/*
+ * A traced target that is gone: wait up to timeout_ms for its exit to be
+ * reported, so that exit_status says how it ended.  A read can find the
+ * process gone (ESRCH) a moment before the kernel reports its end to us.
+ */
+void target_await_exit(struct target *t, int timeout_ms);
 
 /*
  * The thread pointer of a thread (x86_64: its %fs base), which glibc and

@@ -422,6 +422,8 @@ int cmd_record(int argc, char **argv)
 		rc = sampler_run(&t, &pi, prof, &a.so, &st);
 	}
 	/* Let the target run free before spending time on output. */
+	if (st.target_exited)
+		target_await_exit(&t, 200);
 	exit_status = t.exit_status;
 	target_close(&t);
 	oo.timeline = tl;

@@ -338,6 +338,23 @@ void target_poll(struct target *t)
 	}
 }
 
+void target_await_exit(struct target *t, int timeout_ms)
+{
+	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	const struct timespec ms = { 0, 1000000 };
+
+	/*
+	 * Every event, not the leader's only: the kernel reports the leader's
+	 * end once the other threads are reaped, and traced threads are reaped
+	 * by us.
+	 */
+	while (t->traced && !t->core && t->exit_status < 0 && now_ns() < deadline) {
+		target_poll(t);
+		if (t->exit_status < 0)
+			nanosleep(&ms, NULL);
+	}
+}
+
 static bool all_stopped(struct target *t)
 {
 	for (size_t i = 0; i < t->nthreads; i++) {
