@@ -186,6 +186,18 @@ def test_gil_not_found(procs, tmp_path, command):
 WAKE_CASES = [("pyenv-3.12", ()), ("pyenv-3.12", ("--nonblocking",)), ("pyenv-2.7", ()),
               ("pyenv-2.7", ("--nonblocking",)), ("system-3.11", ())]
 WAKE_AFTER = 1.5   # seconds of sleep under the profiler before the wake
+
+
+def _wake_lines():
+    """The lines of wake_later.py's main that read the control byte and call the spinner."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads", "wake_later.py")
+    with open(path) as f:
+        lines = [line.strip() for line in f]
+    return {"read": lines.index("wlcommon.read_byte(control_fd)") + 1,
+            "call": lines.index("spin_after_wake()") + 1}
+
+
+WAKE_LINES = _wake_lines()
 WAKE_DURATION = 3
 
 
@@ -212,7 +224,16 @@ def test_sleeper_wakes_and_spins(procs, tmp_path, sid, options):
     late = int(re.search(r"; (\d+) late, ", run.err).group(1))
     stacks = parse_folded(run.out, threads=False)
     spin = sum(s.count for s in stacks if s.frames[-1][0] == "spin_after_wake")
-    assert spin == sum(s.count for s in stacks), "a stack other than the spinner's:\n" + run.describe()
+    # Besides the spinner, only the steps of the wake itself, each a true stack of
+    # MainThread caught running: returning from read_byte, or main calling
+    # spin_after_wake before its frame exists (sanitized, on 2.7, once in CI).
+    def waking(s):
+        names = [f[0] for f in s.frames]
+        return names[-2:] == ["main", "read_byte"] or (
+            names[-1] == "main" and s.frames[-1][2] in (WAKE_LINES["read"], WAKE_LINES["call"]))
+    others = [s for s in stacks if s.frames[-1][0] != "spin_after_wake"]
+    assert all(waking(s) for s in others) and sum(s.count for s in others) <= 2, (
+        "a stack other than the spinner's and its wake:\n" + run.describe())
     # Sampling ran from after the launch for WAKE_DURATION s: it went on at least
     # (launched + WAKE_DURATION - woken) s after the wake, one sample a tick.
     least = (launched + WAKE_DURATION - woken) * RATE
