@@ -143,9 +143,8 @@ static int set_option(int id, const char *arg, void *ctx)
 static void summary(const struct record_args *a, const struct sampler_stats *st,
 		    uint64_t pruned, const struct timeline *tl, const char *format, int exit_status)
 {
-	char how[48];
-
 	double eff = st->elapsed > 0 ? (double)st->taken / st->elapsed : 0;
+	char how[48];
 
 	fprintf(stderr,
 		"pyspy-c: %llu samples in %.2f s (%.1f/s effective, %g/s asked); "
@@ -422,8 +421,6 @@ int cmd_record(int argc, char **argv)
 		rc = sampler_run(&t, &pi, prof, &a.so, &st);
 	}
 	/* Let the target run free before spending time on output. */
-	if (st.target_exited)
-		target_await_exit(&t, 200);
 	exit_status = t.exit_status;
 	target_close(&t);
 	oo.timeline = tl;

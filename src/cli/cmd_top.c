@@ -279,8 +279,6 @@ int cmd_top(int argc, char **argv)
 		rc = 0;
 		st.quit = true;
 	}
-	if (st.target_exited)
-		target_await_exit(&t, 200);
 	exit_status = t.exit_status;
 	target_close(&t);
 	term_leave();

@@ -978,6 +978,9 @@ int sampler_run(struct target *t, struct pyinterp *pi, struct profile *prof,
 		window_of(st, &mark, realtime0 + (window_start - start), stop - window_start,
 			  &st->window);
 	}
+	/* Gone: how it ended, for the caller's message (target.exit_status). */
+	if (st->target_exited && t)
+		target_await_exit(t, 200);
 	if (o->timeline)
 		timeline_finish(o->timeline);
 out:
